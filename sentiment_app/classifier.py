@@ -1,0 +1,222 @@
+"""Turn Chinese text into sentiment: batching, long-text windows, empty text, duplicates.
+
+``SentimentClassifier.predict`` takes one string or a list and returns one
+:class:`Prediction` per text, in order. It never truncates silently: a text longer than
+``max_length`` tokens is split into overlapping windows whose logits are averaged
+(weighted by tokens), and the prediction says how many windows it used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Sequence, overload
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The answer for one text. An empty text has ``label=None`` and no probabilities."""
+
+    label: str | None
+    score: float
+    probabilities: dict[str, float]
+    windows: int = 0  # 0: empty text, no model call; >1: long text read in overlapping windows
+    tokens: int = 0  # tokens in the text, special tokens excluded
+
+    @property
+    def empty(self) -> bool:
+        return self.label is None
+
+    @property
+    def long_text(self) -> bool:
+        return self.windows > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "score": self.score, "probabilities": dict(self.probabilities),
+                "windows": self.windows, "tokens": self.tokens}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What is serving, for the app's header, logs and the comparison tab's column names."""
+
+    name: str  # repo id, folder, or "embedded compact model"
+    source: str  # "hub", "local" or "embedded"
+    kind: str  # "adapter" or "full"
+    labels: tuple[str, ...]
+    base_model: str | None = None
+    revision: str | None = None
+    quantized: bool = False
+    device: str = "cpu"
+    parameters: int = 0
+    metrics: dict[str, Any] = field(default_factory=dict)
+    warning: str | None = None  # e.g. why the configured model was replaced by the embedded one
+
+    @property
+    def short_name(self) -> str:
+        """A compact column-friendly name."""
+        if self.source == "embedded":
+            return "embedded"
+        return self.name.rstrip("/").split("/")[-1] or self.name
+
+
+def _is_blank(text: Any) -> bool:
+    if text is None:
+        return True
+    if isinstance(text, float) and math.isnan(text):
+        return True
+    return not str(text).strip()
+
+
+EMPTY_PREDICTION_WINDOWS = 0
+
+
+class SentimentClassifier:
+    """A sequence classifier with its tokenizer and label names, ready for CPU inference."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        labels: Sequence[str],
+        *,
+        max_length: int = 512,
+        batch_size: int = 16,
+        stride: int | None = None,
+        info: ModelInfo | None = None,
+        explain_model: torch.nn.Module | None = None,
+    ) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise TypeError("SentimentClassifier needs a fast (tokenizers-backed) tokenizer for windows and offsets")
+        model_max = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        if model_max:
+            max_length = min(max_length, int(model_max))
+        self.model = model.eval()
+        self.explain_model = (explain_model or model).eval()
+        for module in {id(self.model): self.model, id(self.explain_model): self.explain_model}.values():
+            for param in module.parameters():
+                param.requires_grad_(False)
+        self.tokenizer = tokenizer
+        self.labels = [str(label) for label in labels]
+        self.max_length = int(max_length)
+        self.batch_size = int(batch_size)
+        # Overlap between windows: a quarter of a window keeps each sentence whole in at least one.
+        self.stride = int(stride) if stride is not None else self.max_length // 4
+        self.info = info or ModelInfo(name="model", source="local", kind="full", labels=tuple(self.labels))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self._special_tokens = tokenizer.num_special_tokens_to_add(pair=False)
+        if self.stride >= self.max_length - self._special_tokens:
+            raise ValueError("stride must be smaller than the window")
+
+    # ---- public API -------------------------------------------------------------------
+    @overload
+    def predict(self, texts: str) -> Prediction: ...
+
+    @overload
+    def predict(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+    def predict(self, texts: str | Sequence[str]) -> Prediction | list[Prediction]:
+        """Classify one text or a list; returns predictions in input order."""
+        if isinstance(texts, str):
+            return self._predict_list([texts])[0]
+        return self._predict_list(list(texts))
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Window-averaged logits, one row per non-empty text (for benchmarks and tests)."""
+        unique = list(dict.fromkeys(texts))
+        logits, _, _ = self._score(unique)
+        index = {text: i for i, text in enumerate(unique)}
+        return logits[[index[text] for text in texts]]
+
+    # ---- internals ---------------------------------------------------------------------
+    def _predict_list(self, texts: list[Any]) -> list[Prediction]:
+        # Blank texts never reach the model; identical texts are scored once.
+        wanted = [str(t) for t in texts if not _is_blank(t)]
+        unique = list(dict.fromkeys(wanted))
+        results: dict[str, Prediction] = {}
+        if unique:
+            logits, windows, tokens = self._score(unique)
+            probs = _softmax(logits)
+            for i, text in enumerate(unique):
+                row = probs[i]
+                best = int(row.argmax())
+                results[text] = Prediction(
+                    label=self.labels[best],
+                    score=float(row[best]),
+                    probabilities={label: float(p) for label, p in zip(self.labels, row)},
+                    windows=int(windows[i]),
+                    tokens=int(tokens[i]),
+                )
+        empty = Prediction(label=None, score=0.0, probabilities={}, windows=EMPTY_PREDICTION_WINDOWS)
+        return [empty if _is_blank(t) else results[str(t)] for t in texts]
+
+    def encode(self, texts: Sequence[str], *, offsets: bool = False) -> dict[str, Any]:
+        """Tokenize into windows of at most ``max_length`` tokens, overlapping by ``stride``."""
+        return self.tokenizer(
+            list(texts),
+            truncation=True,
+            max_length=self.max_length,
+            stride=self.stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=offsets,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
+
+    def _score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Logits per text (token-weighted mean over its windows), window counts, token counts."""
+        encoded = self.encode(texts)
+        window_ids: list[list[int]] = encoded["input_ids"]
+        owner = np.asarray(encoded["overflow_to_sample_mapping"], dtype=np.int64)
+        window_logits = self._forward_windows(window_ids)
+        weights = np.asarray([len(ids) - self._special_tokens for ids in window_ids], dtype=np.float64)
+        weights = np.maximum(weights, 1.0)
+        n = len(texts)
+        summed = np.zeros((n, window_logits.shape[1]), dtype=np.float64)
+        np.add.at(summed, owner, window_logits * weights[:, None])
+        total = np.bincount(owner, weights=weights, minlength=n)
+        windows = np.bincount(owner, minlength=n)
+        tokens = self._token_counts(window_ids, owner, n)
+        return (summed / total[:, None]).astype(np.float32), windows, tokens
+
+    def _token_counts(self, window_ids: list[list[int]], owner: np.ndarray, n: int) -> np.ndarray:
+        # Windows overlap by `stride` tokens; count each token once.
+        counts = np.zeros(n, dtype=np.int64)
+        seen = np.zeros(n, dtype=bool)
+        for ids, who in zip(window_ids, owner):
+            content = len(ids) - self._special_tokens
+            counts[who] += content if not seen[who] else max(content - self.stride, 0)
+            seen[who] = True
+        return counts
+
+    @torch.inference_mode()
+    def _forward_windows(self, window_ids: list[list[int]]) -> np.ndarray:
+        """Run windows through the model sorted by length, in batches padded only to their longest."""
+        order = np.argsort([len(ids) for ids in window_ids], kind="stable")
+        out = np.empty((len(window_ids), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            input_ids, mask = self._pad([window_ids[i] for i in chunk])
+            logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+            out[chunk] = logits.float().numpy()
+        return out
+
+    def _pad(self, batch: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        longest = max(len(ids) for ids in batch)
+        ids = np.full((len(batch), longest), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(batch), longest), dtype=np.int64)
+        for row, seq in enumerate(batch):
+            ids[row, :len(seq)] = seq
+            mask[row, :len(seq)] = 1
+        # A batch without padding needs no mask, which lets attention take its fastest path.
+        return torch.from_numpy(ids), (None if mask.all() else torch.from_numpy(mask))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+

@@ -1,0 +1,338 @@
+"""Find, load and prepare the model that serves: Hub repo or folder, adapter or full model.
+
+Adapters are put on their base and merged (one plain model, no LoRA overhead per call);
+``int8`` swaps the linear layers for dynamic int8 ones and keeps the fp32 model for
+explanations. Weights load from safetensors only and ``trust_remote_code`` is never on.
+Every failure a user can cause becomes a :class:`ModelLoadError` with one line that says
+what went wrong and what to do; the HF token never appears in it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .artifact import (
+    ADAPTER_CONFIG_FILE,
+    ADAPTER_WEIGHTS_FILE,
+    CLASSIFIER_HEAD_MODULES,
+    HUB_ALLOW_PATTERNS,
+    METRICS_FILE,
+    ArtifactError,
+    artifact_kind,
+    read_json,
+    read_labels,
+)
+from .classifier import ModelInfo, SentimentClassifier
+from .config import AppConfig
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / "embedded_model"
+EMBEDDED_NAME = "embedded compact model"
+
+
+class ModelLoadError(RuntimeError):
+    """The configured model cannot be served; the message is one line with the fix."""
+
+
+# ---- where the files are ------------------------------------------------------------------
+
+def resolve_source(
+    source: str,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    timeout: float = 10.0,
+) -> tuple[Path, str]:
+    """Return (local folder, "local" | "hub") for a folder path or a Hub repo id."""
+    candidate = Path(source).expanduser()
+    if candidate.is_dir():
+        return candidate.resolve(), "local"
+    if source.startswith((".", "/", "~")) or source.count("/") > 1 or "\\" in source:
+        raise ModelLoadError(f"model folder {source} does not exist")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        raise ModelLoadError(f"{source!r} is neither an existing folder nor a valid Hub repo id (owner/name)") from None
+    try:
+        folder = snapshot_download(
+            source,
+            revision=revision,
+            token=token or None,
+            allow_patterns=HUB_ALLOW_PATTERNS,
+            etag_timeout=timeout,
+        )
+    except Exception as exc:  # mapped to one line below; anything unknown keeps its type name
+        raise ModelLoadError(_redact(_hub_error_message(source, revision, token, exc), token)) from None
+    return Path(folder), "hub"
+
+
+def _hub_error_message(repo: str, revision: str | None, token: str | None, exc: Exception) -> str:
+    from huggingface_hub import errors
+
+    rev = f" at revision {revision!r}" if revision else ""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    if isinstance(exc, errors.GatedRepoError):
+        return f"{repo} is gated: accept its conditions on the Hub and set HF_TOKEN to a token with access"
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return f"{repo} has no revision {revision!r}: use an existing branch, tag or commit"
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        if token:
+            return (f"{repo} was not found on {endpoint}, or HF_TOKEN cannot read it: check the repo id and that "
+                    "the token is valid and has read access")
+        return (f"{repo} was not found on {endpoint}, or it is private: check the repo id, or set HF_TOKEN "
+                "to a token with read access")
+    if isinstance(exc, errors.LocalEntryNotFoundError) or _is_connection_error(exc):
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+            return (f"HF_HUB_OFFLINE is set and {repo}{rev} is not in the local cache: unset it, "
+                    "or point SENTIMENT_MODEL at a local folder")
+        return (f"cannot reach the Hub at {endpoint} to fetch {repo}{rev}: check the network, set HF_ENDPOINT "
+                "to a mirror, or point SENTIMENT_MODEL at a local folder")
+    if isinstance(exc, errors.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status in (401, 403):
+            return f"the Hub refused access to {repo} (HTTP {status}): check HF_TOKEN"
+        return f"the Hub answered HTTP {status} for {repo}{rev}: try again later or use a local folder"
+    return f"cannot fetch {repo}{rev} from the Hub: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError",
+                         "ConnectionError", "TimeoutError", "OfflineModeIsEnabled"})
+
+
+def _redact(message: str, token: str | None) -> str:
+    return message.replace(token, "***") if token else message
+
+
+# ---- building the model --------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide the "newly initialized classifier" notice: the adapter supplies that head."""
+    from transformers.utils import logging as hf_logging
+
+    previous = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(previous)
+
+
+def load_classifier(
+    config: AppConfig,
+    source: str | None = None,
+    *,
+    display_name: str | None = None,
+    origin: str | None = None,
+) -> SentimentClassifier:
+    """Load ``source`` (default: ``config.model``, else the embedded model) ready to predict."""
+    set_threads(config.threads)
+    spec = source or config.model
+    if spec is None:
+        if not EMBEDDED_MODEL_DIR.is_dir():
+            raise ModelLoadError(f"no model configured and the embedded model is missing at {EMBEDDED_MODEL_DIR}")
+        spec, origin, display_name = str(EMBEDDED_MODEL_DIR), "embedded", EMBEDDED_NAME
+    revision = config.revision if origin != "embedded" else None
+    folder, where = resolve_source(spec, revision=revision, token=config.token, timeout=config.hub_timeout)
+    try:
+        kind = artifact_kind(folder)
+        labels = read_labels(folder)
+    except ArtifactError as exc:
+        raise ModelLoadError(_redact(str(exc), config.token)) from None
+    tokenizer = _load_tokenizer(folder)
+    if kind == "adapter":
+        model, base_name, labels = _load_adapter(folder, labels, config)
+    else:
+        model, labels = _load_full(folder, labels)
+        base_name = None
+    _check_vocab(tokenizer, model, spec)
+    explain_model = None
+    if config.quantize == "int8":
+        explain_model = model
+        model = quantize_int8(model)
+    metrics = {}
+    if (folder / METRICS_FILE).is_file():
+        with contextlib.suppress(ArtifactError):
+            metrics = read_json(folder / METRICS_FILE)
+    info = ModelInfo(
+        name=display_name or spec,
+        source=origin or where,
+        kind=kind,
+        labels=tuple(labels),
+        base_model=base_name,
+        revision=revision if where == "hub" else None,
+        quantized=config.quantize == "int8",
+        parameters=sum(p.numel() for p in (explain_model or model).parameters()),
+        metrics=metrics,
+    )
+    return SentimentClassifier(model, tokenizer, labels, max_length=config.max_length,
+                               batch_size=config.batch_size, info=info, explain_model=explain_model)
+
+
+def _load_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelLoadError(f"{folder} has no usable tokenizer ({type(exc).__name__}); save the tokenizer "
+                             "with the model (tokenizer.save_pretrained)") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"the tokenizer in {folder} is not a fast tokenizer; save tokenizer.json with it")
+    return tokenizer
+
+
+def _load_full(folder: Path, labels: list[str] | None):
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    try:
+        config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"{folder}/config.json cannot be read as a transformers model config: "
+                             f"{str(exc).splitlines()[0]}") from None
+    if labels is None:
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+    if len(labels) != config.num_labels:
+        raise ModelLoadError(f"{folder} names {len(labels)} labels but the model has {config.num_labels} outputs")
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {name: i for i, name in enumerate(labels)}
+    try:
+        with _quiet_transformers():
+            model = AutoModelForSequenceClassification.from_pretrained(
+                folder, config=config, use_safetensors=True, trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load the model in {folder}: {str(exc).splitlines()[0]}") from None
+    return model, labels
+
+
+def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
+    from peft import PeftModel
+    from safetensors import safe_open
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    adapter_config = read_json(folder / ADAPTER_CONFIG_FILE)
+    base_spec = config.base_model or adapter_config.get("base_model_name_or_path")
+    if not base_spec:
+        raise ModelLoadError(f"{folder}/adapter_config.json does not name its base model: set SENTIMENT_BASE_MODEL")
+    with safe_open(str(folder / ADAPTER_WEIGHTS_FILE), framework="pt") as weights:
+        shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
+    head = {k: v for k, v in shapes.items() if any(f".{m}." in k for m in CLASSIFIER_HEAD_MODULES)}
+    head_weight = next((v for k, v in head.items() if k.endswith("weight") and len(v) == 2), None)
+    if head_weight is None:
+        raise ModelLoadError(f"the adapter in {folder} has no classifier head (it was saved without "
+                             "modules_to_save=['classifier']); it would answer at random: retrain it with "
+                             "training/train_and_push.py")
+    num_labels = head_weight[0]
+    if labels is None:
+        labels = [f"LABEL_{i}" for i in range(num_labels)]
+    if len(labels) != num_labels:
+        raise ModelLoadError(f"{folder} names {len(labels)} labels but its classifier head has {num_labels} outputs")
+
+    base_folder, _ = resolve_source(base_spec, token=config.token, timeout=config.hub_timeout)
+    try:
+        base_config = AutoConfig.from_pretrained(base_folder, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"base model {base_spec} cannot be read: {str(exc).splitlines()[0]}") from None
+    hidden = getattr(base_config, "hidden_size", None)
+    if head_weight[1] != hidden:
+        raise ModelLoadError(
+            f"the adapter does not match base model {base_spec}: its classifier expects hidden size "
+            f"{head_weight[1]}, the base has {hidden}; set SENTIMENT_BASE_MODEL to the base it was trained on "
+            f"(adapter_config.json says {adapter_config.get('base_model_name_or_path')!r})")
+    base_config.num_labels = num_labels
+    base_config.id2label = dict(enumerate(labels))
+    base_config.label2id = {name: i for i, name in enumerate(labels)}
+    try:
+        with _quiet_transformers():
+            base = AutoModelForSequenceClassification.from_pretrained(
+                base_folder, config=base_config, use_safetensors=True, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "safetensors" in message.lower() or any(base_folder.glob("*.bin")):
+            raise ModelLoadError(f"base model {base_spec} has no safetensors weights (pickle files are refused): "
+                                 "convert it with save_pretrained(safe_serialization=True)") from None
+        raise ModelLoadError(f"cannot load base model {base_spec}: {message}") from None
+    try:
+        with _quiet_transformers():
+            peft_model = PeftModel.from_pretrained(base, folder, is_trainable=False)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ModelLoadError(f"the adapter in {folder} does not fit base model {base_spec}: "
+                             f"{str(exc).splitlines()[0][:300]}; set SENTIMENT_BASE_MODEL to the base it was "
+                             "trained on") from None
+    return peft_model.merge_and_unload(), base_spec, labels
+
+
+def _check_vocab(tokenizer, model: torch.nn.Module, spec: str) -> None:
+    embeddings = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > embeddings:
+        raise ModelLoadError(f"the tokenizer of {spec} has {len(tokenizer)} tokens but the model only "
+                             f"{embeddings} embeddings: the tokenizer belongs to another model")
+
+
+def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` with dynamic int8 linear layers (weights int8, activations quantized per call)."""
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
+
+
+def set_threads(threads: int | None) -> int:
+    """Use the requested number of torch threads, else every core this process may run on."""
+    if threads is None:
+        try:
+            threads = len(os.sched_getaffinity(0))
+        except AttributeError:
+            threads = os.cpu_count() or 1
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+# ---- what the app serves -------------------------------------------------------------------
+
+def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
+    """The models the app serves: the configured one first, then the embedded one for comparison.
+
+    When the configured model cannot be loaded and fallback is on, the embedded model serves
+    alone and its ``info.warning`` says why; with fallback off the error propagates.
+    """
+    if config.model is None:
+        return [load_classifier(config)]
+    try:
+        primary = load_classifier(config)
+    except ModelLoadError as exc:
+        if not config.fallback or not EMBEDDED_MODEL_DIR.is_dir():
+            raise
+        logger.warning("falling back to the %s: %s", EMBEDDED_NAME, exc)
+        embedded = load_classifier(replace(config, model=None, revision=None))
+        embedded.info = _with_warning(embedded.info, f"{config.model} could not be loaded: {exc}")
+        return [embedded]
+    classifiers = [primary]
+    if EMBEDDED_MODEL_DIR.is_dir() and primary.info.source != "embedded":
+        try:
+            classifiers.append(load_classifier(config, source=str(EMBEDDED_MODEL_DIR), origin="embedded",
+                                               display_name=EMBEDDED_NAME))
+        except ModelLoadError as exc:  # the comparison loses a column; serving goes on
+            logger.warning("the %s is not available for comparison: %s", EMBEDDED_NAME, exc)
+    return classifiers
+
+
+def _with_warning(info: ModelInfo, warning: str) -> ModelInfo:
+    return replace(info, warning=warning)

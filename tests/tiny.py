@@ -1,0 +1,124 @@
+"""Tiny local models for tests: a 2-layer BERT with a character vocabulary, built in seconds.
+
+They check plumbing (loading, windows, labels, merging), not accuracy: their weights are
+random unless a test trains them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+# Handwritten reviews (hotel, laptop, book, shop), 1 = 正面 (positive), 0 = 负面 (negative).
+REVIEWS: list[tuple[str, int]] = [
+    ("房间干净整洁，服务态度非常好，下次还会再来。", 1),
+    ("酒店位置很方便，早餐丰富，前台热情。", 1),
+    ("这本书写得太好了，一口气读完，强烈推荐！", 1),
+    ("电脑运行速度快，屏幕清晰，性价比很高。", 1),
+    ("物流很快，包装完好，质量不错，满意。", 1),
+    ("环境优雅安静，床很舒服，睡得很好。", 1),
+    ("客服耐心解答问题，体验非常愉快。", 1),
+    ("键盘手感好，电池续航长，值得购买。", 1),
+    ("故事情节感人，文笔细腻，值得一读。", 1),
+    ("价格实惠，味道正宗，服务周到。", 1),
+    ("设施齐全，交通便利，员工很友善。", 1),
+    ("外观漂亮，做工精细，朋友都说好看。", 1),
+    ("房间又小又脏，隔音很差，再也不来了。", 0),
+    ("服务态度恶劣，前台爱理不理，非常失望。", 0),
+    ("这本书内容空洞，浪费时间，不推荐。", 0),
+    ("电脑用了三天就死机，质量太差了。", 0),
+    ("物流太慢，包装破损，东西有划痕。", 0),
+    ("空调坏了没人修，热得一晚上睡不着。", 0),
+    ("客服推来推去，问题一直没解决，差评。", 0),
+    ("电池不耐用，发热严重，后悔买了。", 0),
+    ("翻译生硬，错别字很多，看不下去。", 0),
+    ("价格贵得离谱，味道一般，不值这个钱。", 0),
+    ("卫生间有异味，毛巾发黄，很不卫生。", 0),
+    ("屏幕有坏点，售后拒绝换货，太坑了。", 0),
+]
+LABELS = ("负面", "正面")
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def char_vocab(texts: Sequence[str], extra: str = "") -> list[str]:
+    chars = dict.fromkeys(ch for text in list(texts) + [extra] for ch in text if not ch.isspace())
+    return SPECIALS + [c for c in chars if c not in SPECIALS]
+
+
+def tiny_tokenizer(texts: Sequence[str] | None = None):
+    from transformers import BertTokenizer
+
+    texts = [t for t, _ in REVIEWS] if texts is None else texts
+    vocab = char_vocab(texts, extra="的了是我不很好差😀abcdefghijklmnopqrstuvwxyz0123456789")
+    return BertTokenizer(vocab={tok: i for i, tok in enumerate(vocab)})
+
+
+def tiny_bert(vocab_size: int, labels: Sequence[str] = LABELS, *, hidden: int = 32, layers: int = 2,
+              max_positions: int = 512, seed: int = 0):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=hidden * 2,
+                        max_position_embeddings=max_positions, num_labels=len(labels),
+                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    return BertForSequenceClassification(config).eval()
+
+
+def save_full_model(folder: Path, labels: Sequence[str] = LABELS, *, with_labels_file: bool = True, **kw) -> Path:
+    """A full-model artifact folder (config.json + model.safetensors + tokenizer [+ labels.json])."""
+    from sentiment_app.artifact import write_labels
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_tokenizer()
+    model = tiny_bert(len(tokenizer), labels, **kw)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    if with_labels_file:
+        write_labels(folder, labels)
+    return folder
+
+
+def save_base_model(folder: Path, **kw) -> Path:
+    """A plain base model folder (what an adapter names as its base), generic labels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = tiny_tokenizer()
+    model = tiny_bert(len(tokenizer), ("LABEL_0", "LABEL_1"), **kw)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def save_adapter(folder: Path, base_folder: Path, labels: Sequence[str] = LABELS, *, seed: int = 1,
+                 with_head: bool = True) -> Path:
+    """A LoRA adapter with random (non-zero) weights and a classifier head, on ``base_folder``."""
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    from sentiment_app.artifact import write_labels
+
+    torch.manual_seed(seed)
+    base = AutoModelForSequenceClassification.from_pretrained(base_folder, num_labels=len(labels))
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, target_modules=["query", "value"],
+                      init_lora_weights=False)
+    model = get_peft_model(base, lora)
+    with torch.no_grad():  # make the head differ from the base's random one, so the test sees it load
+        head = model.base_model.model.classifier.modules_to_save["default"]
+        head.weight.normal_(0, 0.5)
+    model.save_pretrained(folder)
+    config_path = folder / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = str(base_folder)
+    if not with_head:
+        from safetensors.torch import load_file, save_file
+
+        config["modules_to_save"] = None
+        weights = load_file(folder / "adapter_model.safetensors")
+        save_file({k: v for k, v in weights.items() if ".classifier." not in k}, folder / "adapter_model.safetensors")
+    config_path.write_text(json.dumps(config, indent=2))
+    tiny_tokenizer().save_pretrained(folder)
+    write_labels(folder, labels)
+    return folder
