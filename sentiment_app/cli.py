@@ -1,0 +1,140 @@
+"""Command line: ``python -m sentiment_app predict INPUT -o OUTPUT`` classifies a file of texts.
+
+Output columns: every input column in order, then ``sentiment``, ``confidence`` and one
+``prob_<label>`` per label; ``.csv`` (UTF-8 with BOM) or ``.xlsx`` by the output's extension.
+A user's mistake (bad file, unknown column, model that cannot load) prints one line
+``error: ...`` to stderr and exits 2; the output name never holds a partial file. Unlike the app,
+the CLI never falls back to the embedded model when ``--model`` fails: a batch run answers with
+the model it was asked for or not at all. Subcommands keep room for more commands later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .config import ConfigError, add_serving_arguments, config_from_args
+from .tables import DEFAULT_CHUNK_SIZE, TableError
+
+EXIT_USAGE = 2
+OUTPUT_FORMATS = (".csv", ".xlsx")
+
+
+class CliError(Exception):
+    """A one-line message for the user; exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sentiment_app",
+                                     description="Chinese review sentiment from the command line.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    predict = commands.add_parser(
+        "predict", help="classify every row of a CSV/TSV/TXT/XLSX file",
+        description="Classify every row of a CSV/TSV/TXT/XLSX file (any common Chinese encoding and delimiter) "
+                    "and write the input columns plus sentiment, confidence and prob_<label>.")
+    predict.add_argument("input", metavar="INPUT", help="file of texts: .csv, .tsv, .txt or .xlsx")
+    predict.add_argument("-o", "--output", required=True, metavar="OUTPUT",
+                         help="result file; .csv (UTF-8 with BOM, opens in Excel) or .xlsx")
+    table = predict.add_argument_group("table")
+    table.add_argument("--text-column", metavar="NAME", help="column with the texts (name or 1-based number; "
+                       "default: detected by name such as 评论/text, else the most Chinese column)")
+    table.add_argument("--label-column", metavar="NAME", help="column with gold labels, to report accuracy "
+                       "(default: detected by name such as label/标签)")
+    table.add_argument("--sheet", metavar="NAME", help="sheet of an .xlsx file (default: the first)")
+    table.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                       help="the first row is (or is not) a header (default: detected)")
+    table.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="N",
+                       help=f"rows per model call and progress step (default {DEFAULT_CHUNK_SIZE})")
+    table.add_argument("--max-rows", type=int, metavar="N", help="refuse files with more rows "
+                       "($SENTIMENT_MAX_ROWS, default 100000)")
+    table.add_argument("--max-file-mb", type=float, metavar="MB", help="refuse larger files "
+                       "($SENTIMENT_MAX_FILE_MB, default 50)")
+    table.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes; only errors and "
+                       "the summary")
+    add_serving_arguments(predict)
+    predict.set_defaults(handler=run_predict)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (CliError, ConfigError, TableError) as exc:
+        return _fail(exc)
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _fail(exc: BaseException) -> int:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _check_output(input_path: Path, output: Path) -> str:
+    suffix = output.suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise CliError(f"output {output} must end in .csv or .xlsx")
+    if output.is_dir():
+        raise CliError(f"output {output} is a folder: give a file name ending in {suffix or '.csv'}")
+    folder = output.parent
+    if not folder.is_dir():
+        raise CliError(f"output folder {folder} does not exist: create it first")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"cannot write to folder {folder}: choose another output path")
+    if output.exists() and input_path.exists() and os.path.samefile(input_path, output):
+        raise CliError(f"output {output} is the input file: choose another name so the input is kept")
+    return suffix
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .tables import classify_table, read_table, summarize, write_csv, write_xlsx
+
+    if args.chunk_size < 1:
+        raise CliError(f"--chunk-size must be at least 1, got {args.chunk_size}")
+    config = config_from_args(args)
+    input_path, output = Path(args.input), Path(args.output)
+    suffix = _check_output(input_path, output)
+    note = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
+
+    # Read (and refuse bad input) before the slow model load.
+    table = read_table(input_path, text_column=args.text_column, label_column=args.label_column,
+                       sheet=args.sheet, header=args.header, max_bytes=config.max_file_bytes,
+                       max_rows=config.max_rows)
+    note(f"{input_path.name}: {table.description}")
+    for warning in table.warnings:
+        note(f"warning: {warning}")
+    from .loading import ModelLoadError, load_classifier  # torch: imported only once the input is known good
+
+    if args.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    try:
+        classifier = load_classifier(config)
+    except ModelLoadError as exc:
+        raise CliError(str(exc)) from None
+    note(f"model: {classifier.info.name} ({classifier.info.kind}, labels {', '.join(classifier.labels)}"
+         f"{', int8' if classifier.info.quantized else ''})")
+
+    from tqdm.auto import tqdm
+
+    with tqdm(total=table.rows, unit="rows", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
+        result = classify_table(table, classifier, chunk_size=args.chunk_size,
+                                progress=lambda done, total: bar.update(done - bar.n))
+    (write_xlsx if suffix == ".xlsx" else write_csv)(result, output)
+    note(f"wrote {output} ({len(result):,} rows)")
+    summary = summarize(result, classifier.labels, label_column=table.label_column)
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
