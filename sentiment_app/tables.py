@@ -78,12 +78,15 @@ ENCODING_NAMES = {
 # Column names, normalised (lower case, no spaces, "_" or "-"). Exact matches win over partial ones.
 TEXT_NAMES = ("text", "review", "comment", "content", "评论", "内容", "文本", "评价", "留言", "text_a", "sentence",
               "reviews", "comments", "body", "message", "feedback", "评论内容", "评价内容", "正文", "句子", "反馈",
-              "意见", "心得", "回复", "描述")
+              "意见", "心得", "回复", "描述",
+              # traditional characters, as Big5 files from Taiwan and Hong Kong have them
+              "評論", "內容", "評價", "評論內容", "評價內容", "反饋", "意見", "回覆", "描述")
 LABEL_NAMES = ("label", "labels", "gold", "target", "class", "sentiment", "polarity", "y", "标签", "类别", "情感",
-               "情感倾向", "极性", "分类", "倾向", "标注")
+               "情感倾向", "极性", "分类", "倾向", "标注", "標籤", "類別", "情感傾向", "極性", "分類", "傾向", "標註")
 # Other names that only help to recognise a header row.
 OTHER_HEADER_NAMES = ("id", "no", "index", "序号", "编号", "时间", "日期", "date", "time", "user", "用户", "用户名",
-                      "昵称", "name", "rating", "score", "评分", "星级", "商品", "product", "title", "标题")
+                      "昵称", "name", "rating", "score", "评分", "星级", "商品", "product", "title", "标题",
+                      "編號", "時間", "用戶", "暱稱", "評分", "星級", "標題")
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 XLSX_MAX_CELL = 32_767  # Excel's limit on characters in one cell
@@ -228,8 +231,7 @@ def read_table(
     if not body:
         raise TableError(f"{name} has a header ({', '.join(names)}) but no rows below it (只有表头)")
     if len(body) > max_rows:
-        raise TableError(f"{name} has {len(body):,} rows, over the {max_rows:,} row limit: "
-                         "split it into smaller files (行数过多)")
+        raise TableError(_too_many_rows(name, max_rows))
     header_width = len(rows[0]) if has_header else width
     long_rows = [i for i, row in enumerate(body) if len(row) > header_width]
     if has_header and long_rows:
@@ -249,6 +251,10 @@ def read_table(
             raise TableError(f"the text and label columns are both {text!r}: choose two different columns")
         label = None
     return replace(table, text_column=text, label_column=label)
+
+
+def _too_many_rows(name: str, max_rows: int) -> str:
+    return f"{name} has more than {max_rows:,} rows, the limit: split it into smaller files (行数过多)"
 
 
 def _frame(body: list[list[str]], names: list[str]) -> pd.DataFrame:
@@ -293,10 +299,17 @@ def _utf16_without_bom(data: bytes) -> str | None:
     even, odd = sample[0::2].count(0), sample[1::2].count(0)
     # Every ASCII character (newline, delimiter, digit) puts its NUL on the same side; binary data has both.
     if odd >= 2 and odd >= 20 * even:
-        return "utf-16-le"
-    if even >= 2 and even >= 20 * odd:
-        return "utf-16-be"
-    return None
+        encoding = "utf-16-le"
+    elif even >= 2 and even >= 20 * odd:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        text = codecs.getincrementaldecoder(encoding)().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return None
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n")
+    return encoding if controls * 100 <= len(text) else None
 
 
 def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
@@ -437,7 +450,7 @@ def sniff_delimiter(text: str, *, prefer: str = "\t") -> str | None:
         if mode < 2:
             continue
         consistency = counts.count(mode) / len(counts)
-        if consistency >= 0.6 and consistency > best[0]:
+        if consistency >= 0.5 and consistency > best[0]:
             best = (consistency, delimiter)
     return best[1]
 
@@ -490,8 +503,7 @@ def _csv_rows(text: str, sep: str, quoting: int, name: str, max_rows: int) -> li
             if row and any(cell.strip() for cell in row):
                 non_blank += 1
                 if non_blank > max_rows + 1:  # one header at most: already too many data rows
-                    raise TableError(f"{name} has more than {max_rows:,} rows, the limit: "
-                                     "split it into smaller files (行数过多)")
+                    raise TableError(_too_many_rows(name, max_rows))
     except csv.Error as exc:
         raise csv.Error(str(exc), last_line + 1) from None
     return rows
@@ -500,7 +512,7 @@ def _csv_rows(text: str, sep: str, quoting: int, name: str, max_rows: int) -> li
 def _literal_lines(text: str, max_rows: int, name: str) -> list[list[str]]:
     lines = re.split(r"\r\n|\r|\n", text)
     if len([line for line in lines if line.strip()]) > max_rows + 1:
-        raise TableError(f"{name} has more than {max_rows:,} rows, the limit: split it into smaller files (行数过多)")
+        raise TableError(_too_many_rows(name, max_rows))
     return [[line] if line else [] for line in lines]
 
 
@@ -556,8 +568,7 @@ def _read_xlsx_rows(data: bytes, name: str, sheet: str | None, max_rows: int) ->
             if row:
                 non_blank += 1
                 if non_blank > max_rows + 1:
-                    raise TableError(f"{name} has more than {max_rows:,} rows, the limit: "
-                                     "split it into smaller files (行数过多)")
+                    raise TableError(_too_many_rows(name, max_rows))
         return rows, worksheet.title
     finally:
         workbook.close()
