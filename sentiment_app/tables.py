@@ -142,7 +142,8 @@ class LoadedTable:
         if self.encoding is None:
             parts = [f"Excel sheet {self.sheet!r}" if self.sheet else "Excel workbook"]
         else:
-            parts = [ENCODING_NAMES.get(self.encoding, self.encoding)]
+            guessed = " (guessed)" if self.encoding in GUESSABLE_ENCODINGS else ""
+            parts = [ENCODING_NAMES.get(self.encoding, self.encoding) + guessed]
             if self.delimiter is None:
                 parts.append("one column")
             else:
@@ -154,10 +155,13 @@ class LoadedTable:
             line += f", label column {self.label_column!r}"
         return line
 
-    def with_columns(self, text_column: str | None = None, label_column: Any = _KEEP) -> "LoadedTable":
-        """The same table with another text and/or label column (``label_column=None`` drops it).
+    def with_columns(self, text_column: str | None = None, label_column: str | None = _KEEP) -> "LoadedTable":
+        """The same table with another text and/or label column, without reading the file again.
 
-        Names are matched exactly, then ignoring case and spaces; a 1-based number picks by position.
+        ``text_column=None`` keeps the text column; ``label_column`` left out keeps the label column
+        (dropped if it becomes the text column), ``None`` or "" removes it. Names are matched exactly,
+        then ignoring case and spaces; a 1-based number picks by position. Unknown names raise
+        :class:`TableError` listing the columns.
         """
         text = self.text_column if text_column is None else _resolve_column(text_column, self.columns, "text")
         if label_column is _KEEP:
@@ -188,6 +192,8 @@ def read_table(
     """
     file = Path(path)
     name = file.name
+    if file.is_dir():
+        raise TableError(f"{name} is a folder: choose a .csv, .tsv, .txt or .xlsx file")
     if not file.is_file():
         raise TableError(f"{name}: no such file")
     size = file.stat().st_size
@@ -226,8 +232,6 @@ def read_table(
     else:
         names = [f"column_{i + 1}" for i in range(width)]
         body = rows
-    while body and not any(cell.strip() for cell in body[-1]):
-        body.pop()
     if not body:
         raise TableError(f"{name} has a header ({', '.join(names)}) but no rows below it (只有表头)")
     if len(body) > max_rows:
@@ -238,9 +242,6 @@ def read_table(
         warnings.append(f"{len(long_rows):,} rows have more cells than the header (first: data row "
                         f"{long_rows[0] + 1}); the extra cells are in {', '.join(names[header_width:])}")
     frame = _frame(body, names)
-    table = LoadedTable(frame=frame, encoding=encoding, delimiter=delimiter, has_header=has_header,
-                        text_column=names[0], label_column=None, columns=list(names), source_name=name,
-                        sheet=sheet_name, warnings=tuple(warnings))
     text = _resolve_column(text_column, names, "text") if text_column else None
     label = (_resolve_column(label_column, names, "label") if label_column
              else _detect_label_column(frame, names, has_header, exclude=text))
@@ -250,7 +251,9 @@ def read_table(
         if label_column:
             raise TableError(f"the text and label columns are both {text!r}: choose two different columns")
         label = None
-    return replace(table, text_column=text, label_column=label)
+    return LoadedTable(frame=frame, encoding=encoding, delimiter=delimiter, has_header=has_header, text_column=text,
+                       label_column=label, columns=list(names), source_name=name, sheet=sheet_name,
+                       warnings=tuple(warnings))
 
 
 def _too_many_rows(name: str, max_rows: int) -> str:
@@ -421,7 +424,7 @@ def _guess_encoding(data: bytes) -> tuple[str, str] | None:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - it ships with transformers' requests
         return None
-    best = from_bytes(data, cp_isolation=list(GUESSABLE_ENCODINGS), threshold=0.1).best()
+    best = from_bytes(data, cp_isolation=list(GUESSABLE_ENCODINGS)).best()
     if best is None or best.encoding not in GUESSABLE_ENCODINGS:
         return None
     try:
@@ -598,19 +601,23 @@ def _normalize(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name.strip().lower())
 
 
-def _name_score(name: str, keywords: Sequence[str]) -> int:
-    """2: the name is a keyword; 1: it contains one (as a word for English); 0: no match."""
+def _name_score(name: str, keywords: Sequence[str], *, head_noun: bool = False) -> int:
+    """2: the name is a keyword; 1: it contains one (as a word for English); 0: no match.
+
+    ``head_noun``: a partial match must end the name, as in "用户评价" or "Review Text"; a
+    review such as "商品不错" or "内容很好" then does not pass for a column name.
+    """
     norm = _normalize(name)
     if not norm:
         return 0
     if norm in {_normalize(k) for k in keywords}:
         return 2
-    words = set(re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name.strip()).lower()))
+    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name.strip()).lower()) if w]
     for keyword in keywords:
         if _CJK.search(keyword):
-            if keyword in norm:
+            if norm.endswith(keyword) if head_noun else keyword in norm:
                 return 1
-        elif len(keyword) > 1 and keyword in words:
+        elif len(keyword) > 1 and (words[-1:] == [keyword] if head_noun else keyword in words):
             return 1
     return 0
 
@@ -626,7 +633,7 @@ def _looks_like_header(rows: list[list[str]]) -> bool:
     all_names = TEXT_NAMES + LABEL_NAMES + OTHER_HEADER_NAMES
     for cell in first:
         short = len(cell.strip()) <= 12 and not _SENTENCE_PUNCT.search(cell)
-        score = _name_score(cell, all_names)
+        score = _name_score(cell, all_names, head_noun=True)
         if score == 2 or (score == 1 and short and rest):
             return True
     if not rest:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import time
 from pathlib import Path
 
@@ -175,6 +174,17 @@ def test_undecodable_bytes_name_the_line(tmp_path):
         read_table(write_bytes(tmp_path / "a.csv", data))
 
 
+def test_charset_normalizer_is_only_a_last_resort(tmp_path):
+    rows = [["text", "label"], ["Café très bon, déjà vu", "1"], ["Naïve résumé à côté", "0"], ["Été, señor", "1"]]
+    data = rows_text(rows).encode("cp1252")
+    table = read_table(write_bytes(tmp_path / "west.csv", data))
+    assert table.encoding == "cp1252" and "(guessed)" in table.description
+    assert frame_rows(table) == rows[1:]
+    noise = bytes(b if b else 1 for b in np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8))
+    with pytest.raises(TableError, match="cannot decode line"):
+        read_table(write_bytes(tmp_path / "noise.csv", noise))
+
+
 def test_decoding_never_replaces_bytes():
     with pytest.raises(TableError):
         decode_bytes("评论\n好\n".encode("utf-16-le") + b"\x00\xd8", "x.csv")  # lone surrogate
@@ -238,6 +248,17 @@ def test_single_column_with_and_without_header(tmp_path):
     assert not forced.has_header and frame_rows(forced)[0] == ["评论"]
     english = read_table(write_bytes(tmp_path / "c.csv", ("Body\n" + "\n".join(SIMPLIFIED)).encode("utf-8")))
     assert english.has_header and english.text_column == "Body"
+
+
+@pytest.mark.parametrize("first, is_header", [
+    ("用户评价", True), ("买家留言", True), ("评论内容", True), ("Review Text", True), ("评论", True),
+    ("商品不错", False), ("内容很好", False), ("很好", False), ("评论区的人说得对，质量很好", False),
+])
+def test_header_of_a_one_column_file(tmp_path, first, is_header):
+    path = write_bytes(tmp_path / "a.csv", "\n".join([first] + SIMPLIFIED[:5]).encode("utf-8"))
+    table = read_table(path)
+    assert table.has_header is is_header
+    assert table.rows == 5 + (not is_header)
 
 
 def test_header_over_numbers_without_known_names(tmp_path):
@@ -529,6 +550,18 @@ def test_write_xlsx_keeps_numbers_and_has_no_formulas(tmp_path):
     assert values[2][1] == rows[2][1]
     assert values[3][4] is None and values[3][5] is None  # blank text: empty cells
     assert isinstance(values[1][5], float) and 0 <= values[1][5] <= 1
+
+
+def test_xlsx_cells_excel_cannot_hold(tmp_path):
+    frame = pd.DataFrame({"text": ["控制\x0b字符\x01", "长" * 40_000, "00123456789012345678"]})
+    sheet = openpyxl.load_workbook(write_xlsx(frame, tmp_path / "out.xlsx")).worksheets[0]
+    values = [cell.value for cell in sheet["A"]][1:]
+    assert values[0] == "控制\ufffd字符\ufffd"
+    assert values[1] == "长" * 32_767  # Excel's cell limit; the CSV keeps it whole
+    assert values[2] == "00123456789012345678"  # a long order number stays text, every digit kept
+    csv_back = pd.read_csv(write_csv(frame, tmp_path / "out.csv"), encoding="utf-8-sig", dtype=str,
+                           keep_default_na=False)
+    assert csv_back["text"].tolist() == frame["text"].tolist()
 
 
 def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
