@@ -1,0 +1,147 @@
+"""TrainConfig: defaults, recipes, flag overrides, bad combinations, --help, and both ways to run the script."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from training.config import RECIPES_DIR, ScratchConfig, TrainConfig, build_parser, load_recipe, parse_config
+from training.errors import UserError
+from training.train_and_push import main
+
+ROOT = Path(__file__).resolve().parent.parent
+LORA_RECIPE = RECIPES_DIR / "lora-bert-base-chinese.yaml"
+COMPACT_RECIPE = RECIPES_DIR / "compact-char-bert.yaml"
+
+# The interface published in the issue; every one must be a documented flag.
+ISSUE_FLAGS = ["--base-model", "--dataset", "--train-file", "--validation-file", "--test-file", "--text-column",
+               "--label-column", "--output-dir", "--epochs", "--max-steps", "--max-train-samples",
+               "--max-eval-samples", "--learning-rate", "--batch-size", "--max-length", "--lora-r", "--lora-alpha",
+               "--full-finetune", "--seed", "--push-to-hub", "--private", "--dry-run", "--revision",
+               "--commit-message", "--lora-target-modules", "--hub-endpoint", "--label-names", "--quantization",
+               "--early-stopping-patience"]
+
+
+def test_defaults_match_the_seed_choices():
+    config = TrainConfig().validate()
+    assert (config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_bias) == (8, 16, 0.05, "none")
+    assert (config.epochs, config.batch_size, config.max_length) == (2, 16, 256)
+    assert config.base_model == "bert-base-chinese" and config.dataset == "lansinuote/ChnSentiCorp"
+    assert config.resolved_learning_rate == 2e-4 and not config.full_finetune
+    assert config.hub_write_endpoint == "https://huggingface.co"
+
+
+def test_lora_recipe_reproduces_the_seed():
+    config = parse_config([str(LORA_RECIPE)])
+    assert (config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_bias) == (8, 16, 0.05, "none")
+    assert (config.epochs, config.batch_size) == (2, 16)
+    assert config.lora_target_modules == ["query", "value"]
+    assert config.label_names == ["负面", "正面"]
+    assert config.learning_rate == 2e-4  # YAML's 2.0e-4 read as a float, not a string
+
+
+def test_compact_recipe_trains_from_scratch():
+    config = parse_config([str(COMPACT_RECIPE)])
+    assert config.is_scratch and config.full_finetune
+    assert config.scratch == ScratchConfig(hidden_size=256, num_layers=2, num_heads=4, intermediate_size=1024,
+                                           max_position_embeddings=512, min_freq=2, dropout=0.1)
+    assert config.max_length == 256 and config.epochs > 2
+
+
+def test_flags_override_the_recipe():
+    config = parse_config([str(LORA_RECIPE), "--lora-r", "4", "--epochs", "1", "--max-length", "128",
+                           "--label-names", "neg,pos", "--no-private"])
+    assert (config.lora_r, config.epochs, config.max_length) == (4, 1.0, 128)
+    assert config.label_names == ["neg", "pos"]
+    assert config.lora_alpha == 16  # untouched recipe values stay
+
+
+def test_local_files_flag_replaces_the_recipe_dataset():
+    config = parse_config([str(LORA_RECIPE), "--train-file", "a.csv", "--validation-file", "b.csv"])
+    assert config.dataset is None and config.train_file == "a.csv"
+
+
+def test_real_base_flag_drops_the_recipe_scratch_section():
+    config = parse_config([str(COMPACT_RECIPE), "--base-model", "hfl/chinese-macbert-base"])
+    assert config.scratch is None and config.full_finetune
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--dataset", "a/b", "--train-file", "x.csv", "--validation-file", "y.csv"], "either --dataset"),
+    (["--train-file", "x.csv"], "needs --validation-file"),
+    (["--base-model", "scratch"], "--full-finetune"),
+    (["--full-finetune", "--quantization", "4bit"], "cannot be combined"),
+    (["--dry-run"], "--push-to-hub"),
+    (["--push-to-hub", "not a repo id"], "not a valid Hub repo id"),
+    (["--batch-size", "0"], "batch_size must be positive"),
+    (["--label-names", "负面"], "at least two"),
+    (["--lora-bias", "some"], "--lora-bias"),
+    (["--max-length", "4"], "--max-length"),
+])
+def test_bad_combinations_are_user_errors(argv, expected):
+    with pytest.raises(UserError, match=expected):
+        parse_config(argv)
+
+
+def test_recipe_mistakes_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        load_recipe(tmp_path / "missing.yaml")
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("lora_rank: 4\n", encoding="utf-8")
+    with pytest.raises(UserError, match="unknown setting.*lora_rank.*did you mean lora_r"):
+        load_recipe(typo)
+    wrong_type = tmp_path / "type.yaml"
+    wrong_type.write_text("lora_r: many\n", encoding="utf-8")
+    with pytest.raises(UserError, match="lora_r must be int"):
+        load_recipe(wrong_type)
+    scratch_typo = tmp_path / "scratch.yaml"
+    scratch_typo.write_text("base_model: scratch\nscratch:\n  layers: 2\n", encoding="utf-8")
+    with pytest.raises(UserError, match="unknown scratch setting.*layers"):
+        load_recipe(scratch_typo)
+
+
+def test_every_flag_is_documented():
+    parser = build_parser()
+    documented = {opt: action.help for action in parser._actions for opt in action.option_strings}
+    for flag in ISSUE_FLAGS:
+        assert documented.get(flag), f"{flag} missing or without help"
+    # Every TrainConfig field except the nested scratch section can be set from the command line.
+    settable = {action.dest for action in parser._actions}
+    from dataclasses import fields
+
+    assert {f.name for f in fields(TrainConfig)} - settable == {"scratch"}
+
+
+def test_user_error_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["--train-file", str(tmp_path / "nope.csv"), "--validation-file", str(tmp_path / "nope.csv"),
+                 "--base-model", "scratch", "--full-finetune", "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("error: ") and "nope.csv does not exist" in err and len(err.splitlines()) == 1
+
+
+def test_output_dir_that_is_not_ours_is_refused(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me", encoding="utf-8")
+    code = main(["--base-model", "scratch", "--full-finetune", "--train-file", "a.csv", "--validation-file",
+                 "b.csv", "--output-dir", str(out)])
+    assert code == 2 and "not empty" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "training/train_and_push.py"],
+    [sys.executable, "-m", "training.train_and_push"],
+])
+def test_script_runs_both_ways(command):
+    """`python training/train_and_push.py` (training/ first on sys.path) and `python -m` both work."""
+    help_run = subprocess.run(command + ["--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert help_run.returncode == 0, help_run.stderr
+    assert "--push-to-hub" in help_run.stdout and "RECIPE.yaml" in help_run.stdout
+    bad = subprocess.run(command + ["--epochs", "two"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1

@@ -1,0 +1,445 @@
+"""One training configuration: dataclass defaults < YAML recipe < command-line flags.
+
+:class:`TrainConfig` holds every setting with the reason for its default beside it. A recipe
+(``training/configs/*.yaml``) uses the same field names, plus an optional ``scratch:`` section
+(:class:`ScratchConfig`) for a model trained from scratch. Flags override the recipe. Nothing
+here imports torch, so ``--help`` and configuration mistakes answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from dataclasses import MISSING, asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import UserError
+
+SCRATCH = "scratch"  # --base-model value that builds a fresh BERT with a character vocabulary
+DEFAULT_DATASET = "lansinuote/ChnSentiCorp"
+DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+BEST_METRICS = ("f1_macro", "accuracy", "precision_macro", "recall_macro", "loss")
+QUANTIZATION_CHOICES = ("none", "8bit", "4bit")
+LORA_BIAS_CHOICES = ("none", "all", "lora_only")
+RECIPES_DIR = Path(__file__).resolve().parent / "configs"
+
+
+@dataclass
+class ScratchConfig:
+    """Shape of a BERT trained from scratch (``base_model: scratch``) and of its character vocabulary."""
+
+    # 256 wide x 2 layers: ~3M parameters with a ~5k character vocabulary; fast on a CPU Space.
+    hidden_size: int = 256
+    num_layers: int = 2
+    # 64-dimensional heads, the BERT ratio.
+    num_heads: int = 4
+    # 4 x hidden, the BERT ratio.
+    intermediate_size: int = 1024
+    # 512 lets the app read 512-token windows; only the rows used cost anything.
+    max_position_embeddings: int = 512
+    # Characters seen once in the training texts are mostly typos and rare names: they map to [UNK].
+    min_freq: int = 2
+    # None = keep every character that passes min_freq (ChnSentiCorp: about 4-5k).
+    max_vocab_size: int | None = None
+    # BERT's dropout; a small model on 9.6k reviews overfits without it.
+    dropout: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    """Every training setting. Field names are the recipe keys; flags use dashes (--lora-r)."""
+
+    # --- model ---
+    # The seed's base and the usual Chinese baseline; any BERT-family encoder id or local folder works.
+    base_model: str = "bert-base-chinese"
+    # False = LoRA: ~0.3% of the weights train, the adapter is ~1 MB; True trains (and saves) all weights.
+    full_finetune: bool = False
+    # Set (recipe `scratch:` section) only with base_model "scratch"; None there means ScratchConfig().
+    scratch: ScratchConfig | None = None
+    # QLoRA-style base loading; needs a CUDA GPU and bitsandbytes, so off by default.
+    quantization: str = "none"
+
+    # --- data ---
+    # The Hub copy of ChnSentiCorp (train/validation/test); local files replace it.
+    dataset: str | None = DEFAULT_DATASET
+    train_file: str | None = None
+    validation_file: str | None = None
+    # Optional: without it the card reports validation results only.
+    test_file: str | None = None
+    # lansinuote/ChnSentiCorp's column names; the local TSV copy uses text_a.
+    text_column: str = "text"
+    label_column: str = "label"
+    # Names for integer labels in class-index order (e.g. [负面, 正面]); None = from the data.
+    label_names: list[str] | None = None
+    # Hub dataset id named in the model card when training from local copies of it.
+    dataset_name: str | None = None
+    # None = every row; small numbers make smoke runs take seconds.
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    # 256 keeps ~95% of ChnSentiCorp reviews whole (128 cut a third of them); padding is dynamic.
+    max_length: int = 256
+
+    # --- optimisation ---
+    # The seed's 2 epochs: LoRA on ChnSentiCorp plateaus after that.
+    epochs: float = 2.0
+    # None = run the epochs; a number caps the optimizer steps (smoke runs).
+    max_steps: int | None = None
+    # None = 2e-4 for LoRA (few, freshly initialised weights) or 3e-5 for full fine-tuning.
+    learning_rate: float | None = None
+    # The seed's batch of 16 fits a T4 at 256 tokens and 2 CPU cores alike.
+    batch_size: int = 16
+    # Evaluation keeps no gradients, so bigger batches are free.
+    eval_batch_size: int = 64
+    # 6% linear warm-up: the usual BERT fine-tuning schedule.
+    warmup_ratio: float = 0.06
+    # BERT's AdamW weight decay.
+    weight_decay: float = 0.01
+    # Macro F1 keeps the best checkpoint honest when classes are unbalanced.
+    metric_for_best_model: str = "f1_macro"
+    # None = no early stopping; N = stop after N evaluations without improvement.
+    early_stopping_patience: int | None = None
+    # Log the loss every 50 steps: ~6 lines per ChnSentiCorp epoch at batch 16.
+    logging_steps: int = 50
+    # One seed for data shuffling, LoRA initialisation and the new head.
+    seed: int = 42
+
+    # --- LoRA ---
+    # The seed's r=8, alpha=16 (scale 2), dropout 0.05, no bias: the PEFT defaults for BERT classification.
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    lora_bias: str = "none"
+    # None = resolved from the architecture (BERT/RoBERTa: query, value).
+    lora_target_modules: list[str] | None = None
+
+    # --- output and push ---
+    # The artifact folder the app loads; checkpoints go to its checkpoints/ subfolder.
+    output_dir: str = "outputs/sentiment-lora"
+    # Checkpoints are deleted once the best model is saved; keep them to resume or inspect.
+    keep_checkpoints: bool = False
+    # Hub repo id to push the artifact to; None = local only.
+    push_to_hub: str | None = None
+    # New repos are public unless asked; an existing repo keeps its visibility.
+    private: bool = False
+    # Branch to push to; None = main.
+    revision: str | None = None
+    # None = "Train <base> on <data>: <metric>".
+    commit_message: str | None = None
+    # None = https://huggingface.co even when HF_ENDPOINT points downloads at a mirror.
+    hub_endpoint: str | None = None
+    # List what would be uploaded instead of uploading.
+    dry_run: bool = False
+
+    # ---- derived values -----------------------------------------------------------------
+    @property
+    def is_scratch(self) -> bool:
+        return self.base_model == SCRATCH
+
+    @property
+    def uses_lora(self) -> bool:
+        return not self.full_finetune
+
+    @property
+    def resolved_learning_rate(self) -> float:
+        """The learning rate in force: the given one, else the default for the training mode."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        if self.is_scratch:
+            return 5e-4  # fresh weights everywhere: BERT pre-training's order of magnitude
+        return 2e-4 if self.uses_lora else 3e-5
+
+    @property
+    def resolved_scratch(self) -> ScratchConfig:
+        return self.scratch or ScratchConfig()
+
+    @property
+    def hub_write_endpoint(self) -> str:
+        """Where pushes go: the explicit --hub-endpoint, never an HF_ENDPOINT mirror by accident."""
+        return (self.hub_endpoint or DEFAULT_HUB_ENDPOINT).rstrip("/")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy (no secrets are ever stored here)."""
+        return asdict(self)
+
+    # ---- checks -------------------------------------------------------------------------
+    def validate(self) -> "TrainConfig":
+        """Raise :class:`UserError` for a combination that cannot work; return self otherwise."""
+        if self.dataset and self.train_file:
+            raise UserError("use either --dataset or --train-file/--validation-file, not both")
+        if not self.dataset and not self.train_file:
+            raise UserError("no data: give --dataset HUB_ID or --train-file F --validation-file F")
+        if self.train_file and not self.validation_file:
+            raise UserError("--train-file needs --validation-file (the best checkpoint is chosen on it)")
+        if (self.validation_file or self.test_file) and not self.train_file:
+            raise UserError("--validation-file/--test-file need --train-file")
+        for name in ("batch_size", "eval_batch_size", "lora_r", "lora_alpha", "logging_steps"):
+            _positive(name, getattr(self, name))
+        for name in ("max_train_samples", "max_eval_samples", "max_steps", "early_stopping_patience"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        if self.epochs <= 0 and self.max_steps is None:
+            raise UserError("--epochs must be positive (or give --max-steps)")
+        if not 8 <= self.max_length <= 8192:
+            raise UserError(f"--max-length must be between 8 and 8192 tokens, got {self.max_length}")
+        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
+            raise UserError(f"--learning-rate must be between 0 and 1, got {self.learning_rate}")
+        if not 0 <= self.lora_dropout < 1 or not 0 <= self.warmup_ratio < 1:
+            raise UserError("--lora-dropout and --warmup-ratio must be in [0, 1)")
+        if self.lora_bias not in LORA_BIAS_CHOICES:
+            raise UserError(f"--lora-bias must be one of {', '.join(LORA_BIAS_CHOICES)}, got {self.lora_bias!r}")
+        if self.quantization not in QUANTIZATION_CHOICES:
+            raise UserError(f"--quantization must be one of {', '.join(QUANTIZATION_CHOICES)}, "
+                            f"got {self.quantization!r}")
+        if self.metric_for_best_model not in BEST_METRICS:
+            raise UserError(f"--metric-for-best-model must be one of {', '.join(BEST_METRICS)}, "
+                            f"got {self.metric_for_best_model!r}")
+        if self.is_scratch and not self.full_finetune:
+            raise UserError("--base-model scratch trains every weight from random: add --full-finetune")
+        if self.scratch is not None and not self.is_scratch:
+            raise UserError("the recipe's scratch: section applies only with base_model: scratch")
+        if self.quantization != "none" and self.full_finetune:
+            raise UserError("--quantization loads a frozen base for LoRA; it cannot be combined with --full-finetune")
+        if self.is_scratch and self.max_length > self.resolved_scratch.max_position_embeddings:
+            raise UserError(f"--max-length {self.max_length} exceeds the scratch model's "
+                            f"max_position_embeddings {self.resolved_scratch.max_position_embeddings}")
+        if self.is_scratch:
+            s = self.resolved_scratch
+            if s.hidden_size % s.num_heads:
+                raise UserError(f"scratch hidden_size {s.hidden_size} is not a multiple of num_heads {s.num_heads}")
+            for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "min_freq"):
+                _positive(f"scratch.{name}", getattr(s, name))
+        if self.label_names is not None and (len(self.label_names) < 2 or
+                                             len(set(self.label_names)) != len(self.label_names)):
+            raise UserError(f"--label-names needs at least two distinct names, got {self.label_names}")
+        if self.lora_target_modules is not None and not self.lora_target_modules:
+            raise UserError("--lora-target-modules is empty")
+        if self.dry_run and not self.push_to_hub:
+            raise UserError("--dry-run lists what --push-to-hub would upload: give --push-to-hub REPO_ID")
+        if self.push_to_hub:
+            _check_repo_id(self.push_to_hub)
+        return self
+
+
+def _positive(name: str, value: float) -> None:
+    if value is None or value <= 0:
+        raise UserError(f"{name} must be positive, got {value}")
+
+
+def _check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:
+        raise UserError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (owner/name)") from None
+
+
+# ---- recipe files -----------------------------------------------------------------------------
+
+_FIELD_NAMES = {f.name for f in fields(TrainConfig)}
+_SCRATCH_FIELDS = {f.name for f in fields(ScratchConfig)}
+_DATA_SOURCE_FILES = {"train_file", "validation_file", "test_file"}
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a YAML recipe into config values, with one-line errors for missing files and unknown keys."""
+    import yaml
+
+    recipe = Path(path)
+    if not recipe.is_file():
+        hint = ""
+        if not recipe.is_absolute() and (RECIPES_DIR / recipe.name).is_file():
+            hint = f" (did you mean {RECIPES_DIR / recipe.name}?)"
+        raise UserError(f"recipe {path} does not exist{hint}")
+    try:
+        data = yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"recipe {path} is not valid YAML: {' '.join(str(exc).split())[:200]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"recipe {path} must be a mapping of setting: value")
+    unknown = sorted(set(data) - _FIELD_NAMES)
+    if unknown:
+        raise UserError(f"recipe {path} has unknown setting(s) {', '.join(unknown)}"
+                        f"{_suggest(unknown[0], _FIELD_NAMES)}")
+    values = dict(data)
+    if values.get("scratch") is not None:
+        section = values["scratch"]
+        if not isinstance(section, dict):
+            raise UserError(f"recipe {path}: scratch must be a mapping of {', '.join(sorted(_SCRATCH_FIELDS))}")
+        unknown = sorted(set(section) - _SCRATCH_FIELDS)
+        if unknown:
+            raise UserError(f"recipe {path}: unknown scratch setting(s) {', '.join(unknown)}"
+                            f"{_suggest(unknown[0], _SCRATCH_FIELDS)}")
+        values["scratch"] = ScratchConfig(**section)
+    for name in ("label_names", "lora_target_modules"):
+        if isinstance(values.get(name), str):
+            values[name] = _split_list(values[name])
+        elif values.get(name) is not None:
+            values[name] = [str(v) for v in values[name]]
+    return _coerce(values, f"recipe {path}")
+
+
+def _suggest(name: str, choices: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _coerce(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check recipe value types against the dataclass defaults (YAML reads 2e-4 as a string)."""
+    out = {}
+    defaults = {f.name: f for f in fields(TrainConfig)}
+    for name, value in values.items():
+        default = defaults[name].default if defaults[name].default is not MISSING else None
+        if value is None or name in ("scratch", "label_names", "lora_target_modules"):
+            out[name] = value
+            continue
+        kind = type(default) if default is not None else _OPTIONAL_TYPES.get(name, str)
+        try:
+            if kind is bool:
+                if not isinstance(value, bool):
+                    raise ValueError
+                out[name] = value
+            elif kind in (int, float):
+                if isinstance(value, bool):
+                    raise ValueError
+                number = float(value)
+                if kind is int and number != int(number):
+                    raise ValueError
+                out[name] = kind(number) if kind is float else int(number)
+            else:
+                out[name] = str(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{where}: {name} must be {kind.__name__}, got {value!r}") from None
+    return out
+
+
+_OPTIONAL_TYPES: dict[str, type] = {
+    "max_train_samples": int, "max_eval_samples": int, "max_steps": int, "learning_rate": float,
+    "early_stopping_patience": int,
+}
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+# ---- command line -----------------------------------------------------------------------------
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as one ``error: ...`` line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see --help)\n")
+
+
+# (field, type, metavar, help). Defaults come from TrainConfig and are appended to the help.
+_FLAGS: list[tuple[str, Any, str | None, str]] = [
+    ("base_model", str, "ID_OR_PATH", "base encoder: Hub id (bert-base-chinese, hfl/chinese-roberta-wwm-ext, "
+     "hfl/chinese-macbert-base, ...), a local model folder, or 'scratch' for a fresh BERT with a character "
+     "vocabulary from the training texts (needs --full-finetune; shape from the recipe's scratch: section)"),
+    ("full_finetune", bool, None, "train every weight instead of a LoRA adapter; the artifact is a full model"),
+    ("quantization", str, "{none,8bit,4bit}", "load the base in 8 or 4 bit for QLoRA-style training "
+     "(needs a CUDA GPU and bitsandbytes)"),
+    ("dataset", str, "HUB_ID", "Hub dataset with train/validation[/test] splits"),
+    ("train_file", str, "F", "local training file (.csv, .tsv, .jsonl, .json, .parquet); replaces --dataset"),
+    ("validation_file", str, "F", "local validation file (best checkpoint is chosen on it)"),
+    ("test_file", str, "F", "local test file, evaluated once at the end"),
+    ("text_column", str, "NAME", "column holding the review text"),
+    ("label_column", str, "NAME", "column holding the label (strings such as 负面/正面, or integers)"),
+    ("label_names", "list", "A,B,...", "comma-separated names for integer labels in class-index order "
+     "(e.g. 负面,正面), or the order of string labels"),
+    ("dataset_name", str, "HUB_ID", "dataset named in the model card when training from local copies of a Hub dataset"),
+    ("max_train_samples", int, "N", "use N training rows (shuffled by --seed) for quick runs"),
+    ("max_eval_samples", int, "N", "use N validation and N test rows (shuffled by --seed)"),
+    ("max_length", int, "N", "tokens per review (longer ones are truncated); batches are padded dynamically"),
+    ("epochs", float, "N", "training epochs"),
+    ("max_steps", int, "N", "stop after N optimizer steps (overrides --epochs)"),
+    ("learning_rate", float, "X", "peak learning rate (default: 2e-4 LoRA, 3e-5 full fine-tuning, 5e-4 scratch)"),
+    ("batch_size", int, "N", "training batch size per device"),
+    ("eval_batch_size", int, "N", "evaluation batch size per device"),
+    ("warmup_ratio", float, "X", "fraction of steps with linear learning-rate warm-up"),
+    ("weight_decay", float, "X", "AdamW weight decay"),
+    ("metric_for_best_model", str, "{" + ",".join(BEST_METRICS) + "}", "validation metric that picks the best checkpoint"),
+    ("early_stopping_patience", int, "N", "stop after N evaluations without improvement (default: off)"),
+    ("logging_steps", int, "N", "log the training loss every N steps"),
+    ("seed", int, "N", "seed for shuffling, sub-sampling and weight initialisation"),
+    ("lora_r", int, "N", "LoRA rank"),
+    ("lora_alpha", int, "N", "LoRA alpha (scale = alpha / r)"),
+    ("lora_dropout", float, "X", "dropout on the LoRA path"),
+    ("lora_bias", str, "{none,all,lora_only}", "which biases LoRA trains"),
+    ("lora_target_modules", "list", "A,B,...", "comma-separated module names LoRA adapts "
+     "(default: resolved from the architecture, query,value for BERT/RoBERTa)"),
+    ("output_dir", str, "DIR", "artifact folder to write (checkpoints go to DIR/checkpoints)"),
+    ("keep_checkpoints", bool, None, "keep DIR/checkpoints after training"),
+    ("push_to_hub", str, "REPO_ID", "push the artifact folder to this Hub model repo (token: HF_TOKEN or `hf auth login`)"),
+    ("private", bool, None, "create the Hub repo as private"),
+    ("revision", str, "BRANCH", "Hub branch to push to (created if missing; default: main)"),
+    ("commit_message", str, "TEXT", "commit message for the push"),
+    ("hub_endpoint", str, "URL", "Hub to push to (default: https://huggingface.co, even when HF_ENDPOINT is set)"),
+    ("dry_run", bool, None, "train and save, then list what --push-to-hub would upload without uploading"),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line interface; every flag overrides the recipe and the defaults."""
+    parser = _Parser(
+        prog="train_and_push.py",
+        description="Fine-tune a Chinese BERT-family encoder for review sentiment (LoRA or full), evaluate it, "
+                    "write the artifact folder (weights, tokenizer, labels, metrics, model card) and push it to "
+                    "the Hugging Face Hub. Settings: TrainConfig defaults < RECIPE.yaml < flags.",
+        epilog="Examples:\n"
+               "  python training/train_and_push.py training/configs/lora-bert-base-chinese.yaml\n"
+               "  python training/train_and_push.py --train-file train.tsv --validation-file dev.tsv "
+               "--text-column text_a --label-names 负面,正面 --max-train-samples 500 --epochs 1\n"
+               "  python -m training.train_and_push training/configs/compact-char-bert.yaml\n"
+               "Exit codes: 0 done, 2 a usage, data, model or Hub problem (one 'error:' line), 1 a bug.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("recipe", nargs="?", metavar="RECIPE.yaml",
+                        help=f"YAML recipe with TrainConfig settings (see {RECIPES_DIR.name}/)")
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    for name, kind, metavar, text in _FLAGS:
+        flag = "--" + name.replace("_", "-")
+        default = defaults[name]
+        shown = ",".join(default) if isinstance(default, list) else default
+        if "default:" not in text:
+            text = f"{text} (default: {shown})" if default not in (None, False) else text
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                help=text)
+        elif kind == "list":
+            parser.add_argument(flag, dest=name, type=_split_list, metavar=metavar, default=argparse.SUPPRESS,
+                                help=text)
+        else:
+            parser.add_argument(flag, dest=name, type=kind, metavar=metavar, default=argparse.SUPPRESS, help=text)
+    return parser
+
+
+def parse_config(argv: Sequence[str] | None = None) -> TrainConfig:
+    """Build the validated config from defaults, the optional recipe and the flags."""
+    args = vars(build_parser().parse_args(argv))
+    recipe = args.pop("recipe", None)
+    config = TrainConfig()
+    if recipe:
+        config = _apply(config, load_recipe(recipe))
+    config = _apply(config, args)
+    return config.validate()
+
+
+def _apply(config: TrainConfig, values: dict[str, Any]) -> TrainConfig:
+    """Override ``config`` with ``values``; one data source given at a layer replaces the other."""
+    values = dict(values)
+    gives_dataset = bool(values.get("dataset"))
+    gives_files = any(values.get(k) for k in _DATA_SOURCE_FILES)
+    if gives_dataset and gives_files:
+        raise UserError("use either --dataset or --train-file/--validation-file, not both")
+    if gives_files:
+        values.setdefault("dataset", None)
+    if gives_dataset:
+        for key in _DATA_SOURCE_FILES:
+            values.setdefault(key, None)
+    if values.get("base_model") not in (None, SCRATCH) and "scratch" not in values:
+        values["scratch"] = None  # a flag naming a real base drops the recipe's scratch section
+    return replace(config, **values)
