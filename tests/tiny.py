@@ -122,3 +122,42 @@ def save_adapter(folder: Path, base_folder: Path, labels: Sequence[str] = LABELS
     tiny_tokenizer().save_pretrained(folder)
     write_labels(folder, labels)
     return folder
+
+
+# Held-out reviews for validation/test splits of training tests (same domains, other wording).
+HELD_OUT_REVIEWS: list[tuple[str, int]] = [
+    ("前台服务热情周到，房间宽敞明亮。", 1),
+    ("这台笔记本轻薄好用，开机很快。", 1),
+    ("书的印刷清晰，内容很有启发。", 1),
+    ("早餐品种多，味道也不错，推荐入住。", 1),
+    ("发货及时，客服回复也很耐心。", 1),
+    ("性价比高，用起来很顺手，好评。", 1),
+    ("房间有霉味，被子潮湿，体验很差。", 0),
+    ("电脑风扇噪音太大，用一会儿就发烫。", 0),
+    ("书中错误太多，装订也松散。", 0),
+    ("前台态度冷淡，办理入住等了一小时。", 0),
+    ("快递送错地址，客服也不处理。", 0),
+    ("说明书和实物不符，感觉被骗了。", 0),
+]
+
+
+def write_reviews(path: Path, rows: Sequence[tuple[str, int]], *, text_column: str = "text",
+                  label_column: str = "label", label_names: Sequence[str] | None = LABELS) -> Path:
+    """Write (text, label) rows to csv/tsv/jsonl/parquet by suffix; labels as names unless label_names is None."""
+    import pandas as pd
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    labels = [label_names[y] if label_names is not None else y for _, y in rows]
+    frame = pd.DataFrame({text_column: [t for t, _ in rows], label_column: labels})
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        frame.to_csv(path, sep="\t", index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        raise ValueError(f"unknown suffix {suffix}")
+    return path

@@ -1,0 +1,231 @@
+"""Data loading, label naming, sub-sampling, tokenization, the character vocabulary and model building checks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import tiny
+from training import data, modeling
+from training.config import TrainConfig
+from training.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _config(tmp_path: Path, train: str, validation: str, test: str | None = None, **kw) -> TrainConfig:
+    return TrainConfig(dataset=None, train_file=str(tmp_path / train), validation_file=str(tmp_path / validation),
+                       test_file=str(tmp_path / test) if test else None, **kw)
+
+
+def test_local_files_of_every_format_keep_label_names(tmp_path):
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS, text_column="review", label_column="y")
+    tiny.write_reviews(tmp_path / "dev.jsonl", tiny.HELD_OUT_REVIEWS[:6], text_column="review", label_column="y")
+    tiny.write_reviews(tmp_path / "test.parquet", tiny.HELD_OUT_REVIEWS[6:], text_column="review", label_column="y")
+    splits = data.load_splits(_config(tmp_path, "train.csv", "dev.jsonl", "test.parquet",
+                                      text_column="review", label_column="y", label_names=["负面", "正面"]))
+    assert splits.labels == ["负面", "正面"]
+    assert splits.sizes() == {"train": 24, "validation": 6, "test": 6}
+    first_text, first_label = tiny.REVIEWS[0]
+    assert splits.train[0] == {"text": first_text, "label": first_label}
+    assert splits.test["label"] == [y for _, y in tiny.HELD_OUT_REVIEWS[6:]]
+
+
+def test_string_labels_without_names_are_sorted_names(tmp_path):
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
+    tiny.write_reviews(tmp_path / "dev.csv", tiny.HELD_OUT_REVIEWS)
+    splits = data.load_splits(_config(tmp_path, "train.csv", "dev.csv"))
+    assert splits.labels == sorted(["负面", "正面"])
+    index = {name: i for i, name in enumerate(splits.labels)}
+    assert splits.validation["label"] == [index[tiny.LABELS[y]] for _, y in tiny.HELD_OUT_REVIEWS]
+
+
+def test_tsv_is_read_without_quoting(tmp_path):
+    """ChnSentiCorp's TSV has bare quotes inside reviews; they must not swallow the next rows."""
+    (tmp_path / "train.tsv").write_text('label\ttext_a\n1\t他说"好"\n0\t"太差\n1\t不错"\n', encoding="utf-8")
+    splits = data.load_splits(_config(tmp_path, "train.tsv", "train.tsv", text_column="text_a",
+                                      label_names=["负面", "正面"]))
+    assert splits.train["text"] == ['他说"好"', '"太差', '不错"']
+    assert splits.train["label"] == [1, 0, 1]
+
+
+def test_integer_labels_take_given_names_or_their_own(tmp_path, capsys):
+    tiny.write_reviews(tmp_path / "train.jsonl", tiny.REVIEWS, label_names=None)
+    tiny.write_reviews(tmp_path / "dev.jsonl", tiny.HELD_OUT_REVIEWS, label_names=None)
+    named = data.load_splits(_config(tmp_path, "train.jsonl", "dev.jsonl", label_names=["负面", "正面"]))
+    assert named.labels == ["负面", "正面"] and named.train["label"] == [y for _, y in tiny.REVIEWS]
+    unnamed = data.load_splits(_config(tmp_path, "train.jsonl", "dev.jsonl"))
+    assert unnamed.labels == ["0", "1"]
+    assert "--label-names" in capsys.readouterr().out
+    with pytest.raises(UserError, match="outside 0..2"):
+        data.encode_labels({"train": [0, 3]}, ["a", "b", "c"])
+
+
+def test_more_than_two_classes(tmp_path):
+    rows = [(text, ["差", "中", "好"][i % 3]) for i, (text, _) in enumerate(tiny.REVIEWS)]
+    ids, names = data.encode_labels({"train": [r[1] for r in rows], "validation": ["好", "差"]}, ["差", "中", "好"])
+    assert names == ["差", "中", "好"] and ids["validation"] == [2, 0]
+    assert ids["train"][:3] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("raw, names, message", [
+    ({"train": ["好", "差"], "validation": ["中"]}, None, "not among the classes"),
+    ({"train": ["好", "好"]}, None, "single class"),
+    ({"train": ["好", "差"]}, ["好", "坏"], "not among the classes"),
+])
+def test_label_mistakes(raw, names, message):
+    with pytest.raises(UserError, match=message):
+        data.encode_labels(raw, names)
+
+
+def test_file_and_column_mistakes(tmp_path):
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
+    with pytest.raises(UserError, match="does not exist"):
+        data.load_splits(_config(tmp_path, "train.csv", "missing.csv"))
+    with pytest.raises(UserError, match=r"no column 'review' \(columns: text, label\): pass --text-column"):
+        data.load_splits(_config(tmp_path, "train.csv", "train.csv", text_column="review"))
+    (tmp_path / "train.xlsx").write_bytes(b"PK")
+    with pytest.raises(UserError, match="unknown format"):
+        data.load_splits(_config(tmp_path, "train.xlsx", "train.csv"))
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet")
+    with pytest.raises(UserError, match="cannot read .*broken.parquet"):
+        data.load_splits(_config(tmp_path, "broken.parquet", "train.csv"))
+
+
+def test_rows_without_text_or_label_are_dropped(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\n好评,正面\n,负面\n差评,\n  ,正面\nNA,负面\n", encoding="utf-8")
+    splits = data.load_splits(_config(tmp_path, "train.csv", "train.csv"))
+    assert splits.train["text"] == ["好评", "NA"]  # a review reading "NA" is text, not a missing value
+
+
+def test_sample_caps_are_deterministic_by_seed(tmp_path):
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
+    tiny.write_reviews(tmp_path / "dev.csv", tiny.HELD_OUT_REVIEWS)
+
+    def sample(seed: int) -> tuple[list[str], list[str]]:
+        splits = data.load_splits(_config(tmp_path, "train.csv", "dev.csv", max_train_samples=8,
+                                          max_eval_samples=4, seed=seed))
+        return splits.train["text"], splits.validation["text"]
+
+    first, again, other = sample(1), sample(1), sample(2)
+    assert first == again
+    assert len(first[0]) == 8 and len(first[1]) == 4
+    assert first != other
+    assert set(first[0]) <= {t for t, _ in tiny.REVIEWS}
+
+
+def test_hub_dataset_offline_is_one_clear_line(monkeypatch):
+    import datasets
+
+    def offline(*args, **kwargs):  # what datasets 5 raises when the Hub cannot be reached
+        raise ConnectionError("Couldn't reach 'lansinuote/ChnSentiCorp' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(UserError) as caught:
+        data.load_splits(TrainConfig())
+    message = str(caught.value)
+    assert "cannot reach the Hub to load dataset lansinuote/ChnSentiCorp" in message
+    assert "--train-file" in message and "\n" not in message
+
+
+def test_hub_dataset_splits_and_columns(monkeypatch):
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("int64")})
+    loaded = datasets.DatasetDict({
+        split: datasets.Dataset.from_dict({"text": [t for t, _ in rows], "label": [y for _, y in rows]},
+                                          features=features)
+        for split, rows in (("train", tiny.REVIEWS), ("validation", tiny.HELD_OUT_REVIEWS[:6]),
+                            ("test", tiny.HELD_OUT_REVIEWS[6:]))})
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append(a) or loaded)
+    splits = data.load_splits(TrainConfig())
+    assert calls == [("lansinuote/ChnSentiCorp",)]
+    assert splits.labels == ["负面", "正面"]  # the known names of this dataset's integer labels
+    assert splits.sizes() == {"train": 24, "validation": 6, "test": 6}
+    with pytest.raises(UserError, match="no column 'review'.*columns: text, label"):
+        data.load_splits(TrainConfig(text_column="review"))
+
+
+@pytest.mark.slow
+def test_offline_hub_through_the_real_libraries(tmp_path, base_model_dir):
+    """The script with HF_HUB_OFFLINE=1: real datasets/transformers code, one error line each, exit 2."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": "hf_SECRET_dataset"}
+    dataset_run = subprocess.run(
+        [sys.executable, "training/train_and_push.py", "--base-model", str(base_model_dir), "--output-dir",
+         str(tmp_path / "a")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert dataset_run.returncode == 2
+    assert dataset_run.stderr.strip().splitlines()[-1].startswith(
+        "error: cannot reach the Hub to load dataset lansinuote/ChnSentiCorp")
+    assert "Traceback" not in dataset_run.stderr and "hf_SECRET_dataset" not in dataset_run.stderr
+    model_run = subprocess.run(
+        [sys.executable, "-m", "training.train_and_push", "--base-model", "hfl/chinese-macbert-base",
+         "--output-dir", str(tmp_path / "b")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert model_run.returncode == 2
+    last = model_run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: cannot load base model hfl/chinese-macbert-base") and "local model folder" in last
+    assert "Traceback" not in model_run.stderr
+
+
+def test_tokenization_truncates_but_does_not_pad(tmp_path):
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
+    splits = data.load_splits(_config(tmp_path, "train.csv", "train.csv"))
+    encoded = data.tokenize_splits(splits, tiny.tiny_tokenizer(), max_length=20)
+    lengths = [len(ids) for ids in encoded["train"]["input_ids"]]
+    assert max(lengths) == 20 and min(lengths) < 20  # truncated to 20, shorter ones left unpadded
+    assert set(encoded["train"].column_names) >= {"input_ids", "attention_mask", "labels"}
+    assert "text" not in encoded["train"].column_names
+
+
+# ---- model building --------------------------------------------------------------------------
+
+def test_character_vocabulary(tmp_path):
+    from transformers import AutoTokenizer
+
+    texts = ["好好好", "很好", "iPhone 很好", "iphone 差", "罕"]
+    tokenizer = modeling.build_char_tokenizer(texts, min_freq=2)
+    vocab = tokenizer.get_vocab()
+    assert sorted(vocab, key=vocab.get)[:5] == modeling.SPECIAL_TOKENS
+    assert {"好", "很", "i", "##p", "##h", "##o", "##n", "##e"} <= set(vocab)
+    assert "罕" not in vocab and "差" not in vocab  # seen once: below min_freq
+    assert tokenizer.tokenize("IPHONE很好罕") == ["i", "##p", "##h", "##o", "##n", "##e", "很", "好", "[UNK]"]
+    tokenizer.save_pretrained(tmp_path / "tok")
+    assert {p.name for p in (tmp_path / "tok").iterdir()} >= {"tokenizer.json", "tokenizer_config.json"}
+    reloaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    assert reloaded.is_fast and reloaded("很好罕")["input_ids"] == tokenizer("很好罕")["input_ids"]
+    with pytest.raises(UserError, match="min_freq"):
+        modeling.build_char_tokenizer(["独一"], min_freq=2)
+
+
+def test_lora_targets_resolved_per_architecture():
+    model = tiny.tiny_bert(10)
+    assert modeling.resolve_target_modules(model, "bert", None) == ["query", "value"]
+    assert modeling.resolve_target_modules(model, "roberta", None) == ["query", "value"]
+    assert modeling.resolve_target_modules(model, "bert", ["key", "dense"]) == ["key", "dense"]
+    with pytest.raises(UserError, match="match no linear layer.*query"):
+        modeling.resolve_target_modules(model, "bert", ["q_proj", "v_proj"])
+    with pytest.raises(UserError, match="no default LoRA targets.*--lora-target-modules"):
+        modeling.resolve_target_modules(model, "mystery-net", None)
+    assert modeling.head_module_name(model) == "classifier"
+
+
+def test_base_model_resolution(tmp_path, base_model_dir):
+    assert modeling.resolve_base_model(str(base_model_dir)) == str(base_model_dir.resolve())
+    assert modeling.resolve_base_model("hfl/chinese-roberta-wwm-ext") == "hfl/chinese-roberta-wwm-ext"
+    with pytest.raises(UserError, match="does not exist"):
+        modeling.resolve_base_model(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no config.json"):
+        modeling.resolve_base_model(str(tmp_path / "empty"))
+
+
+def test_quantization_without_gpu_is_a_clear_error(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="--quantization 4bit needs a CUDA GPU"):
+        modeling.quantized_loading_kwargs("4bit")

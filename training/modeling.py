@@ -1,0 +1,272 @@
+"""Build what trains: tokenizer + base encoder + LoRA (head kept trainable and saved), or a full model.
+
+Three shapes, one result type (:class:`BuiltModel`):
+
+* LoRA (default): a pretrained encoder, frozen, with LoRA on the attention projections resolved for
+  its architecture and the new classifier head in ``modules_to_save`` so the adapter carries it;
+* full fine-tuning (``--full-finetune``): every weight of the pretrained encoder trains;
+* from scratch (``--base-model scratch``): a fresh BERT whose vocabulary is the characters of the
+  training texts, tokenized by ``transformers.BertTokenizer(vocab={token: id})``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Literal, Sequence
+
+import torch
+
+from sentiment_app.artifact import CLASSIFIER_HEAD_MODULES
+
+from .config import SCRATCH, ScratchConfig, TrainConfig
+from .errors import UserError, first_line
+
+# LoRA targets per model_type: the attention query/value projections, as in the LoRA paper.
+# PEFT's own table is the fallback for architectures not listed here.
+LORA_TARGETS: dict[str, list[str]] = {
+    **{t: ["query", "value"] for t in ("bert", "roberta", "xlm-roberta", "electra", "ernie", "nezha",
+                                       "megatron-bert", "albert", "camembert", "data2vec-text", "xmod", "roc_bert")},
+    "deberta-v2": ["query_proj", "value_proj"],
+    "deberta": ["in_proj"],
+    "distilbert": ["q_lin", "v_lin"],
+    "modernbert": ["Wqkv"],
+}
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@dataclass
+class BuiltModel:
+    """The trainable model with what the artifact and the model card need to know about it."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    kind: Literal["adapter", "full"]
+    base_model: str | None  # what adapter_config.json names (Hub id or absolute folder); None from scratch
+    base_model_type: str
+    trainable_parameters: int
+    total_parameters: int
+    target_modules: list[str] | None = None
+    head_module: str | None = None
+
+    def summary(self) -> str:
+        share = 100 * self.trainable_parameters / max(1, self.total_parameters)
+        return (f"trainable parameters: {self.trainable_parameters:,} of {self.total_parameters:,} ({share:.2f}%)")
+
+
+# ---- base model and tokenizer ------------------------------------------------------------------
+
+def resolve_base_model(spec: str) -> str:
+    """A local folder (absolute path) or a Hub id; a path that does not exist is a user error."""
+    if spec == SCRATCH:
+        return spec
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UserError(f"model folder {spec} has no config.json: is it a transformers model folder?")
+        return str(path.resolve())
+    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec or path.suffix
+    if looks_like_path:
+        raise UserError(f"model folder {spec} does not exist")
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(spec)
+    except HFValidationError:
+        raise UserError(f"--base-model {spec!r} is neither an existing folder nor a valid Hub model id") from None
+    return spec
+
+
+def load_base_config(base: str) -> Any:
+    """The base's transformers config; offline Hub or unknown ids become one-line errors."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(base, trust_remote_code=False)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(f"cannot load base model {base}: {first_line(exc)[:200]} "
+                        "(offline? pass a local model folder with --base-model)") from None
+
+
+def load_base_tokenizer(base: str) -> Any:
+    """The base's fast tokenizer (the app needs offsets and windows, so slow ones are refused)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(f"cannot load the tokenizer of {base}: {first_line(exc)[:200]}") from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise UserError(f"the tokenizer of {base} is not a fast tokenizer; the app needs tokenizer.json")
+    return tokenizer
+
+
+def build_char_tokenizer(texts: Iterable[str], min_freq: int = 2, max_vocab_size: int | None = None) -> Any:
+    """A BERT tokenizer over the characters of ``texts`` seen at least ``min_freq`` times.
+
+    Texts go through BERT's own normalizer and pre-tokenizer first (lower-casing, one word per CJK
+    character), so the vocabulary holds exactly the pieces WordPiece will look up: a character as
+    a word start, and ``##c`` for a character inside a Latin or digit run (``iphone`` → i ##p ##h ...).
+    """
+    from transformers import BertTokenizer
+
+    probe = BertTokenizer(vocab={tok: i for i, tok in enumerate(SPECIAL_TOKENS)})
+    normalizer = probe.backend_tokenizer.normalizer
+    pre_tokenizer = probe.backend_tokenizer.pre_tokenizer
+    counts: Counter = Counter()
+    for text in texts:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            counts[word[0]] += 1
+            counts.update("##" + ch for ch in word[1:])
+    kept = [tok for tok, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+            if n >= min_freq and tok not in SPECIAL_TOKENS]
+    if max_vocab_size is not None:
+        kept = kept[: max(0, max_vocab_size - len(SPECIAL_TOKENS))]
+    if not kept:
+        raise UserError(f"no character occurs {min_freq}+ times in the training texts: lower scratch.min_freq")
+    vocab = {tok: i for i, tok in enumerate(SPECIAL_TOKENS + kept)}
+    return BertTokenizer(vocab=vocab, model_max_length=512)
+
+
+# ---- the trainable model -----------------------------------------------------------------------
+
+def build_model(config: TrainConfig, labels: Sequence[str], tokenizer: Any, base: str | None = None,
+                base_config: Any = None) -> BuiltModel:
+    """The model to train for ``config``: LoRA on ``base``, full fine-tuning of it, or a fresh BERT."""
+    label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                  "label2id": {name: i for i, name in enumerate(labels)}}
+    if config.is_scratch:
+        model = scratch_model(config.resolved_scratch, tokenizer, label_maps)
+        return _built(model, tokenizer, "full", None, "bert")
+    assert base is not None and base_config is not None
+    model_type = getattr(base_config, "model_type", "unknown")
+    limit = getattr(base_config, "max_position_embeddings", None)
+    if limit and config.max_length > limit:
+        raise UserError(f"--max-length {config.max_length} exceeds what {base} reads ({limit} positions)")
+    model = _load_pretrained(base, config, label_maps)
+    if config.full_finetune:
+        return _built(model, tokenizer, "full", base, model_type)
+    return add_lora(model, config, tokenizer, base, model_type)
+
+
+def scratch_model(shape: ScratchConfig, tokenizer: Any, label_maps: dict[str, Any]) -> torch.nn.Module:
+    """A randomly initialised BERT classifier sized by ``shape`` with the tokenizer's vocabulary."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    bert_config = BertConfig(
+        vocab_size=len(tokenizer), hidden_size=shape.hidden_size, num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads, intermediate_size=shape.intermediate_size,
+        max_position_embeddings=shape.max_position_embeddings, hidden_dropout_prob=shape.dropout,
+        attention_probs_dropout_prob=shape.dropout, pad_token_id=tokenizer.pad_token_id, **label_maps)
+    return BertForSequenceClassification(bert_config)
+
+
+def _load_pretrained(base: str, config: TrainConfig, label_maps: dict[str, Any]) -> torch.nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    kwargs: dict[str, Any] = {"dtype": torch.float32}  # fp32 master weights; mixed precision is the Trainer's job
+    if config.quantization != "none":
+        kwargs = quantized_loading_kwargs(config.quantization)
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            base, trust_remote_code=False, ignore_mismatched_sizes=True, **label_maps, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load base model {base}: {first_line(exc)[:200]}") from None
+
+
+def quantized_loading_kwargs(mode: str) -> dict[str, Any]:
+    """from_pretrained arguments for 8/4-bit loading, or a clear error where it cannot work."""
+    if not torch.cuda.is_available():
+        raise UserError(f"--quantization {mode} needs a CUDA GPU (bitsandbytes has no CPU training path); "
+                        "drop the flag to train in fp32 on this machine")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise UserError(f"--quantization {mode} needs bitsandbytes: pip install bitsandbytes") from None
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if mode == "4bit":
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=compute)
+    else:
+        quant = BitsAndBytesConfig(load_in_8bit=True)
+    # One whole copy per process: accelerate launch gives each process its own GPU.
+    return {"quantization_config": quant, "dtype": compute, "device_map": {"": int(os.environ.get("LOCAL_RANK", 0))}}
+
+
+def resolve_target_modules(model: torch.nn.Module, model_type: str, requested: Sequence[str] | None) -> list[str]:
+    """LoRA target module names for this architecture (or the requested ones), checked against the model."""
+    targets = list(requested) if requested else LORA_TARGETS.get(model_type)
+    if targets is None:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
+
+        targets = PEFT_TARGETS.get(model_type)
+    linear_names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                    if isinstance(module, torch.nn.Linear) or type(module).__name__.startswith("Linear")}
+    linear_names -= set(CLASSIFIER_HEAD_MODULES)  # the head trains whole through modules_to_save
+    if targets is None:
+        raise UserError(f"no default LoRA targets for model type {model_type!r}: pass --lora-target-modules "
+                        f"(linear layers: {', '.join(sorted(linear_names))})")
+    missing = [t for t in targets if t not in linear_names]
+    if len(missing) == len(targets):
+        raise UserError(f"LoRA target modules {', '.join(targets)} match no linear layer of this {model_type} model: "
+                        f"pass --lora-target-modules from {', '.join(sorted(linear_names))}")
+    if missing:
+        raise UserError(f"LoRA target module(s) {', '.join(missing)} match no linear layer of this {model_type} "
+                        f"model (linear layers: {', '.join(sorted(linear_names))})")
+    return targets
+
+
+def head_module_name(model: torch.nn.Module) -> str:
+    """The classifier head's attribute name (BERT family: classifier; others: score)."""
+    children = dict(model.named_children())
+    for name in CLASSIFIER_HEAD_MODULES:
+        if name in children:
+            return name
+    raise UserError(f"{type(model).__name__} has no classifier head named {' or '.join(CLASSIFIER_HEAD_MODULES)}; "
+                    "LoRA cannot save it")
+
+
+def add_lora(model: torch.nn.Module, config: TrainConfig, tokenizer: Any, base: str, model_type: str) -> BuiltModel:
+    """Wrap ``model`` with LoRA; the classifier head trains fully and is saved with the adapter."""
+    from peft import LoraConfig, TaskType, get_peft_model, prepare_model_for_kbit_training
+
+    targets = resolve_target_modules(model, model_type, config.lora_target_modules)
+    head = head_module_name(model)
+    if config.quantization != "none":
+        model = prepare_model_for_kbit_training(model)
+    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
+                      lora_dropout=config.lora_dropout, bias=config.lora_bias, target_modules=targets,
+                      modules_to_save=[head])
+    peft_model = get_peft_model(model, lora)
+    saved_config = peft_model.peft_config["default"]
+    # The adapter names the base it was trained on: the Hub id, or the absolute local folder.
+    saved_config.base_model_name_or_path = base
+    # PEFT appends its own classifier/score names for SEQ_CLS; keep each name once in adapter_config.json.
+    saved_config.modules_to_save = list(dict.fromkeys(saved_config.modules_to_save or [head]))
+    built = _built(peft_model, tokenizer, "adapter", base, model_type)
+    built.target_modules, built.head_module = targets, head
+    return built
+
+
+def _built(model: torch.nn.Module, tokenizer: Any, kind: Literal["adapter", "full"], base: str | None,
+           model_type: str) -> BuiltModel:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    if kind == "adapter":  # modules_to_save keeps a frozen original head beside the trained copy
+        total -= sum(p.numel() for n, p in model.named_parameters() if ".original_module." in n)
+    return BuiltModel(model=model, tokenizer=tokenizer, kind=kind, base_model=base, base_model_type=model_type,
+                      trainable_parameters=trainable, total_parameters=total)
+
+
+def mixed_precision() -> dict[str, bool]:
+    """bf16 (or fp16) on a CUDA GPU that supports it; full fp32 on CPU, where half precision is slower."""
+    if not torch.cuda.is_available():
+        return {"bf16": False, "fp16": False}
+    if torch.cuda.is_bf16_supported():
+        return {"bf16": True, "fp16": False}
+    return {"bf16": False, "fp16": True}
