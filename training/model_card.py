@@ -1,0 +1,184 @@
+"""The artifact's README.md: Hub YAML metadata, results table, how to load it, how it was trained.
+
+Metadata comes from ``huggingface_hub.ModelCardData`` so the ``model-index`` block has the shape
+the Hub's evaluation widgets read. Writes nothing secret: the command line holds no token (the
+token only ever comes from ``HF_TOKEN`` or the stored login).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .config import TrainConfig
+
+METRIC_TITLES = {"accuracy": "Accuracy", "f1_macro": "Macro F1", "precision_macro": "Macro precision",
+                 "recall_macro": "Macro recall"}
+# Hub metric ids for each of our metrics, with the averaging they use.
+HUB_METRICS = {"accuracy": ("accuracy", None), "f1_macro": ("f1", "macro"),
+               "precision_macro": ("precision", "macro"), "recall_macro": ("recall", "macro")}
+
+
+@dataclass
+class CardFacts:
+    """What the card says about the run, gathered by the entry script."""
+
+    model_name: str  # repo name or output folder name
+    kind: str  # "adapter" or "full"
+    base_model: str | None  # Hub id or local folder; None for a model trained from scratch
+    base_is_hub: bool
+    labels: Sequence[str]
+    data_source: str  # Hub id or file names
+    dataset_id: str | None  # Hub dataset id for metadata, when known
+    metrics: dict[str, Any]  # metrics.json content
+    command: str
+    config: TrainConfig
+    trainable_parameters: int
+    total_parameters: int
+    target_modules: Sequence[str] | None = None
+    repo_id: str | None = None
+
+
+def render_model_card(facts: CardFacts) -> str:
+    """The full README.md text: YAML front matter, then the card body."""
+    return f"---\n{card_metadata(facts).to_yaml()}\n---\n\n{_body(facts)}"
+
+
+def card_metadata(facts: CardFacts) -> Any:
+    """Hub metadata: base_model, library_name, datasets, language, pipeline_tag, metrics, model-index."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    dataset_type = facts.dataset_id or "local"
+    results = []
+    for split in ("test", "validation"):
+        report = facts.metrics.get(split)
+        if not report:
+            continue
+        for key, (hub_metric, average) in HUB_METRICS.items():
+            results.append(EvalResult(
+                task_type="text-classification", task_name="Sentiment analysis",
+                dataset_type=dataset_type, dataset_name=facts.dataset_id or facts.data_source, dataset_split=split,
+                metric_type=hub_metric, metric_value=round(float(report[key]), 4),
+                metric_name=f"{METRIC_TITLES[key]} ({split})", metric_args={"average": average} if average else None))
+    tags = ["text-classification", "sentiment-analysis", "chinese"]
+    tags += ["peft", "lora"] if facts.kind == "adapter" else ["from-scratch"] if facts.base_model is None else []
+    return ModelCardData(
+        base_model=facts.base_model if facts.base_is_hub else None,
+        library_name="peft" if facts.kind == "adapter" else "transformers",
+        datasets=[facts.dataset_id] if facts.dataset_id else None,
+        language="zh",
+        pipeline_tag="text-classification",
+        metrics=["accuracy", "f1", "precision", "recall"],
+        tags=tags,
+        model_name=facts.model_name,
+        eval_results=results or None,
+    )
+
+
+def _body(facts: CardFacts) -> str:
+    config = facts.config
+    labels = list(facts.labels)
+    repo = facts.repo_id or "<this folder or repo id>"
+    if facts.kind == "adapter":
+        what = (f"A LoRA adapter (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}, "
+                f"targets {', '.join(facts.target_modules or [])}) for `{facts.base_model}`, with the trained "
+                "classifier head saved beside it (`modules_to_save`).")
+    elif facts.base_model is None:
+        shape = config.resolved_scratch
+        what = (f"A compact BERT trained from scratch ({shape.num_layers} layers, hidden {shape.hidden_size}, "
+                f"{shape.num_heads} heads) with a character vocabulary built from the training texts.")
+    else:
+        what = f"`{facts.base_model}` fine-tuned in full."
+    lines = [
+        f"# {facts.model_name}",
+        "",
+        f"Chinese review sentiment classifier: {' / '.join(labels)}. {what}",
+        f"Trained on {facts.data_source}. Trainable parameters: {facts.trainable_parameters:,} of "
+        f"{facts.total_parameters:,}.",
+        "",
+        "## Results",
+        "",
+        _results_table(facts.metrics),
+        "",
+    ]
+    for split in ("validation", "test"):
+        report = facts.metrics.get(split)
+        if report and report.get("confusion_matrix"):
+            lines += [f"Confusion matrix ({split}; rows: true label, columns: predicted):", "",
+                      _confusion_table(report["confusion_matrix"], labels), ""]
+    best = facts.metrics.get("best_checkpoint") or {}
+    if best.get("value") is not None:
+        lines += [f"The checkpoint kept is the best by validation {best['metric']} ({best['value']:.4f}).", ""]
+    lines += ["## Labels", "", "Class index order (also in `labels.json`):", ""]
+    lines += [f"{i}. {name}" for i, name in enumerate(labels)]
+    lines += ["", "## How to use", "", "In this project's Gradio app (adapters are merged into their base on load):",
+              "", "```bash", f"SENTIMENT_MODEL={repo} python app.py", "```", "", "In Python:", "", "```python"]
+    if facts.kind == "adapter":
+        lines += [
+            "from peft import PeftModel",
+            "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+            "",
+            f"labels = {json.dumps(labels, ensure_ascii=False)}",
+            f"base = AutoModelForSequenceClassification.from_pretrained({json.dumps(facts.base_model or '')}, "
+            "num_labels=len(labels),",
+            "    id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})",
+            f"model = PeftModel.from_pretrained(base, {json.dumps(repo)}).merge_and_unload().eval()",
+        ]
+    else:
+        lines += [
+            "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
+            "",
+            f"model = AutoModelForSequenceClassification.from_pretrained({json.dumps(repo)}).eval()",
+        ]
+    lines += [
+        f"tokenizer = AutoTokenizer.from_pretrained({json.dumps(repo)})",
+        "inputs = tokenizer([\"房间干净，服务很好。\"], return_tensors=\"pt\", truncation=True, "
+        f"max_length={config.max_length})",
+        "print(model.config.id2label[model(**inputs).logits.argmax(-1).item()])",
+        "```",
+        "",
+        "## Training",
+        "",
+        "Command:",
+        "",
+        "```bash",
+        facts.command,
+        "```",
+        "",
+        f"Learning rate {config.resolved_learning_rate:g}, batch size {config.batch_size}, "
+        f"{_duration(config)}, max length {config.max_length} tokens (dynamic padding, length-grouped "
+        f"batches), seed {config.seed}. The full configuration is in `training_config.json`; every metric in "
+        "`metrics.json`.",
+        "",
+        "## Limitations",
+        "",
+        "Trained on hotel, laptop and book reviews; other domains, sarcasm and mixed opinions are read less "
+        "reliably. Reviews longer than the maximum length were truncated in training.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _duration(config: TrainConfig) -> str:
+    if config.max_steps:
+        return f"at most {config.max_steps} steps"
+    return f"{config.epochs:g} epoch(s)"
+
+
+def _results_table(metrics: dict[str, Any]) -> str:
+    rows = ["| split | samples | " + " | ".join(METRIC_TITLES.values()) + " |",
+            "|---|---:|" + "---:|" * len(METRIC_TITLES)]
+    for split in ("validation", "test"):
+        report = metrics.get(split)
+        if report:
+            values = " | ".join(f"{float(report[key]):.4f}" for key in METRIC_TITLES)
+            rows.append(f"| {split} | {report.get('samples', '')} | {values} |")
+    return "\n".join(rows)
+
+
+def _confusion_table(matrix: Sequence[Sequence[int]], labels: Sequence[str]) -> str:
+    rows = ["| true \\ predicted | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+    for name, row in zip(labels, matrix):
+        rows.append(f"| {name} | " + " | ".join(str(int(v)) for v in row) + " |")
+    return "\n".join(rows)
