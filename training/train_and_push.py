@@ -1,0 +1,311 @@
+#!/usr/bin/env python
+"""Fine-tune a Chinese encoder for review sentiment, evaluate it, write the artifact, push it to the Hub.
+
+    python training/train_and_push.py [RECIPE.yaml] [flags]      # or: python -m training.train_and_push ...
+    python training/train_and_push.py --help                      # every flag, with its default
+
+Steps: config (defaults < recipe < flags) -> data -> model (LoRA with the head saved, full, or from
+scratch) -> Trainer (evaluate each epoch, keep the best on validation) -> validation/test metrics ->
+artifact folder (:mod:`sentiment_app.artifact`) -> optional push. ``accelerate launch`` works as
+with any Trainer script. A user's mistake exits with code 2 and one ``error: ...`` line.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # `python training/train_and_push.py` puts training/ first on sys.path; its module names (config, data,
+    # metrics, ...) would shadow top-level modules there, so the repo root takes its place.
+    _here = str(Path(__file__).resolve().parent)
+    if sys.path and sys.path[0] in ("", _here):
+        sys.path.pop(0)
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import json
+import math
+import os
+import shlex
+import shutil
+from typing import Any, Callable, Sequence
+
+from sentiment_app.artifact import (
+    METRICS_FILE,
+    MODEL_CARD_FILE,
+    TRAINING_CONFIG_FILE,
+    validate_artifact,
+    write_labels,
+)
+from training.config import TrainConfig, parse_config
+from training.errors import UserError, redact
+
+CHECKPOINTS_DIR = "checkpoints"
+COMMAND_PREFIX = "python training/train_and_push.py"
+ApiFactory = Callable[[str, str], Any]  # (endpoint, token) -> HfApi-like
+
+
+def main(argv: Sequence[str] | None = None, *, api_factory: ApiFactory | None = None) -> int:
+    """Run the whole flow; return the exit code (0 done, 2 a user's mistake with one ``error:`` line)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    token: str | None = os.environ.get("HF_TOKEN") or None  # redacted from every message, used or not
+    try:
+        config = parse_config(argv)
+        if config.push_to_hub:
+            from training.push import hub_token
+
+            token = hub_token()
+        run(config, argv, token=token, api_factory=api_factory)
+    except UserError as exc:
+        print(f"error: {redact(str(exc), token)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
+        api_factory: ApiFactory | None = None) -> Path:
+    """Train, evaluate, save the artifact folder and (optionally) push it; return the folder."""
+    out = Path(config.output_dir)
+    if config.push_to_hub and not config.dry_run and not token:
+        raise UserError("--push-to-hub needs a Hugging Face token: set HF_TOKEN or run `hf auth login` "
+                        "(checked before training so no run is wasted)")
+    prepare_output_dir(out)
+
+    from training import data, modeling
+
+    base = modeling.resolve_base_model(config.base_model)
+    base_config = tokenizer = None
+    if not config.is_scratch:
+        base_config = modeling.load_base_config(base)
+        tokenizer = modeling.load_base_tokenizer(base)
+    splits = data.load_splits(config)
+    print(f"data: {splits.source}; rows {splits.sizes()}; labels {splits.labels}")
+    if config.is_scratch:
+        shape = config.resolved_scratch
+        tokenizer = modeling.build_char_tokenizer(splits.train["text"], shape.min_freq, shape.max_vocab_size)
+        print(f"character vocabulary: {len(tokenizer)} tokens (min_freq {shape.min_freq})")
+    encoded = data.tokenize_splits(splits, tokenizer, config.max_length)
+    from transformers import set_seed
+
+    set_seed(config.seed)  # LoRA and head initialisation
+    built = modeling.build_model(config, splits.labels, tokenizer, base if not config.is_scratch else None,
+                                 base_config)
+    print(f"model: {built.kind} on {built.base_model or 'scratch'}; {built.summary()}")
+
+    trainer = make_trainer(config, built, encoded, splits.labels)
+    train_output = trainer.train()
+    metrics = evaluate_splits(trainer, encoded, splits.labels)
+    metrics["train"] = {
+        "loss": train_output.training_loss,
+        "steps": trainer.state.global_step,
+        "epochs": trainer.state.epoch,
+        "runtime_s": train_output.metrics.get("train_runtime"),
+        "samples_per_second": train_output.metrics.get("train_samples_per_second"),
+        "rows": len(encoded["train"]),
+    }
+    metrics["best_checkpoint"] = {"metric": config.metric_for_best_model, "value": trainer.state.best_metric}
+    metrics["parameters"] = {"trainable": built.trainable_parameters, "total": built.total_parameters}
+
+    command = redact(f"{COMMAND_PREFIX} {shlex.join(argv)}".strip(), token)
+    if trainer.is_world_process_zero():
+        clear_previous_artifact(out)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(out))  # every process: FSDP/DeepSpeed gather the weights here
+    if not trainer.is_world_process_zero():
+        return out
+    write_artifact(out, config, built, splits, metrics, command)
+    if not config.keep_checkpoints:
+        shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
+    _print_results(metrics)
+    print(f"artifact: {out} (serve it with SENTIMENT_MODEL={out} python app.py)")
+    if config.push_to_hub:
+        push(out, config, built, token=token, api_factory=api_factory)
+    return out
+
+
+# ---- output folder -----------------------------------------------------------------------------
+
+def prepare_output_dir(out: Path) -> None:
+    """Refuse a non-empty folder this script did not write; drop an earlier run's checkpoints."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--output-dir {out} is a file")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / TRAINING_CONFIG_FILE).is_file():
+            raise UserError(f"--output-dir {out} is not empty and holds no earlier training output "
+                            f"({TRAINING_CONFIG_FILE}): choose a new folder or empty it")
+        shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def clear_previous_artifact(out: Path) -> None:
+    """Remove an earlier run's top-level files once this run has trained (an old adapter beside a new
+    full model would make the folder ambiguous)."""
+    for path in out.iterdir():
+        if path.is_file():
+            path.unlink()
+
+
+# ---- training ----------------------------------------------------------------------------------
+
+def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], labels: Sequence[str]) -> Any:
+    """A Trainer that evaluates each epoch (or every epoch's worth of steps), keeps the best checkpoint,
+    pads batches dynamically and groups reviews of similar length."""
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+
+    from training.metrics import make_compute_metrics
+    from training.modeling import mixed_precision
+
+    precision = mixed_precision()
+    on_gpu = any(precision.values())  # mixed precision is on exactly when a CUDA GPU is present
+    schedule: dict[str, Any] = {"eval_strategy": "epoch", "save_strategy": "epoch"}
+    if config.max_steps:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        per_epoch = math.ceil(len(encoded["train"]) / (config.batch_size * world))
+        every = max(1, min(config.max_steps, per_epoch))
+        schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every}
+    args = TrainingArguments(
+        output_dir=str(Path(config.output_dir) / CHECKPOINTS_DIR),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        learning_rate=config.resolved_learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a fraction of the total steps
+        **schedule,
+        save_total_limit=1,  # plus the best one, which the Trainer always keeps
+        load_best_model_at_end=True,
+        metric_for_best_model=config.metric_for_best_model,
+        greater_is_better=config.metric_for_best_model != "loss",
+        logging_steps=config.logging_steps,
+        train_sampling_strategy="group_by_length",
+        label_names=["labels"],  # a PeftModel's forward(**kwargs) hides the label argument from the Trainer
+        report_to="none",
+        dataloader_pin_memory=on_gpu,  # pinned memory only helps copies to a GPU
+        disable_tqdm=False,
+        seed=config.seed,
+        data_seed=config.seed,
+        **precision,
+    )
+    collator = DataCollatorWithPadding(built.tokenizer, pad_to_multiple_of=8 if on_gpu else None)
+    callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
+    device = ("cuda bf16" if precision["bf16"] else "cuda fp16") if on_gpu else "cpu fp32"
+    print(f"training on {device}: lr {config.resolved_learning_rate:g}, batch {config.batch_size}, "
+          + (f"max {config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epoch(s)"))
+    return Trainer(model=built.model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
+                   processing_class=built.tokenizer, data_collator=collator,
+                   compute_metrics=make_compute_metrics(labels), callbacks=callbacks)
+
+
+def evaluate_splits(trainer: Any, encoded: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
+    """Full metrics (confusion matrix included) of the kept model on validation and, when present, test."""
+    import numpy as np
+
+    from training.metrics import classification_report
+
+    results: dict[str, Any] = {}
+    for split in ("validation", "test"):
+        if split not in encoded:
+            continue
+        output = trainer.predict(encoded[split], metric_key_prefix=split)
+        logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+        report = classification_report(output.label_ids, np.argmax(logits, axis=-1), labels)
+        report["loss"] = output.metrics.get(f"{split}_loss")
+        results[split] = report
+    return results
+
+
+# ---- the artifact ------------------------------------------------------------------------------
+
+def write_artifact(out: Path, config: TrainConfig, built: Any, splits: Any, metrics: dict[str, Any],
+                   command: str) -> None:
+    """Complete the folder the Trainer saved (weights, tokenizer) with labels, metrics, config and card."""
+    from training.model_card import CardFacts, render_model_card
+
+    (out / "training_args.bin").unlink(missing_ok=True)  # the Trainer's pickle: never shipped
+    write_labels(out, splits.labels)
+    (out / METRICS_FILE).write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    versions = {name: _version(name) for name in ("torch", "transformers", "peft", "datasets")}
+    record = {
+        "config": config.to_dict(),
+        "resolved": {"kind": built.kind, "base_model": built.base_model, "base_model_type": built.base_model_type,
+                     "learning_rate": config.resolved_learning_rate, "lora_target_modules": built.target_modules,
+                     "labels": list(splits.labels), "data": splits.source, "rows": splits.sizes()},
+        "command": command,
+        "versions": versions,
+    }
+    (out / TRAINING_CONFIG_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n",
+                                            encoding="utf-8")
+    name = (config.push_to_hub or out.resolve().name).rstrip("/").split("/")[-1]
+    base_is_hub = built.base_model is not None and not Path(built.base_model).is_absolute()
+    facts = CardFacts(
+        model_name=name, kind=built.kind, base_model=built.base_model, base_is_hub=base_is_hub,
+        labels=splits.labels, data_source=splits.source, dataset_id=config.dataset or config.dataset_name,
+        metrics=metrics, command=command, config=config, trainable_parameters=built.trainable_parameters,
+        total_parameters=built.total_parameters, target_modules=built.target_modules, repo_id=config.push_to_hub)
+    (out / MODEL_CARD_FILE).write_text(render_model_card(facts), encoding="utf-8")
+    problems = validate_artifact(out)
+    if problems:  # the code above wrote an incomplete folder: a bug, not a user mistake
+        raise RuntimeError(f"the artifact in {out} is incomplete: {'; '.join(problems)}")
+
+
+def _version(package: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
+
+
+def _print_results(metrics: dict[str, Any]) -> None:
+    for split in ("validation", "test"):
+        report = metrics.get(split)
+        if report:
+            print(f"{split}: accuracy {report['accuracy']:.4f}, macro F1 {report['f1_macro']:.4f}, "
+                  f"precision {report['precision_macro']:.4f}, recall {report['recall_macro']:.4f} "
+                  f"({report['samples']} rows); confusion {report['confusion_matrix']}")
+
+
+# ---- push --------------------------------------------------------------------------------------
+
+def push(out: Path, config: TrainConfig, built: Any, *, token: str | None,
+         api_factory: ApiFactory | None = None) -> None:
+    """Upload the saved folder (or, with --dry-run, list what would go); failures are one line, exit 2."""
+    from training.push import describe_upload, endpoint_note, push_artifact
+
+    repo_id = str(config.push_to_hub)
+    endpoint = config.hub_write_endpoint
+    print(endpoint_note(config.hub_endpoint))
+    if built.base_model and Path(built.base_model).is_absolute():
+        print(f"note: the adapter names the local base folder {built.base_model}; whoever serves it from the Hub "
+              "must set SENTIMENT_BASE_MODEL to that base")
+    if config.dry_run:
+        print(describe_upload(out, repo_id, endpoint, private=config.private, revision=config.revision))
+        return
+    factory = api_factory or _hf_api
+    result = push_artifact(out, repo_id, api=factory(endpoint, str(token)), token=token, endpoint=endpoint,
+                           private=config.private, revision=config.revision,
+                           commit_message=config.commit_message or _commit_message(config, built, out))
+    print(f"pushed {len(result.files)} files to {endpoint}/{repo_id} (branch {result.revision})"
+          + (f": {result.commit_url}" if result.commit_url else ""))
+
+
+def _hf_api(endpoint: str, token: str) -> Any:
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=endpoint, token=token, library_name="sentiment-lora-space")
+
+
+def _commit_message(config: TrainConfig, built: Any, out: Path) -> str:
+    metrics = json.loads((out / METRICS_FILE).read_text(encoding="utf-8"))
+    split = "test" if "test" in metrics else "validation"
+    f1 = metrics[split]["f1_macro"]
+    return f"Train {built.kind} on {built.base_model or 'scratch'}: {split} macro F1 {f1:.4f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
