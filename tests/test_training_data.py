@@ -229,3 +229,37 @@ def test_quantization_without_gpu_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserError, match="--quantization 4bit needs a CUDA GPU"):
         modeling.quantized_loading_kwargs("4bit")
+
+
+def test_trainer_setup(tmp_path, base_model_dir):
+    """Per-epoch evaluation, best checkpoint by the chosen metric, length grouping, dynamic padding, fp32 on CPU."""
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback
+
+    from training.train_and_push import make_trainer
+
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
+    config = _config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"], early_stopping_patience=2,
+                     output_dir=str(tmp_path / "out"))
+    splits = data.load_splits(config)
+    tokenizer = modeling.load_base_tokenizer(str(base_model_dir))
+    built = modeling.build_model(config, splits.labels, tokenizer, str(base_model_dir),
+                                 modeling.load_base_config(str(base_model_dir)))
+    assert built.kind == "adapter" and built.head_module == "classifier"
+    assert 0 < built.trainable_parameters < built.total_parameters
+    assert "classifier" in built.model.peft_config["default"].modules_to_save
+    encoded = data.tokenize_splits(splits, tokenizer, config.max_length)
+
+    trainer = make_trainer(config, built, encoded, splits.labels)
+    args = trainer.args
+    assert (args.eval_strategy, args.save_strategy) == ("epoch", "epoch")
+    assert args.load_best_model_at_end and args.metric_for_best_model == "f1_macro" and args.greater_is_better
+    assert args.train_sampling_strategy == "group_by_length"
+    assert not args.fp16 and not args.bf16  # no CUDA here
+    assert args.output_dir == str(tmp_path / "out" / "checkpoints")
+    assert isinstance(trainer.data_collator, DataCollatorWithPadding)
+    assert any(isinstance(cb, EarlyStoppingCallback) for cb in trainer.callback_handler.callbacks)
+
+    from dataclasses import replace
+
+    capped = make_trainer(replace(config, max_steps=2, early_stopping_patience=None), built, encoded, splits.labels)
+    assert capped.args.eval_strategy == "steps" and capped.args.eval_steps == 2 and capped.args.max_steps == 2

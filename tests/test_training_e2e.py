@@ -145,6 +145,22 @@ def test_the_app_loader_serves_it_with_label_names(lora_run):
     assert classifier.info.metrics["test"]["samples"] == 6
 
 
+def test_the_batch_cli_serves_it_with_label_names(lora_run, tmp_path):
+    import pandas as pd
+
+    from sentiment_app.cli import main as cli_main
+
+    source = tiny.write_reviews(tmp_path / "reviews.csv", tiny.HELD_OUT_REVIEWS, text_column="评论")
+    result = tmp_path / "result.csv"
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code = cli_main(["predict", str(source), "-o", str(result), "--model", str(lora_run["out"]), "-q"])
+    assert code == 0
+    table = pd.read_csv(result, encoding="utf-8-sig")
+    assert len(table) == len(tiny.HELD_OUT_REVIEWS)
+    assert set(table["sentiment"]) <= {"负面", "正面"}
+    assert {"prob_负面", "prob_正面"} <= set(table.columns)
+
+
 def test_push_went_to_the_hub_not_the_mirror(lora_run):
     assert lora_run["factory_calls"] == [("https://huggingface.co", TOKEN)]
     hub = lora_run["hub"]
