@@ -133,6 +133,15 @@ def test_output_dir_that_is_not_ours_is_refused(tmp_path, capsys):
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
+def test_output_dir_of_an_interrupted_run_is_reused(tmp_path):
+    from training.train_and_push import prepare_output_dir
+
+    out = tmp_path / "out"
+    (out / "checkpoints" / "checkpoint-5").mkdir(parents=True)  # a run stopped before writing the artifact
+    prepare_output_dir(out)
+    assert out.is_dir() and not (out / "checkpoints").exists()
+
+
 @pytest.mark.parametrize("command", [
     [sys.executable, "training/train_and_push.py"],
     [sys.executable, "-m", "training.train_and_push"],

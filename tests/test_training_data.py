@@ -216,6 +216,7 @@ def test_lora_targets_resolved_per_architecture():
 def test_base_model_resolution(tmp_path, base_model_dir):
     assert modeling.resolve_base_model(str(base_model_dir)) == str(base_model_dir.resolve())
     assert modeling.resolve_base_model("hfl/chinese-roberta-wwm-ext") == "hfl/chinese-roberta-wwm-ext"
+    assert modeling.resolve_base_model("someone/bert-2.5k") == "someone/bert-2.5k"  # a dot is no file suffix
     with pytest.raises(UserError, match="does not exist"):
         modeling.resolve_base_model(str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()

@@ -126,7 +126,7 @@ def _load_hub_frames(config: TrainConfig) -> tuple[dict[str, "pd.DataFrame"], li
     except datasets.exceptions.DatasetNotFoundError as exc:
         raise UserError(f"dataset {config.dataset} was not found on the Hub ({first_line(exc)[:160]}): "
                         "check the id, or set HF_TOKEN for a private or gated dataset") from None
-    except (OSError, ValueError, FileNotFoundError) as exc:
+    except (OSError, ValueError) as exc:
         raise UserError(f"cannot load dataset {config.dataset}: {first_line(exc)[:200]}") from None
     if not isinstance(loaded, datasets.DatasetDict):
         raise UserError(f"dataset {config.dataset} did not load as named splits")

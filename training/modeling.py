@@ -51,6 +51,11 @@ class BuiltModel:
     target_modules: list[str] | None = None
     head_module: str | None = None
 
+    @property
+    def base_is_hub(self) -> bool:
+        """True when the base is a Hub id (resolve_base_model makes local folders absolute paths)."""
+        return self.base_model is not None and not Path(self.base_model).is_absolute()
+
     def summary(self) -> str:
         share = 100 * self.trainable_parameters / max(1, self.total_parameters)
         return (f"trainable parameters: {self.trainable_parameters:,} of {self.total_parameters:,} ({share:.2f}%)")
@@ -67,7 +72,7 @@ def resolve_base_model(spec: str) -> str:
         if not (path / "config.json").is_file():
             raise UserError(f"model folder {spec} has no config.json: is it a transformers model folder?")
         return str(path.resolve())
-    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec or path.suffix
+    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
     if looks_like_path:
         raise UserError(f"model folder {spec} does not exist")
     from huggingface_hub.errors import HFValidationError

@@ -129,11 +129,12 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
 # ---- output folder -----------------------------------------------------------------------------
 
 def prepare_output_dir(out: Path) -> None:
-    """Refuse a non-empty folder this script did not write; drop an earlier run's checkpoints."""
+    """Refuse a non-empty folder this script did not write; drop an earlier (or interrupted) run's checkpoints."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--output-dir {out} is a file")
     if out.is_dir() and any(out.iterdir()):
-        if not (out / TRAINING_CONFIG_FILE).is_file():
+        names = {p.name for p in out.iterdir()}
+        if not (out / TRAINING_CONFIG_FILE).is_file() and not names <= {CHECKPOINTS_DIR}:
             raise UserError(f"--output-dir {out} is not empty and holds no earlier training output "
                             f"({TRAINING_CONFIG_FILE}): choose a new folder or empty it")
         shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
@@ -240,9 +241,8 @@ def write_artifact(out: Path, config: TrainConfig, built: Any, splits: Any, metr
     (out / TRAINING_CONFIG_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n",
                                             encoding="utf-8")
     name = (config.push_to_hub or out.resolve().name).rstrip("/").split("/")[-1]
-    base_is_hub = built.base_model is not None and not Path(built.base_model).is_absolute()
     facts = CardFacts(
-        model_name=name, kind=built.kind, base_model=built.base_model, base_is_hub=base_is_hub,
+        model_name=name, kind=built.kind, base_model=built.base_model, base_is_hub=built.base_is_hub,
         labels=splits.labels, data_source=splits.source, dataset_id=config.dataset or config.dataset_name,
         metrics=metrics, command=command, config=config, trainable_parameters=built.trainable_parameters,
         total_parameters=built.total_parameters, target_modules=built.target_modules, repo_id=config.push_to_hub)
@@ -280,7 +280,7 @@ def push(out: Path, config: TrainConfig, built: Any, *, token: str | None,
     repo_id = str(config.push_to_hub)
     endpoint = config.hub_write_endpoint
     print(endpoint_note(config.hub_endpoint))
-    if built.base_model and Path(built.base_model).is_absolute():
+    if built.base_model and not built.base_is_hub:
         print(f"note: the adapter names the local base folder {built.base_model}; whoever serves it from the Hub "
               "must set SENTIMENT_BASE_MODEL to that base")
     if config.dry_run:
