@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from dataclasses import MISSING, asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -287,15 +287,13 @@ def _suggest(name: str, choices: set[str]) -> str:
 
 
 def _coerce(values: dict[str, Any], where: str) -> dict[str, Any]:
-    """Check recipe value types against the dataclass defaults (YAML reads 2e-4 as a string)."""
+    """Check recipe values against the flags' types (YAML reads 2e-4 as a string, 16 as an int)."""
     out = {}
-    defaults = {f.name: f for f in fields(TrainConfig)}
     for name, value in values.items():
-        default = defaults[name].default if defaults[name].default is not MISSING else None
-        if value is None or name in ("scratch", "label_names", "lora_target_modules"):
+        kind = _FLAG_TYPES.get(name)
+        if value is None or kind is None:  # scratch section and lists are checked by the caller
             out[name] = value
             continue
-        kind = type(default) if default is not None else _OPTIONAL_TYPES.get(name, str)
         try:
             if kind is bool:
                 if not isinstance(value, bool):
@@ -313,12 +311,6 @@ def _coerce(values: dict[str, Any], where: str) -> dict[str, Any]:
         except (TypeError, ValueError):
             raise UserError(f"{where}: {name} must be {kind.__name__}, got {value!r}") from None
     return out
-
-
-_OPTIONAL_TYPES: dict[str, type] = {
-    "max_train_samples": int, "max_eval_samples": int, "max_steps": int, "learning_rate": float,
-    "early_stopping_patience": int,
-}
 
 
 def _split_list(text: str) -> list[str]:
@@ -380,6 +372,10 @@ _FLAGS: list[tuple[str, Any, str | None, str]] = [
     ("hub_endpoint", str, "URL", "Hub to push to (default: https://huggingface.co, even when HF_ENDPOINT is set)"),
     ("dry_run", bool, None, "train and save, then list what --push-to-hub would upload without uploading"),
 ]
+
+
+# Value type of each scalar setting, for recipe checks; the lists and the scratch section are checked apart.
+_FLAG_TYPES: dict[str, type] = {name: kind for name, kind, _, _ in _FLAGS if isinstance(kind, type)}
 
 
 def build_parser() -> argparse.ArgumentParser:
