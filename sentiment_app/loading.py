@@ -62,6 +62,7 @@ def resolve_source(
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
+    _bound_hub_waits(timeout)
     try:
         validate_repo_id(source)
     except HFValidationError:
@@ -73,10 +74,43 @@ def resolve_source(
             token=token or None,
             allow_patterns=HUB_ALLOW_PATTERNS,
             etag_timeout=timeout,
+            endpoint=os.environ.get("HF_ENDPOINT") or None,
         )
     except Exception as exc:  # mapped to one line below; anything unknown keeps its type name
         raise ModelLoadError(_redact(_hub_error_message(source, revision, token, exc), token)) from None
     return Path(folder), "hub"
+
+
+def _bound_hub_waits(timeout: float) -> None:
+    """Make every huggingface_hub request give up after ``timeout`` seconds without data.
+
+    The library's shared HTTP client waits forever by default, and some calls pass
+    ``timeout=None`` explicitly, so a network that drops packets instead of refusing them
+    would hang start-up. The bound sits in the transport, under every call; it applies per
+    network read, so large downloads still work.
+    """
+    import httpx2
+    from huggingface_hub.utils import _http
+
+    if getattr(_bound_hub_waits, "timeout", None) == timeout:
+        return
+
+    class BoundedTransport(httpx2.HTTPTransport):
+        def handle_request(self, request: "httpx2.Request") -> "httpx2.Response":
+            given = request.extensions.get("timeout") or {}
+            request.extensions["timeout"] = {
+                key: given.get(key) if given.get(key) is not None else timeout
+                for key in ("connect", "read", "write", "pool")
+            }
+            return super().handle_request(request)
+
+    def factory() -> "httpx2.Client":
+        hooks = [_http.hf_request_event_hook] if hasattr(_http, "hf_request_event_hook") else []
+        return httpx2.Client(event_hooks={"request": hooks}, follow_redirects=True, timeout=timeout,
+                             transport=BoundedTransport())
+
+    _http.set_client_factory(factory)
+    _bound_hub_waits.timeout = timeout  # type: ignore[attr-defined]
 
 
 def _hub_error_message(repo: str, revision: str | None, token: str | None, exc: Exception) -> str:
@@ -126,11 +160,18 @@ def _quiet_transformers() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
     previous = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
-        yield
+        with warnings.catch_warnings():
+            # PEFT calls a transformers API that transformers 5 marks for removal in v6; not ours to fix.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
     finally:
         hf_logging.set_verbosity(previous)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def load_classifier(
@@ -274,6 +315,16 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
         raise ModelLoadError(f"the adapter in {folder} does not fit base model {base_spec}: "
                              f"{str(exc).splitlines()[0][:300]}; set SENTIMENT_BASE_MODEL to the base it was "
                              "trained on") from None
+    # PEFT skips adapter weights that find no module (say, a layer the base lacks) without a word.
+    from peft import get_peft_model_state_dict
+
+    placed = set(get_peft_model_state_dict(peft_model, save_embedding_layers=False))
+    stray, unfilled = sorted(set(shapes) - placed), sorted(placed - set(shapes))
+    if stray or unfilled:
+        example = (stray or unfilled)[0]
+        raise ModelLoadError(f"the adapter in {folder} does not fit base model {base_spec}: "
+                             f"{len(stray)} adapter weights have no place in the base and {len(unfilled)} "
+                             f"are missing (e.g. {example}); set SENTIMENT_BASE_MODEL to the base it was trained on")
     return peft_model.merge_and_unload(), base_spec, labels
 
 
@@ -289,7 +340,10 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     from torch.ao.quantization import quantize_dynamic
 
     with warnings.catch_warnings():
+        # torch marks its eager quantization API deprecated (torchao is the successor); it still
+        # ships and works in the pinned torch, and the benchmark checks its speed and agreement.
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
 
 

@@ -1,0 +1,163 @@
+"""SentimentClassifier and explanations on tiny local models (plumbing, not accuracy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sentiment_app.config import AppConfig
+from sentiment_app.explain import explain
+from sentiment_app.loading import load_classifier
+
+
+class CountingModel(torch.nn.Module):
+    """Wraps a model and records the batch shapes it was called with."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = model
+        self.config = model.config
+        self.calls: list[tuple[int, int]] = []
+
+    def forward(self, input_ids=None, **kwargs):
+        self.calls.append(tuple(input_ids.shape))
+        return self.inner(input_ids=input_ids, **kwargs)
+
+    def get_input_embeddings(self):
+        return self.inner.get_input_embeddings()
+
+
+@pytest.fixture()
+def classifier(full_model_dir):
+    return load_classifier(AppConfig(model=str(full_model_dir), max_length=64, batch_size=4))
+
+
+@pytest.fixture()
+def counting(classifier):
+    classifier.model = CountingModel(classifier.model)
+    return classifier
+
+
+TEXTS = ["房间干净整洁", "服务态度恶劣，非常失望。", "好", "电脑用了三天就死机，质量太差了，再也不买这个牌子。"]
+
+
+def test_single_text_and_list_agree(classifier):
+    one = classifier.predict(TEXTS[1])
+    many = classifier.predict(TEXTS)
+    assert one == many[1]
+    assert [p.label for p in many] == [classifier.predict(t).label for t in TEXTS]
+    for p in many:
+        assert p.label in ("负面", "正面")
+        assert sum(p.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+        assert p.score == max(p.probabilities.values())
+        assert p.windows == 1 and not p.long_text
+
+
+def test_order_preserved_across_batches(classifier):
+    texts = [f"{'好' * (i % 7 + 1)}差{i}" for i in range(23)]
+    batched = classifier.predict(texts)
+    alone = [classifier.predict(t) for t in texts]
+    for b, a in zip(batched, alone):
+        assert b.label == a.label
+        assert b.probabilities == pytest.approx(a.probabilities, abs=1e-5)
+
+
+def test_empty_texts_skip_the_model(counting):
+    results = counting.predict(["", "   ", "\n\t", None])  # type: ignore[list-item]
+    assert counting.model.calls == []
+    assert all(r.empty and r.label is None and r.probabilities == {} and r.windows == 0 for r in results)
+    mixed = counting.predict(["", "房间干净", " "])
+    assert [r.empty for r in mixed] == [True, False, True]
+    assert sum(shape[0] for shape in counting.model.calls) == 1
+
+
+def test_identical_texts_are_scored_once(counting):
+    results = counting.predict(["房间干净"] * 10 + ["服务差"] * 5)
+    assert sum(shape[0] for shape in counting.model.calls) == 2
+    assert len(results) == 15 and len({r.probabilities["正面"] for r in results[:10]}) == 1
+
+
+def test_batches_are_sorted_and_padded_to_their_longest(counting):
+    texts = ["好" * n for n in (30, 2, 15, 3, 29, 1, 16, 4)]
+    counting.predict(texts)
+    widths = [shape[1] for shape in counting.model.calls]
+    assert widths == sorted(widths)
+    assert counting.model.calls[0] == (4, 4 + 2)  # the four shortest, padded to 4 chars + [CLS] [SEP]
+
+
+def test_long_text_uses_overlapping_windows_not_truncation(classifier):
+    assert classifier.max_length == 64
+    body = "房间干净整洁服务态度非常好" * 30  # 390 characters, about 7 windows of 62
+    result = classifier.predict(body)
+    assert result.long_text and result.windows >= 7
+    assert result.tokens == len(body)
+    # Changing only the last characters changes the answer: the tail is read, not cut off.
+    tail_changed = classifier.predict(body[:-12] + "恶劣失望差劲再也不来了！")
+    assert tail_changed.probabilities != pytest.approx(result.probabilities, abs=1e-7)
+
+
+def test_max_length_is_capped_by_the_model(tmp_path):
+    from tests import tiny
+
+    folder = tiny.save_full_model(tmp_path / "short", max_positions=40)
+    clf = load_classifier(AppConfig(model=str(folder), max_length=512))
+    assert clf.max_length == 40
+    result = clf.predict("好" * 200)
+    assert result.windows > 1 and result.tokens == 200
+
+
+def test_logits_match_one_text_at_a_time_through_the_model(classifier):
+    logits = classifier.logits(TEXTS)
+    tok = classifier.tokenizer
+    for text, row in zip(TEXTS, logits):
+        with torch.no_grad():
+            ref = classifier.model(**tok(text, return_tensors="pt")).logits[0].numpy()
+        np.testing.assert_allclose(row, ref, atol=1e-5)
+
+
+def test_explanation_covers_every_character(classifier):
+    text = "服务态度恶劣，ok 非常失望!"
+    result = explain(classifier, text)
+    assert len(result.weights) == len(text)
+    assert max(abs(w) for w in result.weights) == pytest.approx(1.0)
+    assert all(-1.0 <= w <= 1.0 for w in result.weights)
+    assert result.prediction.label == classifier.predict(text).label
+    assert result.prediction.probabilities == pytest.approx(classifier.predict(text).probabilities, abs=1e-5)
+    spans = result.spans()
+    assert "".join(ch for ch, _ in spans) == text
+    assert result.weights[text.index(" ")] == 0.0  # whitespace belongs to no token
+
+
+def test_explanation_is_gradient_times_input(classifier):
+    """A character whose embedding is all zeros contributes nothing, whatever the gradient."""
+    tok_id = classifier.tokenizer.convert_tokens_to_ids("好")
+    embeddings = classifier.model.get_input_embeddings()
+    saved = embeddings.weight[tok_id].clone()
+    try:
+        with torch.no_grad():
+            embeddings.weight[tok_id].zero_()
+        result = explain(classifier, "好服务好态度")
+    finally:
+        with torch.no_grad():
+            embeddings.weight[tok_id] = saved
+    assert result.weights[0] == 0.0 and result.weights[3] == 0.0
+    assert any(w != 0.0 for w in result.weights)
+
+
+def test_explanation_of_long_text_and_empty_text(classifier):
+    body = "房间干净整洁服务态度非常好" * 20
+    result = explain(classifier, body)
+    assert result.prediction.windows > 1 and len(result.weights) == len(body)
+    assert all(w != 0.0 for w in result.weights[:50])
+    assert explain(classifier, "  ").prediction.empty
+
+
+def test_quantized_classifier_explains_with_its_fp32_twin(full_model_dir):
+    clf = load_classifier(AppConfig(model=str(full_model_dir), quantize="int8"))
+    assert clf.explain_model is not clf.model
+    assert any("quantized" in type(m).__module__ for m in clf.model.modules())
+    text = "客服推来推去，问题一直没解决"
+    result = explain(clf, text)
+    assert result.prediction == clf.predict(text)  # the label shown is the served (int8) answer
+    assert len(result.weights) == len(text)
