@@ -8,6 +8,7 @@ positive means "pushed toward the predicted label".
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +31,8 @@ class Explanation:
         """The ``k`` characters that pushed hardest toward the label, strongest first (duplicates merged)."""
         best: dict[str, float] = {}
         for ch, w in zip(self.text, self.weights):
-            if w > 0 and ch.strip() and w > best.get(ch, 0.0):
+            # Punctuation, spaces and control characters carry weight but mean nothing to a reader.
+            if w > 0 and unicodedata.category(ch)[0] not in "PZC" and w > best.get(ch, 0.0):
                 best[ch] = w
         return sorted(best.items(), key=lambda kv: -kv[1])[:k]
 

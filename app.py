@@ -1,0 +1,54 @@
+"""The Space entry point: configuration -> models -> Gradio app.
+
+    python app.py [--model ID_OR_PATH] [--revision REV] [--quantize int8] [--host H] [--port P] [--share]
+
+With nothing configured it serves the embedded compact model; on a Space, set the variable
+SENTIMENT_MODEL (and the secret HF_TOKEN for a private repo) instead of flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sentiment_app.config import ConfigError, add_serving_arguments, config_from_args, describe
+
+    parser = argparse.ArgumentParser(description="Serve the Chinese review sentiment app (Gradio).")
+    add_serving_arguments(parser)
+    server = parser.add_argument_group("server")
+    server.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; "
+                        "0.0.0.0 to accept other machines)")
+    server.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    server.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a Space log
+    log = logging.getLogger("app")
+
+    from sentiment_app.loading import ModelLoadError, load_serving_classifiers
+
+    try:
+        config = config_from_args(args)
+        log.info("configuration: %s", describe(config))
+        classifiers = load_serving_classifiers(config)
+    except (ConfigError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for clf in classifiers:
+        log.info("serving %s (%s, %s)%s", clf.info.name, clf.info.source, clf.info.kind,
+                 f" - warning: {clf.info.warning}" if clf.info.warning else "")
+
+    from sentiment_app.ui import build_demo, launch
+
+    launch(build_demo(classifiers, config), config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,608 @@
+"""The Gradio Blocks app: single text, CSV batch and example comparison, Chinese first.
+
+Callbacks only convert, call the serving core or the batch tables, format, and raise
+``gr.Error``; they live on :class:`Callbacks` so tests call them without a browser.
+``build_demo(classifiers, config)`` wires them to components; models are loaded before,
+never inside a callback.
+
+Named API endpoints (for ``gradio_client``): ``/classify`` (text -> label and
+probabilities, dynamically batched), ``/classify_file`` (file -> result CSV and summary),
+``/compare`` (list of texts -> one row per text with every model's answer).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import gradio as gr
+import pandas as pd
+
+from . import tables
+from .classifier import Prediction, SentimentClassifier
+from .config import AppConfig
+from .examples import COMPARISON_EXAMPLES, SINGLE_EXAMPLES
+from .explain import explain
+
+APP_TITLE = "中文评论情感分析 · Chinese Review Sentiment"
+POSITIVE_NAMES = ("正面", "积极", "正向", "好评", "positive", "pos")
+# Single-tab texts longer than this are refused with a message: a pasted book would tie up
+# the CPU for everyone. About 50 windows of 512 tokens; the batch tab takes long cells.
+MAX_TEXT_CHARS = 20_000
+MAX_COMPARE_ROWS = 50
+PREVIEW_ROWS = 10
+RESULT_PREVIEW_ROWS = 50
+# Explanation weights below this are left unhighlighted, so the few characters that matter stand out.
+HIGHLIGHT_FLOOR = 0.15
+EMPTY_MESSAGE = "✍️ 请先输入一条评论。/ Please type a review first."
+
+
+def positive_label(labels: Sequence[str]) -> str | None:
+    """The label that means "positive": a known name, else the second of two labels (index 1)."""
+    for label in labels:
+        if str(label).strip().lower() in POSITIVE_NAMES:
+            return label
+    return labels[1] if len(labels) == 2 else None
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1%}"
+
+
+# ---- files the app writes --------------------------------------------------------------------
+
+class ResultFiles:
+    """Per-job folders for result downloads, removed once older than ``max_age`` seconds.
+
+    Gradio copies returned files into its own cache (which ``delete_cache`` empties); the
+    originals here only have to outlive the response, so old job folders are purged
+    whenever a new job starts and the folder cannot grow without bound.
+    """
+
+    def __init__(self, root: Path | None = None, max_age: float = 900.0) -> None:
+        self.root = Path(root) if root else Path(tempfile.gettempdir()) / "sentiment-app-results"
+        self.max_age = max_age
+
+    def new_job(self) -> Path:
+        self.purge()
+        job = self.root / uuid.uuid4().hex
+        job.mkdir(parents=True)
+        return job
+
+    def purge(self, older_than: float | None = None) -> int:
+        limit = self.max_age if older_than is None else older_than
+        removed = 0
+        if not self.root.is_dir():
+            return removed
+        now = time.time()
+        for job in self.root.iterdir():
+            try:
+                if now - job.stat().st_mtime > limit:
+                    shutil.rmtree(job, ignore_errors=True)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+
+class JobCancelled(Exception):
+    """Raised inside the worker when the user stopped the job or left the page."""
+
+
+# ---- callbacks ---------------------------------------------------------------------------------
+
+class Callbacks:
+    """Everything the UI and the API call; plain Python, testable without a browser."""
+
+    def __init__(self, classifiers: Sequence[SentimentClassifier], config: AppConfig,
+                 results: ResultFiles | None = None, chunk_size: int = tables.DEFAULT_CHUNK_SIZE) -> None:
+        if not classifiers:
+            raise ValueError("at least one classifier is needed")
+        self.classifiers = list(classifiers)
+        self.config = config
+        self.results = results or ResultFiles()
+        self.chunk_size = chunk_size
+        self.names = _unique_names([clf.info.short_name for clf in self.classifiers])
+        self.by_name = dict(zip(self.names, self.classifiers))
+
+    @property
+    def primary(self) -> SentimentClassifier:
+        return self.classifiers[0]
+
+    def model(self, name: str | None) -> SentimentClassifier:
+        return self.by_name.get(name or "", self.primary)
+
+    # ---- tab 1: single text ----
+    def text_problem(self, text: str | None) -> str | None:
+        """A friendly message when ``text`` should not reach the model, else None."""
+        if text is None or not str(text).strip():
+            return EMPTY_MESSAGE
+        if len(text) > MAX_TEXT_CHARS:
+            return (f"📏 文本过长（{len(text):,} 字），单条分析最多 {MAX_TEXT_CHARS:,} 字；更长的内容请分段或用“批量分析”。"
+                    f" / Text too long ({len(text):,} characters, limit {MAX_TEXT_CHARS:,}): split it or use the batch tab.")
+        return None
+
+    def classify_batch(self, texts: list[str], models: list[str]) -> tuple[list[Any], list[str]]:
+        """Batched UI callback: label values for ``gr.Label`` and a status line per request."""
+        labels: list[Any] = [None] * len(texts)
+        notes: list[str] = [""] * len(texts)
+        for name in dict.fromkeys(models):
+            clf = self.model(name)
+            wanted = [i for i, (t, m) in enumerate(zip(texts, models)) if m == name]
+            ok = [i for i in wanted if self.text_problem(texts[i]) is None]
+            for i in set(wanted) - set(ok):
+                notes[i] = self.text_problem(texts[i]) or ""
+            if not ok:
+                continue
+            start = time.perf_counter()
+            predictions = clf.predict([texts[i] for i in ok])
+            elapsed = time.perf_counter() - start
+            for i, prediction in zip(ok, predictions):
+                labels[i] = dict(prediction.probabilities)
+                notes[i] = self.describe_prediction(prediction, elapsed, batched=len(texts), model=clf)
+        return labels, notes
+
+    def describe_prediction(self, prediction: Prediction, seconds: float, *, batched: int = 1,
+                            model: SentimentClassifier | None = None) -> str:
+        clf = model or self.primary
+        parts = [f"**{prediction.label}** · 置信度 confidence {_percent(prediction.score)}",
+                 f"用时 {seconds * 1000:.0f} ms" + (f"（与其他 {batched - 1} 个请求合批 / batched with "
+                                                   f"{batched - 1} other requests）" if batched > 1 else ""),
+                 f"{prediction.tokens:,} tokens"]
+        line = " · ".join(parts)
+        if prediction.long_text:
+            line += (f"\n\n📄 长文本：按 {prediction.windows} 个重叠窗口（每窗最多 {clf.max_length} tokens）分析后加权平均，"
+                     f"没有截断。/ Long text: read in {prediction.windows} overlapping windows of up to "
+                     f"{clf.max_length} tokens and averaged, nothing cut off.")
+        return line
+
+    def classify_api(self, texts: list[str]) -> tuple[list[dict[str, Any]]]:
+        """``/classify``: one dict per text: label, confidence, probabilities (batched by Gradio)."""
+        out: list[dict[str, Any]] = []
+        ok = [i for i, t in enumerate(texts) if self.text_problem(t) is None]
+        predictions = dict(zip(ok, self.primary.predict([texts[i] for i in ok]))) if ok else {}
+        for i, text in enumerate(texts):
+            if i in predictions:
+                p = predictions[i]
+                out.append({"label": p.label, "confidence": p.score, "probabilities": p.probabilities,
+                            "windows": p.windows, "model": self.names[0]})
+            else:
+                out.append({"label": None, "confidence": None, "probabilities": {}, "windows": 0,
+                            "model": self.names[0], "error": self.text_problem(text)})
+        return (out,)
+
+    def explain_text(self, text: str | None, model: str | None) -> tuple[Any, str]:
+        """Highlighted characters (weights in [-1, 1]) and a one-line summary of the strongest ones."""
+        if self.text_problem(text) is not None:
+            return None, ""
+        result = explain(self.model(model), str(text))
+        spans = [(ch, (w if abs(w) >= HIGHLIGHT_FLOOR else None)) for ch, w in zip(result.text, result.weights)]
+        top = "、".join(ch for ch, _ in result.top(6))
+        caption = (f"推动判断为 **{result.prediction.label}** 的字 / characters pushing toward it: {top}"
+                   if top else "")
+        return spans, caption
+
+    # ---- tab 2: batch ----
+    def read_upload(self, path: str | None, text_column: str | None = None,
+                    label_column: str | None = None) -> tables.LoadedTable:
+        if not path:
+            raise gr.Error("请先上传一个文件。/ Upload a file first.", title="没有文件 No file")
+        try:
+            table = tables.read_table(path, max_bytes=self.config.max_file_bytes, max_rows=self.config.max_rows)
+            if text_column or label_column is not None:
+                table = table.with_columns(text_column=text_column or None,
+                                           label_column=label_column if label_column is not None else "")
+        except tables.TableError as exc:
+            raise gr.Error(f"{exc}", title="文件无法使用 File not usable") from None
+        return table
+
+    def preview(self, path: str | None) -> tuple[Any, ...]:
+        """After upload: first rows, how the file was read, and the column choices preselected."""
+        if not path:
+            return (None, "", gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
+                    gr.Button(interactive=False), gr.Column(visible=False))
+        table = self.read_upload(path)
+        info = (f"✅ **{Path(path).name}** · {table.description}\n\n"
+                f"已自动选择文本列和标签列，可在下方修改。/ Text and label columns were detected; change them below.")
+        if table.warnings:
+            info += "\n\n" + "\n".join(f"⚠️ {w}" for w in table.warnings)
+        label_choices = [NO_LABEL] + table.columns
+        return (table.frame.head(PREVIEW_ROWS),
+                info,
+                gr.Dropdown(choices=table.columns, value=table.text_column, interactive=True),
+                gr.Dropdown(choices=label_choices, value=table.label_column or NO_LABEL, interactive=True),
+                gr.Button(interactive=True),
+                gr.Column(visible=False))
+
+    def run_table(self, path: str | None, text_column: str | None, label_column: str | None,
+                  model: str | None = None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
+        """Classify the uploaded table chunk by chunk; a generator so Stop and closing the tab cancel it."""
+        table = self.read_upload(path, text_column, None if label_column in (None, NO_LABEL) else label_column)
+        clf = self.model(model)
+        progress(0.0, desc=f"开始分析 {table.rows:,} 行 / starting {table.rows:,} rows")
+        frame: pd.DataFrame | None = None
+        for update in self._classify_in_worker(table, clf):
+            if isinstance(update, pd.DataFrame):
+                frame = update
+            else:
+                done, total = update
+                progress(done / max(total, 1), desc=f"已分析 {done:,} / {total:,} 行 rows")
+                yield tuple(gr.skip() for _ in range(RUN_OUTPUTS))
+        assert frame is not None
+        progress(1.0, desc="写出结果文件 / writing result files")
+        job = self.results.new_job()
+        stem = Path(path or "table").stem or "table"
+        csv_path = tables.write_csv(frame, job / f"{stem}_sentiment.csv")
+        xlsx_path = tables.write_xlsx(frame, job / f"{stem}_sentiment.xlsx")
+        summary = tables.summarize(frame, clf.labels, label_column=table.label_column,
+                                   text_column=table.text_column)
+        yield self._run_outputs(table, frame, summary, clf, csv_path, xlsx_path)
+
+    def _classify_in_worker(self, table: tables.LoadedTable, clf: SentimentClassifier) -> Iterator[Any]:
+        """Yield (done, total) while a worker thread classifies; stop it when the consumer goes away."""
+        stop = threading.Event()
+        updates: queue.Queue[Any] = queue.Queue()
+        box: dict[str, Any] = {}
+
+        def report(done: int, total: int) -> None:
+            if stop.is_set():
+                raise JobCancelled()
+            updates.put((done, total))
+
+        def work() -> None:
+            try:
+                box["frame"] = tables.classify_table(table, clf, chunk_size=self.chunk_size, progress=report)
+            except BaseException as exc:  # handed to the generator, which re-raises it
+                box["error"] = exc
+            finally:
+                updates.put(None)
+
+        worker = threading.Thread(target=work, name="sentiment-batch", daemon=True)
+        worker.start()
+        try:
+            while (item := updates.get()) is not None:
+                yield item
+        finally:
+            # Runs on normal exit and when Gradio closes the generator (Stop, tab closed):
+            # the worker sees the flag at its next chunk and ends, freeing the CPU.
+            stop.set()
+        if "error" in box:
+            error = box["error"]
+            if isinstance(error, tables.TableError):
+                raise gr.Error(str(error)) from None
+            raise error
+        yield box["frame"]
+
+    def _run_outputs(self, table: tables.LoadedTable, frame: pd.DataFrame, summary: tables.Summary,
+                     clf: SentimentClassifier, csv_path: Path, xlsx_path: Path) -> tuple[Any, ...]:
+        counts = summary.counts_frame()
+        chart = counts.rename(columns={"label": "情感 label", "count": "条数 count"})
+        lines = [f"### 结果概要 Summary",
+                 f"共 **{summary.total_rows:,}** 行 rows · 已分析 classified **{summary.classified_rows:,}** · "
+                 f"空白 empty {summary.empty_rows:,}" + (f" · 平均置信度 mean confidence "
+                                                        f"{_percent(summary.mean_confidence)}"
+                                                        if summary.mean_confidence is not None else ""),
+                 "",
+                 "| 情感 label | 条数 count | 占比 share |", "|---|---:|---:|"]
+        lines += [f"| {label} | {count:,} | {_percent(summary.shares[label])} |" for label, count in summary.counts.items()]
+        if summary.accuracy is not None:
+            lines += ["", f"**标签列 label column `{summary.label_column}`** · 准确率 accuracy "
+                          f"**{_percent(summary.accuracy)}** · macro F1 **{summary.macro_f1:.3f}** · "
+                          f"评估 evaluated {summary.evaluated_rows:,} 行 rows"]
+        if summary.note:
+            lines += ["", f"ℹ️ {summary.note}"]
+        confusion = None
+        if summary.confusion is not None:
+            confusion = summary.confusion.copy()
+            confusion.index = [f"真实 {name}" for name in confusion.index]
+            confusion.columns = [f"预测 {name}" for name in confusion.columns]
+            confusion = confusion.reset_index(names="真实＼预测 gold＼predicted")
+        numeric = tables.find_result_columns(frame, clf.labels)[1:]
+        least = _rounded(summary.least_confident, numeric)
+        least.insert(0, "行 row", [int(i) + 1 for i in least.index])
+        status = (f"✅ 完成 done: {summary.total_rows:,} 行 rows · 使用模型 model **{clf.info.short_name}** · "
+                  f"{table.description}")
+        return (gr.Column(visible=True),
+                status,
+                _rounded(frame.head(RESULT_PREVIEW_ROWS), numeric),
+                chart,
+                "\n".join(lines),
+                gr.Dataframe(value=confusion, visible=confusion is not None),
+                least,
+                gr.DownloadButton(value=str(csv_path), visible=True),
+                gr.DownloadButton(value=str(xlsx_path), visible=True))
+
+    def classify_file_api(self, file: gr.FileData, text_column: str = "", label_column: str = "") \
+            -> tuple[gr.FileData, dict[str, Any]]:
+        """``/classify_file``: classify a CSV/TSV/TXT/XLSX file; returns the result CSV (UTF-8 BOM) and a summary."""
+        path = file["path"] if isinstance(file, dict) else getattr(file, "path", file)
+        table = self.read_upload(path, text_column or None, label_column if label_column else None)
+        frame = tables.classify_table(table, self.primary, chunk_size=self.chunk_size)
+        job = self.results.new_job()
+        csv_path = tables.write_csv(frame, job / f"{Path(path).stem or 'table'}_sentiment.csv")
+        summary = tables.summarize(frame, self.primary.labels, label_column=table.label_column)
+        return gr.FileData(path=str(csv_path)), {
+            "rows": summary.total_rows, "classified": summary.classified_rows, "empty": summary.empty_rows,
+            "counts": summary.counts, "shares": summary.shares, "mean_confidence": summary.mean_confidence,
+            "accuracy": summary.accuracy, "macro_f1": summary.macro_f1, "text_column": table.text_column,
+            "label_column": table.label_column, "read_as": table.description, "model": self.names[0],
+        }
+
+    # ---- tab 3: comparison ----
+    def compare(self, frame: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every model on every example: a table (label and positive probability per model) and chart data."""
+        rows = _texts_from_frame(frame)
+        if not rows:
+            raise gr.Error("表格里没有文本，请至少填写一行。/ The table has no text: fill in at least one row.")
+        if len(rows) > MAX_COMPARE_ROWS:
+            raise gr.Error(f"最多对比 {MAX_COMPARE_ROWS} 条，当前 {len(rows)} 条；更多请用“批量分析”。"
+                           f" / At most {MAX_COMPARE_ROWS} rows here; use the batch tab for more.")
+        kinds = [kind for kind, _ in rows]
+        texts = [text for _, text in rows]
+        results = self._compare_predictions(texts)
+        table = pd.DataFrame({"类型 kind": kinds, "评论 text": texts})
+        chart_rows = []
+        for name, predictions in results.items():
+            clf = self.by_name[name]
+            pos = positive_label(clf.labels)
+            prefix = f"{name} · " if len(results) > 1 else ""
+            table[f"{prefix}判断 label"] = [p.label for p in predictions]
+            if pos is not None:
+                table[f"{prefix}P({pos})"] = [round(p.probabilities[pos], 3) for p in predictions]
+            else:
+                table[f"{prefix}置信度 confidence"] = [round(p.score, 3) for p in predictions]
+            for i, p in enumerate(predictions):
+                chart_rows.append({"评论 text": _short(i, texts[i]), "模型 model": name,
+                                   "正面概率 positive": round(p.probabilities.get(pos, p.score) if pos else p.score, 3)})
+        if len(results) > 1:
+            answers = list(zip(*[[p.label for p in preds] for preds in results.values()]))
+            table["分歧 disagree"] = ["⚠️" if len(set(a)) > 1 else "" for a in answers]
+        return table, pd.DataFrame(chart_rows)
+
+    def _compare_predictions(self, texts: list[str]) -> dict[str, list[Prediction]]:
+        return {name: clf.predict(texts) for name, clf in self.by_name.items()}
+
+    def compare_api(self, texts: list[str]) -> list[dict[str, Any]]:
+        """``/compare``: for each text, every loaded model's label and probabilities."""
+        texts = [str(t) for t in texts]
+        if len(texts) > MAX_COMPARE_ROWS:
+            raise gr.Error(f"at most {MAX_COMPARE_ROWS} texts per call")
+        results = self._compare_predictions(texts)
+        rows = []
+        for i, text in enumerate(texts):
+            answers = {name: {"label": preds[i].label, "confidence": preds[i].score,
+                              "probabilities": preds[i].probabilities} for name, preds in results.items()}
+            labels = {a["label"] for a in answers.values()}
+            rows.append({"text": text, "models": answers, "disagree": len(labels) > 1})
+        return rows
+
+
+NO_LABEL = "（无 none）"
+RUN_OUTPUTS = 9
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
+
+
+def _rounded(frame: pd.DataFrame, columns: Sequence[str], digits: int = 3) -> pd.DataFrame:
+    """A display copy with the probability columns rounded (the downloads keep full precision)."""
+    shown = frame.copy()
+    for column in columns:
+        if column in shown.columns:
+            shown[column] = shown[column].round(digits)
+    return shown
+
+
+def _short(i: int, text: str, width: int = 12) -> str:
+    body = text if len(text) <= width else text[: width - 1] + "…"
+    return f"{i + 1:02d}. {body}"  # zero-padded: the chart orders its axis as text
+
+
+def _texts_from_frame(frame: pd.DataFrame | None) -> list[tuple[str, str]]:
+    """(kind, text) for each row with text; a one-column table is all text."""
+    if frame is None or len(frame) == 0:
+        return []
+    columns = list(frame.columns)
+    text_col = columns[-1]
+    kind_col = columns[0] if len(columns) > 1 else None
+    rows = []
+    for _, row in frame.iterrows():
+        text = row[text_col]
+        if text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip():
+            continue
+        kind = row[kind_col] if kind_col is not None else ""
+        kind = "" if kind is None or (isinstance(kind, float) and math.isnan(kind)) else str(kind)
+        rows.append((kind, str(text).strip()))
+    return rows
+
+
+# ---- page --------------------------------------------------------------------------------------
+
+def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfig) -> str:
+    """Which model serves, where from, on what, and what to do to change it."""
+    info = classifiers[0].info
+    quant = "int8 开 on" if info.quantized else "int8 关 off"
+    labels = " / ".join(info.labels)
+    if info.source == "embedded":
+        what = (f"**当前模型 Serving:** 内置轻量模型 embedded compact model（{info.parameters / 1e6:.1f}M 参数 params"
+                f"{_accuracy_note(info.metrics)}）")
+    else:
+        kind = f"LoRA 适配器 adapter on `{info.base_model}`" if info.kind == "adapter" else "完整模型 full model"
+        rev = f" @ `{info.revision[:12]}`" if info.revision else ""
+        where = "Hub" if info.source == "hub" else "本地 local"
+        what = f"**当前模型 Serving:** `{info.name}`{rev}（{where} · {kind}{_accuracy_note(info.metrics)}）"
+    lines = [f"# {APP_TITLE}",
+             f"{what} · 设备 device {info.device.upper()} · {quant} · 标签 labels: {labels}"]
+    if len(classifiers) > 1:
+        lines.append("**对比模型 Comparison:** " + "、".join(f"`{c.info.short_name}`" for c in classifiers))
+    if info.warning:
+        lines.append(f"> ⚠️ **配置的模型无法加载，已改用内置轻量模型。/ The configured model could not be loaded; "
+                     f"serving the embedded compact model.** {info.warning}")
+    elif info.source == "embedded":
+        lines.append("> 💡 这是离线备用的小模型。要使用 Hub 上的 LoRA 适配器，请设置变量 `SENTIMENT_MODEL=用户名/仓库名`"
+                     "（私有仓库另设 secret `HF_TOKEN`）。/ A small offline fallback: set `SENTIMENT_MODEL` to an "
+                     "adapter repo on the Hub (and the `HF_TOKEN` secret for a private one) to serve it.")
+    return "\n\n".join(lines)
+
+
+def _accuracy_note(metrics: dict[str, Any]) -> str:
+    for split, name in (("test", "测试集 test"), ("validation", "验证集 dev")):
+        value = (metrics.get(split) or {}).get("accuracy") if isinstance(metrics.get(split), dict) else None
+        if isinstance(value, (int, float)):
+            return f" · {name} 准确率 accuracy {_percent(value)}"
+    return ""
+
+
+CSS = """
+.app-header h1 {margin-bottom: 0.2em;}
+.note {color: var(--body-text-color-subdued); font-size: 0.92em;}
+"""
+
+
+def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
+               results: ResultFiles | None = None) -> gr.Blocks:
+    """The whole app for already-loaded ``classifiers`` (the first one serves by default)."""
+    cb = Callbacks(classifiers, config, results)
+    many = len(cb.classifiers) > 1
+    # Single texts and comparisons share one group, CSV jobs another: a long upload never
+    # makes a one-line query wait, and each group runs `config.concurrency` calls at a time.
+    single = {"concurrency_id": "single", "concurrency_limit": config.concurrency}
+    batch = {"concurrency_id": "batch", "concurrency_limit": config.concurrency}
+
+    with gr.Blocks(title="中文评论情感分析 Chinese Review Sentiment", analytics_enabled=False,
+                   delete_cache=(600, 1800)) as demo:
+        gr.Markdown(header_markdown(cb.classifiers, config), elem_classes="app-header")
+        model_choice = gr.Radio(cb.names, value=cb.names[0], label="分析所用模型 Model for analysis",
+                                visible=many, interactive=True)
+
+        with gr.Tab("单条分析 Single text", id="single"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    text = gr.Textbox(label="评论 Review", lines=4, max_lines=12,
+                                      placeholder="输入或粘贴一条中文评论，按 Enter 或点击“分析”。Shift+Enter 换行。\n"
+                                                  "Type or paste a Chinese review, press Enter or click Analyze.")
+                    with gr.Row():
+                        analyze = gr.Button("分析 Analyze", variant="primary")
+                        clear = gr.Button("清空 Clear")
+                    examples = gr.Examples(SINGLE_EXAMPLES, inputs=[text], label="示例（点击试试）Examples: click one")
+                with gr.Column(scale=2):
+                    label_out = gr.Label(label="判断 Sentiment", num_top_classes=len(cb.primary.labels))
+                    note = gr.Markdown(elem_classes="note")
+            highlight = gr.HighlightedText(label="哪些字影响了判断（红色推向该判断，紫色相反）/ Characters that drove it: "
+                                                 "red pushes toward the verdict, purple against",
+                                           show_legend=True, combine_adjacent=False)
+            top_chars = gr.Markdown(elem_classes="note")
+
+            ui_classify = {"fn": cb.classify_batch, "inputs": [text, model_choice], "outputs": [label_out, note],
+                           "batch": True, "max_batch_size": 16, "api_visibility": "private", "api_name": "ui_classify", **single}
+            ui_explain = {"fn": cb.explain_text, "inputs": [text, model_choice], "outputs": [highlight, top_chars],
+                          "api_visibility": "private", "api_name": "ui_explain", **single}
+            for trigger in (analyze.click, text.submit):
+                trigger(**ui_classify).then(**ui_explain)
+            examples.load_input_event.then(**ui_classify).then(**ui_explain)
+            clear.click(lambda: ("", None, "", None, ""), None, [text, label_out, note, highlight, top_chars],
+                        queue=False, api_visibility="private")
+
+        with gr.Tab("批量分析 CSV batch", id="batch"):
+            gr.Markdown(f"上传从 Excel、WPS、问卷或电商后台导出的评论表（.csv .tsv .txt .xlsx，GBK/UTF-8/Big5/UTF-16 均可，"
+                        f"最大 {config.max_file_mb:g} MB、{config.max_rows:,} 行）。/ Upload a comment export "
+                        f"(.csv .tsv .txt .xlsx in any common Chinese encoding, up to {config.max_file_mb:g} MB and "
+                        f"{config.max_rows:,} rows).", elem_classes="note")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2):
+                    upload = gr.File(label="上传文件 Upload file", file_types=[".csv", ".tsv", ".txt", ".xlsx"],
+                                     file_count="single", type="filepath")
+                    text_col = gr.Dropdown(label="文本列 Text column", choices=[], interactive=True)
+                    label_col = gr.Dropdown(label="标签列（可选，用于计算准确率）Label column (optional, for accuracy)",
+                                            choices=[], interactive=True)
+                    with gr.Row():
+                        run = gr.Button("开始分析 Run", variant="primary", interactive=False)
+                        stop = gr.Button("停止 Stop", variant="stop")
+                with gr.Column(scale=3):
+                    file_info = gr.Markdown()
+                    preview = gr.Dataframe(label="文件预览（前 10 行）Preview: first 10 rows", interactive=False,
+                                           max_height=320, wrap=True)
+            status = gr.Markdown()
+            with gr.Column(visible=False) as results_box:
+                with gr.Row():
+                    download_csv = gr.DownloadButton("下载 CSV（Excel 可直接打开）Download CSV", visible=False,
+                                                     variant="primary")
+                    download_xlsx = gr.DownloadButton("下载 Excel (.xlsx) Download XLSX", visible=False)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2):
+                        summary_md = gr.Markdown()
+                        confusion = gr.Dataframe(label="混淆矩阵 Confusion matrix", visible=False, interactive=False)
+                    with gr.Column(scale=3):
+                        chart = gr.BarPlot(x="情感 label", y="条数 count", color="情感 label",
+                                           label="情感分布 Label distribution", height=260)
+                results_table = gr.Dataframe(label=f"结果预览（前 {RESULT_PREVIEW_ROWS} 行）Results: first "
+                                                   f"{RESULT_PREVIEW_ROWS} rows", interactive=False, max_height=360,
+                                             wrap=True)
+                least = gr.Dataframe(label="最不确定的几行（值得人工复核）Least confident rows: worth a human look",
+                                     interactive=False, wrap=True)
+
+            upload.upload(cb.preview, upload, [preview, file_info, text_col, label_col, run, results_box],
+                          api_visibility="private", api_name="ui_preview", concurrency_limit=2)
+            upload.clear(lambda: cb.preview(None), None, [preview, file_info, text_col, label_col, run, results_box],
+                         queue=False, api_visibility="private")
+            run_outputs = [results_box, status, results_table, chart, summary_md, confusion, least, download_csv, download_xlsx]
+            assert len(run_outputs) == RUN_OUTPUTS
+            job = run.click(cb.run_table, [upload, text_col, label_col, model_choice], run_outputs,
+                            api_visibility="private", api_name="ui_run_table", **batch)
+            stop.click(lambda: "⏹️ 已停止。/ Stopped.", None, status, cancels=[job], queue=False,
+                       api_visibility="private")
+
+        with gr.Tab("示例对比 Example comparison", id="compare"):
+            gr.Markdown("编辑或添加例句（反讽、否定、表情、繁体……），一起比较各模型的判断。/ Edit or add examples and "
+                        "compare how " + ("each model" if many else "the model") + " reads them.",
+                        elem_classes="note")
+            compare_in = gr.Dataframe(value=pd.DataFrame(COMPARISON_EXAMPLES, columns=["类型 kind", "评论 text"]),
+                                      label="例句（可编辑，可添加行）Examples: editable, add rows",
+                                      interactive=True, wrap=True,
+                                      column_widths=["22%", "78%"])
+            compare_btn = gr.Button("对比 Compare", variant="primary")
+            compare_out = gr.Dataframe(label="对比结果 Results", interactive=False, wrap=True)
+            compare_chart = gr.BarPlot(x="评论 text", y="正面概率 positive", color="模型 model",
+                                       label="正面概率 Positive probability", y_lim=[0, 1], height=320,
+                                       x_label_angle=-30, sort=None)
+            compare_btn.click(cb.compare, compare_in, [compare_out, compare_chart], api_visibility="private",
+                              api_name="ui_compare", **single)
+
+        gr.api(cb.classify_api, api_name="classify", batch=True, max_batch_size=16, **single)
+        gr.api(cb.classify_file_api, api_name="classify_file", **batch)
+        gr.api(cb.compare_api, api_name="compare", **single)
+    return demo
+
+
+def launch(demo: gr.Blocks, config: AppConfig, **overrides: Any) -> Any:
+    """Queue with bounded size and the configured concurrency, then serve."""
+    demo.queue(max_size=config.max_queue, default_concurrency_limit=config.concurrency)
+    kwargs: dict[str, Any] = dict(
+        server_name=config.host, server_port=config.port, share=config.share,
+        max_file_size=config.max_file_bytes, show_error=True, ssr_mode=False,
+        footer_links=["api"], theme=THEME, css=CSS,
+    )
+    kwargs.update(overrides)
+    return demo.launch(**kwargs)
+
+
+# System CJK fonts first: nothing is fetched from a font CDN, which a Space visitor in
+# mainland China may not reach and an offline machine cannot.
+THEME = gr.themes.Soft(
+    primary_hue="rose", secondary_hue="slate",
+    font=["PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", "system-ui", "sans-serif"],
+    font_mono=["SFMono-Regular", "Menlo", "Consolas", "monospace"],
+)

@@ -1,0 +1,305 @@
+"""The app's callbacks with tiny models, no browser: each tab's happy path and its error paths."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import pytest
+
+from sentiment_app.config import AppConfig
+from sentiment_app.loading import load_classifier
+from sentiment_app.ui import (
+    EMPTY_MESSAGE,
+    MAX_TEXT_CHARS,
+    NO_LABEL,
+    RUN_OUTPUTS,
+    Callbacks,
+    ResultFiles,
+    build_demo,
+    header_markdown,
+    positive_label,
+)
+from tests import tiny
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    folder = tiny.save_full_model(tmp_path_factory.mktemp("m") / "full")
+    return load_classifier(AppConfig(model=str(folder), max_length=64))
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory):
+    folder = tiny.save_full_model(tmp_path_factory.mktemp("m2") / "other", seed=7)
+    return load_classifier(AppConfig(model=str(folder), max_length=64))
+
+
+@pytest.fixture()
+def cb(classifier, tmp_path):
+    return Callbacks([classifier], AppConfig(), results=ResultFiles(tmp_path / "results"), chunk_size=8)
+
+
+class CountingClassifier:
+    """Delegates to a real classifier and counts model calls."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls = 0
+        self.labels = inner.labels
+        self.info = inner.info
+        self.max_length = inner.max_length
+
+    def predict(self, texts):
+        self.calls += 1
+        return self.inner.predict(texts)
+
+
+def gbk_csv(path: Path, rows: list[tuple[str, ...]]) -> Path:
+    with open(path, "w", encoding="gbk", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def drain(generator):
+    """Run a Gradio generator callback to the end; return its last yield and how many yields it made."""
+    last, count = None, 0
+    for last in generator:
+        count += 1
+    return last, count
+
+
+# ---- page ------------------------------------------------------------------------------------
+
+def test_build_demo_registers_the_named_api(classifier):
+    demo = build_demo([classifier], AppConfig())
+    names = {dep.api_name for dep in demo.fns.values() if dep.api_visibility == "public"}
+    assert {"classify", "classify_file", "compare"} <= names
+    classify = next(dep for dep in demo.fns.values() if dep.api_name == "classify")
+    assert classify.batch and classify.max_batch_size == 16
+    assert all(dep.concurrency_limit == 1 for dep in demo.fns.values() if dep.concurrency_id in ("single", "batch"))
+
+
+def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
+    text = header_markdown([classifier], AppConfig())
+    assert str(classifier.info.name) in text and "CPU" in text and "int8 关 off" in text and "负面 / 正面" in text
+    from dataclasses import replace
+
+    embedded = replace(classifier.info, source="embedded", name="embedded compact model")
+    monkeypatch.setattr(classifier, "info", embedded)
+    text = header_markdown([classifier], AppConfig())
+    assert "内置轻量模型" in text and "SENTIMENT_MODEL" in text
+    monkeypatch.setattr(classifier, "info", replace(embedded, warning="team/x could not be loaded: cannot reach the Hub"))
+    text = header_markdown([classifier], AppConfig())
+    assert "⚠️" in text and "cannot reach the Hub" in text
+
+
+def test_positive_label():
+    assert positive_label(["负面", "正面"]) == "正面"
+    assert positive_label(["positive", "negative"]) == "positive"
+    assert positive_label(["a", "b"]) == "b"
+    assert positive_label(["差评", "中评", "好评"]) == "好评"
+    assert positive_label(["x", "y", "z"]) is None
+
+
+# ---- tab 1 -------------------------------------------------------------------------------------
+
+def test_single_text_gives_probabilities_and_timing(cb):
+    labels, notes = cb.classify_batch(["房间干净整洁，服务很好"], [cb.names[0]])
+    assert set(labels[0]) == {"负面", "正面"} and sum(labels[0].values()) == pytest.approx(1.0, abs=1e-5)
+    assert "置信度 confidence" in notes[0] and " ms" in notes[0]
+    spans, caption = cb.explain_text("房间干净整洁，服务很好", cb.names[0])
+    assert "".join(ch for ch, _ in spans) == "房间干净整洁，服务很好"
+    assert all(w is None or -1.0 <= w <= 1.0 for _, w in spans)
+    assert any(w is not None for _, w in spans)
+    assert caption.startswith("推动判断为")
+
+
+def test_empty_and_huge_text_never_reach_the_model(classifier, tmp_path):
+    counting = CountingClassifier(classifier)
+    cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path))
+    labels, notes = cb.classify_batch(["", "   ", "好" * (MAX_TEXT_CHARS + 1)], [cb.names[0]] * 3)
+    assert counting.calls == 0
+    assert labels == [None, None, None]
+    assert notes[0] == EMPTY_MESSAGE and notes[1] == EMPTY_MESSAGE
+    assert "文本过长" in notes[2] and f"{MAX_TEXT_CHARS:,}" in notes[2]
+    assert cb.explain_text("  ", cb.names[0]) == (None, "")
+
+
+def test_batched_requests_keep_their_own_answers(cb, classifier):
+    texts = ["服务态度恶劣", "", "房间干净整洁，服务很好", "服务态度恶劣"]
+    labels, notes = cb.classify_batch(texts, [cb.names[0]] * 4)
+    assert labels[1] is None and notes[1] == EMPTY_MESSAGE
+    for text, value in zip(texts, labels):
+        if text:
+            assert value == pytest.approx(classifier.predict(text).probabilities)
+    assert "batched with 3 other requests" in notes[0]
+
+
+def test_long_text_says_it_was_read_in_windows(cb):
+    labels, notes = cb.classify_batch(["房间干净整洁服务态度非常好" * 20], [cb.names[0]])
+    assert labels[0] is not None and "overlapping windows" in notes[0] and "长文本" in notes[0]
+
+
+def test_classify_api_returns_plain_json(cb):
+    (out,) = cb.classify_api(["房间干净", ""])
+    assert out[0]["label"] in ("负面", "正面") and set(out[0]["probabilities"]) == {"负面", "正面"}
+    assert out[1]["label"] is None and out[1]["error"] == EMPTY_MESSAGE
+
+
+def test_model_choice_routes_to_that_model(classifier, second, tmp_path):
+    cb = Callbacks([classifier, second], AppConfig(), results=ResultFiles(tmp_path))
+    assert len(set(cb.names)) == 2
+    text = "服务态度恶劣，非常失望。"
+    labels, _ = cb.classify_batch([text, text], cb.names)
+    assert labels[0] == pytest.approx(classifier.predict(text).probabilities)
+    assert labels[1] == pytest.approx(second.predict(text).probabilities)
+    assert labels[0] != pytest.approx(labels[1])
+
+
+# ---- tab 2 -------------------------------------------------------------------------------------
+
+ROWS = [("评论", "标签", "订单号")] + [
+    ("房间干净整洁，服务态度非常好", "正面", "=1+1"),
+    ("服务态度恶劣，非常失望", "负面", "A001"),
+    ("", "正面", "A002"),
+    ("电脑用了三天就死机，质量太差了", "负面", "-5"),
+    ("物流很快，包装完好，满意", "1", "@SUM(A1)"),
+] * 5
+
+
+def test_upload_preview_detects_encoding_and_columns(cb, tmp_path):
+    path = gbk_csv(tmp_path / "评论导出.csv", ROWS)
+    preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))
+    assert list(preview.columns) == ["评论", "标签", "订单号"] and len(preview) == 10
+    assert "GB18030" in info and "25 rows" in info
+    assert text_dd.value == "评论" and label_dd.value == "标签" and (NO_LABEL, NO_LABEL) in label_dd.choices
+    assert run.interactive is True and results_box.visible is False
+
+
+def test_broken_upload_is_a_clear_error(cb, tmp_path):
+    path = tmp_path / "photo.csv"
+    path.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(gr.Error) as exc:
+        cb.preview(str(path))
+    assert "\n" not in exc.value.message and exc.value.message
+    with pytest.raises(gr.Error):
+        drain(cb.run_table(str(path), "评论", NO_LABEL))
+    with pytest.raises(gr.Error) as exc:
+        cb.preview(str(tmp_path / "gone.csv")) if False else drain(cb.run_table(None, None, None))
+    assert "上传" in exc.value.message
+
+
+def test_limits_refuse_before_the_model(classifier, tmp_path):
+    counting = CountingClassifier(classifier)
+    cb = Callbacks([counting], AppConfig(max_rows=10), results=ResultFiles(tmp_path / "r"))
+    path = gbk_csv(tmp_path / "big.csv", ROWS)
+    with pytest.raises(gr.Error) as exc:
+        cb.preview(str(path))
+    assert "10" in exc.value.message
+    with pytest.raises(gr.Error):
+        drain(cb.run_table(str(path), "评论", NO_LABEL))
+    assert counting.calls == 0
+
+
+def test_unknown_column_lists_the_available_ones(cb, tmp_path):
+    path = gbk_csv(tmp_path / "t.csv", ROWS)
+    with pytest.raises(gr.Error) as exc:
+        drain(cb.run_table(str(path), "review", NO_LABEL))
+    assert "评论" in exc.value.message and "订单号" in exc.value.message
+
+
+def test_run_writes_both_downloads_and_a_summary(cb, tmp_path, classifier):
+    path = gbk_csv(tmp_path / "reviews.csv", ROWS)
+    last, yields = drain(cb.run_table(str(path), "评论", "标签", cb.names[0], progress=lambda *a, **k: None))
+    assert yields >= 1 + 25 // 8  # a progress yield per chunk, then the results
+    assert len(last) == RUN_OUTPUTS
+    box, status, table, chart, summary, confusion, least, csv_button, xlsx_button = last
+    assert box.visible is True and "25 行 rows" in status
+    assert len(table) == 25 and list(table.columns[:3]) == ["评论", "标签", "订单号"]
+    assert set(chart["情感 label"]) == {"负面", "正面"} and chart["条数 count"].sum() == 20
+    assert "准确率 accuracy" in summary and "macro F1" in summary
+    assert confusion.visible is True
+    csv_path, xlsx_path = (Path(b.value["path"] if isinstance(b.value, dict) else b.value)
+                           for b in (csv_button, xlsx_button))
+    assert csv_button.visible and xlsx_button.visible
+    assert csv_path.name == "reviews_sentiment.csv" and xlsx_path.suffix == ".xlsx"
+    raw = csv_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert rows[0] == ["评论", "标签", "订单号", "sentiment", "confidence", "prob_负面", "prob_正面"]
+    assert len(rows) == 26
+    assert rows[1][2] == "'=1+1" and rows[5][2] == "'@SUM(A1)" and rows[4][2] == "-5"
+    assert rows[3][3] == "" and rows[1][3] == classifier.predict("房间干净整洁，服务态度非常好").label
+    assert pd.read_excel(xlsx_path).shape == (25, 7)
+
+
+def test_stopping_a_run_stops_the_worker(classifier, tmp_path):
+    """Closing the generator (what Gradio does on Stop or a closed tab) ends the classification."""
+    counting = CountingClassifier(classifier)
+    cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path / "r"), chunk_size=2)
+    path = gbk_csv(tmp_path / "many.csv", [("评论",)] + [(f"第{i}条评论，服务很好",) for i in range(400)])
+    generator = cb.run_table(str(path), "评论", NO_LABEL, progress=lambda *a, **k: None)
+    next(generator)
+    generator.close()
+    calls_at_close = counting.calls
+    time.sleep(0.5)
+    assert counting.calls <= calls_at_close + 1  # at most the chunk in flight finishes
+    assert counting.calls < 200
+    assert not any((tmp_path / "r").glob("*/*"))  # nothing written for a cancelled job
+
+
+def test_classify_file_api(cb, tmp_path):
+    path = gbk_csv(tmp_path / "api.csv", ROWS)
+    result, summary = cb.classify_file_api({"path": str(path)}, "", "")
+    out = Path(result.path)
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert summary["rows"] == 25 and summary["empty"] == 5 and summary["label_column"] == "标签"
+    assert summary["accuracy"] is not None and summary["text_column"] == "评论"
+    with pytest.raises(gr.Error):
+        cb.classify_file_api({"path": str(path)}, "nope", "")
+
+
+def test_result_files_are_purged(tmp_path):
+    results = ResultFiles(tmp_path / "r", max_age=0.0)
+    first = results.new_job()
+    (first / "a.csv").write_text("x")
+    time.sleep(0.01)
+    results.new_job()
+    assert not first.exists()
+    assert len(list((tmp_path / "r").iterdir())) == 1
+
+
+# ---- tab 3 -------------------------------------------------------------------------------------
+
+def test_compare_one_model(cb):
+    frame = pd.DataFrame([("否定", "不是不好吃"), ("", "服务很好"), ("空", "  ")], columns=["类型 kind", "评论 text"])
+    table, chart = cb.compare(frame)
+    assert list(table["评论 text"]) == ["不是不好吃", "服务很好"]
+    assert "判断 label" in table.columns and "P(正面)" in table.columns
+    assert "分歧 disagree" not in table.columns
+    assert list(chart["评论 text"]) == ["01. 不是不好吃", "02. 服务很好"]
+
+
+def test_compare_several_models_shows_disagreements(classifier, second, tmp_path):
+    cb = Callbacks([classifier, second], AppConfig(), results=ResultFiles(tmp_path))
+    texts = [t for t, _ in tiny.REVIEWS]
+    table, chart = cb.compare(pd.DataFrame({"评论 text": texts}))
+    first, other = cb.names
+    assert f"{first} · 判断 label" in table.columns and f"{other} · P(正面)" in table.columns
+    expected = [classifier.predict(t).label != second.predict(t).label for t in texts]
+    assert [mark == "⚠️" for mark in table["分歧 disagree"]] == expected
+    assert len(chart) == 2 * len(texts) and set(chart["模型 model"]) == {first, other}
+    rows = cb.compare_api(texts[:2])
+    assert set(rows[0]["models"]) == {first, other} and isinstance(rows[0]["disagree"], bool)
+
+
+def test_compare_errors(cb):
+    with pytest.raises(gr.Error):
+        cb.compare(pd.DataFrame({"评论 text": ["", " "]}))
+    with pytest.raises(gr.Error):
+        cb.compare(pd.DataFrame({"评论 text": ["好"] * 51}))
