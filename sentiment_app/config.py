@@ -47,8 +47,12 @@ class AppConfig:
     max_rows: int = 100_000
     # Requests waiting in the queue before new ones get Gradio's "busy" answer.
     max_queue: int = 64
-    # Model calls at once: 1 on a 2-core box, since one call already uses every core.
+    # Model calls at once per queue group: 1 on a 2-core box, since one call already uses every core.
     concurrency: int = 1
+    # Single-text requests Gradio may merge into one forward pass (dynamic batching); 1 turns it off.
+    max_batch: int = 16
+    # Seconds uploads and result files are kept before they are deleted; bounds the temp folder.
+    file_ttl: int = 1800
     # Server address and port; None = Gradio's default (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT).
     host: str | None = None
     port: int | None = None
@@ -58,7 +62,7 @@ class AppConfig:
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZE_CHOICES:
             raise ConfigError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got {self.quantize!r}")
-        for name in ("max_length", "batch_size", "max_rows", "max_queue", "concurrency"):
+        for name in ("max_length", "batch_size", "max_rows", "max_queue", "concurrency", "max_batch", "file_ttl"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_length < 16:
@@ -108,6 +112,8 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "SENTIMENT_MAX_ROWS": ("max_rows", int),
     "SENTIMENT_MAX_QUEUE": ("max_queue", int),
     "SENTIMENT_CONCURRENCY": ("concurrency", int),
+    "SENTIMENT_MAX_BATCH": ("max_batch", int),
+    "SENTIMENT_FILE_TTL": ("file_ttl", int),
 }
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -178,6 +178,10 @@ class Callbacks:
                             "model": self.names[0], "error": self.text_problem(text)})
         return (out,)
 
+    def classify_one(self, text: str) -> dict[str, Any]:
+        """``/classify`` without dynamic batching (``SENTIMENT_MAX_BATCH=1``): the same answer, one text per call."""
+        return self.classify_api([text])[0][0]
+
     def explain_text(self, text: str | None, model: str | None) -> tuple[Any, str]:
         """Highlighted characters (weights in [-1, 1]) and a one-line summary of the strongest ones."""
         if self.text_problem(text) is not None:
@@ -475,15 +479,18 @@ CSS = """
 def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                results: ResultFiles | None = None) -> gr.Blocks:
     """The whole app for already-loaded ``classifiers`` (the first one serves by default)."""
-    cb = Callbacks(classifiers, config, results)
+    cb = Callbacks(classifiers, config, results or ResultFiles(max_age=config.file_ttl))
     many = len(cb.classifiers) > 1
     # Single texts and comparisons share one group, CSV jobs another: a long upload never
     # makes a one-line query wait, and each group runs `config.concurrency` calls at a time.
     single = {"concurrency_id": "single", "concurrency_limit": config.concurrency}
     batch = {"concurrency_id": "batch", "concurrency_limit": config.concurrency}
 
+    # Uploads and downloads are deleted `file_ttl` seconds after they were made (checked at a
+    # tenth of that), so the temp folder stays bounded however many files people send.
+    cleanup = (max(1, config.file_ttl // 10), config.file_ttl)
     with gr.Blocks(title="中文评论情感分析 Chinese Review Sentiment", analytics_enabled=False,
-                   delete_cache=(600, 1800)) as demo:
+                   delete_cache=cleanup) as demo:
         gr.Markdown(header_markdown(cb.classifiers, config), elem_classes="app-header")
         model_choice = gr.Radio(cb.names, value=cb.names[0], label="分析所用模型 Model for analysis",
                                 visible=many, interactive=True)
@@ -507,7 +514,8 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
             top_chars = gr.Markdown(elem_classes="note")
 
             ui_classify = {"fn": cb.classify_batch, "inputs": [text, model_choice], "outputs": [label_out, note],
-                           "batch": True, "max_batch_size": 16, "api_visibility": "private", "api_name": "ui_classify", **single}
+                           "batch": True, "max_batch_size": config.max_batch, "api_visibility": "private",
+                           "api_name": "ui_classify", **single}
             ui_explain = {"fn": cb.explain_text, "inputs": [text, model_choice], "outputs": [highlight, top_chars],
                           "api_visibility": "private", "api_name": "ui_explain", **single}
             for trigger in (analyze.click, text.submit):
@@ -581,7 +589,10 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
             compare_btn.click(cb.compare, compare_in, [compare_out, compare_chart], api_visibility="private",
                               api_name="ui_compare", **single)
 
-        gr.api(cb.classify_api, api_name="classify", batch=True, max_batch_size=16, **single)
+        if config.max_batch > 1:
+            gr.api(cb.classify_api, api_name="classify", batch=True, max_batch_size=config.max_batch, **single)
+        else:
+            gr.api(cb.classify_one, api_name="classify", **single)
         gr.api(cb.classify_file_api, api_name="classify_file", **batch)
         gr.api(cb.compare_api, api_name="compare", **single)
     return demo
