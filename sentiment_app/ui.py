@@ -533,9 +533,12 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                 with gr.Column(scale=2):
                     upload = gr.File(label="上传文件 Upload file", file_types=[".csv", ".tsv", ".txt", ".xlsx"],
                                      file_count="single", type="filepath")
-                    text_col = gr.Dropdown(label="文本列 Text column", choices=[], interactive=True)
+                    # Custom values allowed: the choices are filled per upload, and run_table checks the
+                    # names against the file itself (one clear message listing the columns).
+                    text_col = gr.Dropdown(label="文本列 Text column", choices=[], interactive=True,
+                                           allow_custom_value=True)
                     label_col = gr.Dropdown(label="标签列（可选，用于计算准确率）Label column (optional, for accuracy)",
-                                            choices=[], interactive=True)
+                                            choices=[], interactive=True, allow_custom_value=True)
                     with gr.Row():
                         run = gr.Button("开始分析 Run", variant="primary", interactive=False)
                         stop = gr.Button("停止 Stop", variant="stop")
@@ -569,7 +572,7 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
             run_outputs = [results_box, status, results_table, chart, summary_md, confusion, least, download_csv, download_xlsx]
             assert len(run_outputs) == RUN_OUTPUTS
             job = run.click(cb.run_table, [upload, text_col, label_col, model_choice], run_outputs,
-                            api_visibility="private", api_name="ui_run_table", **batch)
+                            api_visibility="undocumented", api_name="ui_run_table", **batch)
             stop.click(lambda: "⏹️ 已停止。/ Stopped.", None, status, cancels=[job], queue=False,
                        api_visibility="private")
 
@@ -595,6 +598,8 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
             gr.api(cb.classify_one, api_name="classify", **single)
         gr.api(cb.classify_file_api, api_name="classify_file", **batch)
         gr.api(cb.compare_api, api_name="compare", **single)
+    # /classify_file returns its CSV from the result folder: launch() must let Gradio serve it.
+    demo.sentiment_result_files = cb.results  # type: ignore[attr-defined]
     return demo
 
 
@@ -606,6 +611,10 @@ def launch(demo: gr.Blocks, config: AppConfig, **overrides: Any) -> Any:
         max_file_size=config.max_file_bytes, show_error=True, ssr_mode=False,
         footer_links=["api"], theme=THEME, css=CSS,
     )
+    results = getattr(demo, "sentiment_result_files", None)
+    if results is not None:
+        results.root.mkdir(parents=True, exist_ok=True)
+        kwargs["allowed_paths"] = [str(results.root)]
     kwargs.update(overrides)
     return demo.launch(**kwargs)
 
