@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "($SENTIMENT_MAX_FILE_MB, default 50)")
     table.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes; only errors and "
                        "the summary")
-    add_serving_arguments(predict)
+    add_serving_arguments(predict, fallback_flag=False)  # a batch run never swaps models silently
     predict.set_defaults(handler=run_predict)
     return parser
 

@@ -136,8 +136,11 @@ def _parse(var: str, raw: str, kind: type) -> Any:
         raise ConfigError(f"{var} must be a number, got {raw!r}") from None
 
 
-def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags shared by app.py and ``python -m sentiment_app predict``."""
+def add_serving_arguments(parser: argparse.ArgumentParser, *, fallback_flag: bool = True) -> None:
+    """The flags shared by app.py and ``python -m sentiment_app predict``.
+
+    ``fallback_flag=False`` leaves out ``--no-fallback`` for tools that never fall back (the batch CLI).
+    """
     group = parser.add_argument_group("model (flags override SENTIMENT_* environment variables)")
     group.add_argument("--model", help="Hub repo id or local folder of an adapter or full model "
                        "(default: $SENTIMENT_MODEL, else the embedded compact model)")
@@ -150,8 +153,9 @@ def add_serving_arguments(parser: argparse.ArgumentParser) -> None:
                        "windows ($SENTIMENT_MAX_LENGTH, default 512)")
     group.add_argument("--batch-size", type=int, help="windows per forward pass ($SENTIMENT_BATCH_SIZE, default 16)")
     group.add_argument("--threads", type=int, help="torch threads ($SENTIMENT_THREADS, default: all cores)")
-    group.add_argument("--no-fallback", action="store_true", help="fail instead of serving the embedded "
-                       "model when --model cannot be loaded (SENTIMENT_FALLBACK=0)")
+    if fallback_flag:
+        group.add_argument("--no-fallback", action="store_true", help="fail instead of serving the embedded "
+                           "model when --model cannot be loaded (SENTIMENT_FALLBACK=0)")
 
 
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> AppConfig:
