@@ -1,0 +1,182 @@
+"""Playwright fixtures: the real app in a subprocess on a free local port, Chromium, a page per test.
+
+The app serves the embedded compact model when ``sentiment_app/embedded_model/`` exists (exactly
+as ``python app.py`` would), else a tiny 2-layer model built here; the run's header line says which.
+Every test leaves a full-page screenshot in ``test-results/screenshots/<test>.png`` for review,
+and the app's log in ``test-results/ui-app.log``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.ui.browser import CHROMIUM_ARGS, NoChromium, find_chromium
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "test-results"
+SCREENSHOTS = RESULTS / "screenshots"
+# A loaded 2-core machine imports torch, transformers and gradio in well under this.
+STARTUP_TIMEOUT_S = 240.0
+# Each assertion retries this long: model calls share 2 cores with the rest of the suite.
+EXPECT_TIMEOUT_MS = 30_000
+
+
+@dataclass(frozen=True)
+class AppServer:
+    url: str
+    model: str          # "embedded" or "tiny"
+    labels: list[str]   # the served model's labels, in class order
+    log: Path
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    """A line in pytest's own output (outside capture), so a run's log says what the UI tests used."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+    else:
+        reporter.write_line(line)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited with code {process.returncode} before serving; "
+                               f"its log ({log}):\n{_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the app did not answer at {url} within {STARTUP_TIMEOUT_S:.0f}s; log:\n{_tail(log)}")
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _model_to_serve(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], str, list[str]]:
+    """(extra app.py flags, what is served, its labels)."""
+    from sentiment_app.artifact import read_labels
+    from sentiment_app.loading import EMBEDDED_MODEL_DIR
+    from tests import tiny
+
+    if EMBEDDED_MODEL_DIR.is_dir():
+        return [], "embedded", read_labels(EMBEDDED_MODEL_DIR) or []
+    folder = tiny.save_full_model(tmp_path_factory.mktemp("ui-model") / "tiny")
+    return ["--model", str(folder)], "tiny", list(tiny.LABELS)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[AppServer]:
+    flags, model, labels = _model_to_serve(tmp_path_factory)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SENTIMENT_", "GRADIO_")) and k != "HF_TOKEN"}
+    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
+               GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio-tmp")))
+    RESULTS.mkdir(exist_ok=True)
+    log = RESULTS / "ui-app.log"
+    what = ("the embedded compact model (sentiment_app/embedded_model/)" if model == "embedded"
+            else "a tiny 2-layer test model (sentiment_app/embedded_model/ does not exist yet)")
+    _say(pytestconfig, f"\nUI tests: app.py on {url} serves {what}; its log: {log.relative_to(ROOT)}")
+    with open(log, "w", encoding="utf-8") as handle:
+        process = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *flags],
+                                   cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL)
+    try:
+        _wait_until_up(url, process, log)
+        yield AppServer(url=url, model=model, labels=labels, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def browser(pytestconfig: pytest.Config):
+    from playwright.sync_api import expect, sync_playwright
+
+    try:
+        chromium = find_chromium()
+    except NoChromium as exc:
+        pytest.fail(str(exc), pytrace=False)
+    _say(pytestconfig, f"UI tests: chromium ({chromium.describe()})")
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium.executable, headless=True,
+                                             args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _screenshot_name(nodeid_name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", nodeid_name).strip("_") + ".png"
+
+
+@pytest.fixture
+def page(browser, app_server: AppServer, request: pytest.FixtureRequest):
+    """A fresh browser context on the app's page; a full-page screenshot is saved after the test."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
+                                  accept_downloads=True)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(app_server.url)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        yield page
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        try:
+            page.screenshot(path=str(SCREENSHOTS / _screenshot_name(request.node.name)), full_page=True)
+        finally:
+            context.close()
+    assert not errors, f"the page raised JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def shot(page, request: pytest.FixtureRequest):
+    """``shot("step")`` saves a screenshot of a state worth reviewing besides the test's last one."""
+    def take(step: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        name = _screenshot_name(f"{request.node.name}-{step}")
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+    return take
