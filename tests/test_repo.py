@@ -1,0 +1,152 @@
+"""Repository facts the Space and CI depend on: versions agree, files fit the Space, no secrets.
+
+The Space reads README.md's front matter (sdk_version, python_version) and has no LFS for
+big files; CI (.ci/run) runs the README's test command; workflows pin actions by commit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = ROOT / ".github" / "workflows"
+SPACE_FILE_LIMIT = 10 * 1024 * 1024
+# A Hugging Face token: "hf_" and 34 random letters. Only strings that mix upper and lower case
+# count, so an obviously fake test token such as hf_wrongwrong... does not.
+TOKEN = re.compile(rb"hf_[A-Za-z0-9]{30,}")
+
+
+def front_matter() -> dict:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.match(r"---\n(.*?)\n---\n", text, re.S)
+    assert match, "README.md must start with the Space's YAML front matter between --- lines"
+    return yaml.safe_load(match.group(1))
+
+
+def pinned(requirements: str, package: str) -> str:
+    for line in (ROOT / requirements).read_text(encoding="utf-8").splitlines():
+        match = re.match(rf"^{re.escape(package)}==([^\s;#]+)", line.strip(), re.I)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"{package} is not pinned with == in {requirements}")
+
+
+def workflow(name: str) -> dict:
+    return yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+
+
+def steps(flow: dict):
+    for job in flow["jobs"].values():
+        yield from job.get("steps", [])
+
+
+def tracked_files() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    return [ROOT / name for name in out.decode("utf-8").split("\0") if name]
+
+
+def test_front_matter_sdk_version_is_the_pinned_gradio() -> None:
+    assert front_matter()["sdk"] == "gradio"
+    assert str(front_matter()["sdk_version"]) == pinned("requirements.txt", "gradio")
+
+
+def test_front_matter_python_version_is_what_ci_tests() -> None:
+    space_python = str(front_matter()["python_version"])
+    versions = {str(step["with"]["python-version"]) for step in steps(workflow("ci.yml"))
+                if str(step.get("uses", "")).startswith("actions/setup-python@")}
+    assert versions == {space_python}
+
+
+def test_front_matter_points_at_the_app() -> None:
+    assert front_matter()["app_file"] == "app.py"
+    assert (ROOT / "app.py").is_file()
+
+
+def test_every_tracked_file_fits_the_space_without_lfs() -> None:
+    big = [f"{path.relative_to(ROOT)} ({path.stat().st_size / 2**20:.1f} MB)"
+           for path in tracked_files() if path.is_file() and path.stat().st_size > SPACE_FILE_LIMIT]
+    assert not big, f"files over 10 MB cannot go to the Space: {big}"
+
+
+def test_no_token_is_committed() -> None:
+    found = []
+    for path in tracked_files():
+        if not path.is_file():
+            continue
+        for match in TOKEN.finditer(path.read_bytes()):
+            token = match.group(0)[3:]
+            if re.search(rb"[a-z]", token) and re.search(rb"[A-Z]", token):
+                found.append(f"{path.relative_to(ROOT)}: {match.group(0)[:7].decode()}…")
+    assert not found, f"token-like strings are committed (revoke them, then remove them): {found}"
+
+
+def test_every_action_is_pinned_to_a_full_commit_with_its_version() -> None:
+    for name in ("ci.yml", "sync-space.yml"):
+        text = (WORKFLOWS / name).read_text(encoding="utf-8")
+        uses = re.findall(r"^\s*(?:-\s*)?uses:\s*(\S+)(.*)$", text, re.M)
+        assert uses, name
+        for ref, comment in uses:
+            if ref.startswith("./"):
+                continue
+            assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{name}: {ref} is not pinned to a commit"
+            assert re.search(r"#\s*v\d+(\.\d+)*", comment), f"{name}: {ref} needs a '# vX.Y.Z' comment"
+
+
+def test_workflows_have_least_permissions_and_no_persisted_credentials() -> None:
+    for name in ("ci.yml", "sync-space.yml"):
+        flow = workflow(name)
+        assert flow["permissions"] == {"contents": "read"}, name
+        for step in steps(flow):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert step["with"]["persist-credentials"] is False, name
+
+
+def test_sync_workflow_skips_without_settings_and_never_prints_the_token() -> None:
+    flow = workflow("sync-space.yml")
+    triggers = flow[True] if True in flow else flow["on"]  # YAML 1.1 reads the key `on` as true
+    assert triggers["push"]["branches"] == ["main"] and "workflow_dispatch" in triggers
+    job = flow["jobs"]["sync"]
+    assert job["env"]["SPACE_ID"] == "${{ vars.HF_SPACE_ID }}"
+    text = (WORKFLOWS / "sync-space.yml").read_text(encoding="utf-8")
+    assert "::notice" in text
+    assert text.count("secrets.HF_TOKEN") == 2  # the "is it set" check and the push step's env
+    for step in job["steps"]:
+        for line in step.get("run", "").splitlines():
+            if re.search(r"\$\{?HF_TOKEN\b", line):  # only git's credential helper may expand it
+                assert "credential.helper=" in line, f"the token is expanded outside git's helper: {line}"
+
+
+def load_readme_command_module():
+    spec = importlib.util.spec_from_file_location("readme_test_command", ROOT / ".ci" / "readme_test_command.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ci_runs_the_readme_test_command_which_runs_scripts_test_sh() -> None:
+    module = load_readme_command_module()
+    command = module.test_command((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert "scripts/test.sh" in command
+    for script in (ROOT / ".ci" / "run", ROOT / "scripts" / "test.sh"):
+        assert os.access(script, os.X_OK), f"{script.relative_to(ROOT)} must be executable"
+        assert "set -euo pipefail" in script.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("readme", [
+    "# no marker\n```bash\nbash scripts/test.sh\n```\n",
+    "<!-- test-command: x -->\nsome text\n```bash\nbash scripts/test.sh\n```\n",
+    "<!-- test-command: x -->\n```bash\n```\n",
+    "<!-- test-command: x -->\n```bash\nbash scripts/test.sh\n",
+])
+def test_a_missing_or_broken_test_command_block_is_an_error(readme: str) -> None:
+    module = load_readme_command_module()
+    with pytest.raises(module.NoTestCommand):
+        module.test_command(readme)
