@@ -81,7 +81,8 @@ def test_gbk_csv_with_labels_previews_runs_and_downloads(page: Page, app_server,
     run.click()
     expect(page.get_by_text(re.compile(rf"完成 done:\s*{ROWS:,} 行 rows"))).to_be_visible(timeout=120_000)
     seen = page.evaluate("window.__progressSeen")
-    assert seen, "no progress was shown while the file was classified"
+    assert any(re.search(rf"[\d,]+ / {ROWS:,}", text) for text in seen), f"no row count progress: {seen[:5]}"
+    assert any("100.0%" in text or "100%" in text for text in seen), f"progress never reached 100%: {seen[-5:]}"
     expect(page.get_by_text(re.compile(r"已分析 [\d,]+ / [\d,]+ 行"))).to_have_count(0)
 
     # Summary: counts, accuracy against the label column, chart, tables.
