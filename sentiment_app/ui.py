@@ -185,7 +185,7 @@ class Callbacks:
     def explain_text(self, text: str | None, model: str | None) -> tuple[Any, str]:
         """Highlighted characters (weights in [-1, 1]) and a one-line summary of the strongest ones."""
         if self.text_problem(text) is not None:
-            return None, ""
+            return [], ""
         result = explain(self.model(model), str(text))
         spans = [(ch, (w if abs(w) >= HIGHLIGHT_FLOOR else None)) for ch, w in zip(result.text, result.weights)]
         top = "、".join(ch for ch, _ in result.top(6))
@@ -210,15 +210,25 @@ class Callbacks:
     def preview(self, path: str | None) -> tuple[Any, ...]:
         """After upload: first rows, how the file was read, and the column choices preselected."""
         if not path:
-            return (None, "", gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
+            return (gr.Dataframe(value=None, visible=False), "", gr.Dropdown(choices=[], value=None),
+                    gr.Dropdown(choices=[], value=None), gr.Button(interactive=False), gr.Column(visible=False))
+        try:
+            table = self.read_upload(path)
+        except gr.Error as exc:
+            # Shown beside the upload (and as a toast) rather than as an error on every output:
+            # the page stays as it was and the user just picks another file.
+            message = exc.message if Path(path).name in exc.message else f"{Path(path).name}: {exc.message}"
+            gr.Warning(f"文件无法使用 File not usable — {message}")
+            return (gr.Dataframe(value=None, visible=False),
+                    f"⚠️ **文件无法使用 File not usable.** {message}\n\n请换一个文件再试。/ Please choose another file.",
+                    gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
                     gr.Button(interactive=False), gr.Column(visible=False))
-        table = self.read_upload(path)
         info = (f"✅ **{Path(path).name}** · {table.description}\n\n"
                 f"已自动选择文本列和标签列，可在下方修改。/ Text and label columns were detected; change them below.")
         if table.warnings:
             info += "\n\n" + "\n".join(f"⚠️ {w}" for w in table.warnings)
         label_choices = [NO_LABEL] + table.columns
-        return (table.frame.head(PREVIEW_ROWS),
+        return (gr.Dataframe(value=table.frame.head(PREVIEW_ROWS), visible=True),
                 info,
                 gr.Dropdown(choices=table.columns, value=table.text_column, interactive=True),
                 gr.Dropdown(choices=label_choices, value=table.label_column or NO_LABEL, interactive=True),
@@ -415,6 +425,13 @@ def _short(i: int, text: str, width: int = 12) -> str:
     return f"{i + 1:02d}. {body}"  # zero-padded: the chart orders its axis as text
 
 
+def add_empty_row(frame: pd.DataFrame | None) -> pd.DataFrame:
+    """The comparison table with one blank row at the end, for the user to type into."""
+    columns = list(frame.columns) if frame is not None and len(frame.columns) else ["类型 kind", "评论 text"]
+    base = frame if frame is not None else pd.DataFrame(columns=columns)
+    return pd.concat([base, pd.DataFrame([[""] * len(columns)], columns=columns)], ignore_index=True)
+
+
 def _texts_from_frame(frame: pd.DataFrame | None) -> list[tuple[str, str]]:
     """(kind, text) for each row with text; a one-column table is all text."""
     if frame is None or len(frame) == 0:
@@ -473,6 +490,7 @@ def _accuracy_note(metrics: dict[str, Any]) -> str:
 CSS = """
 .app-header h1 {margin-bottom: 0.2em;}
 .note {color: var(--body-text-color-subdued); font-size: 0.92em;}
+#review-box textarea {min-height: 6.5em;}
 """
 
 
@@ -498,7 +516,8 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
         with gr.Tab("单条分析 Single text", id="single"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
-                    text = gr.Textbox(label="评论 Review", lines=4, max_lines=12,
+                    # lines=1 is what makes Enter submit (Shift+Enter adds a line); CSS keeps it tall.
+                    text = gr.Textbox(label="评论 Review", lines=1, max_lines=12, elem_id="review-box",
                                       placeholder="输入或粘贴一条中文评论，按 Enter 或点击“分析”。Shift+Enter 换行。\n"
                                                   "Type or paste a Chinese review, press Enter or click Analyze.")
                     with gr.Row():
@@ -532,7 +551,7 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2):
                     upload = gr.File(label="上传文件 Upload file", file_types=[".csv", ".tsv", ".txt", ".xlsx"],
-                                     file_count="single", type="filepath")
+                                     file_count="single", type="filepath", elem_id="batch-upload")
                     # Custom values allowed: the choices are filled per upload, and run_table checks the
                     # names against the file itself (one clear message listing the columns).
                     text_col = gr.Dropdown(label="文本列 Text column", choices=[], interactive=True,
@@ -545,7 +564,7 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                 with gr.Column(scale=3):
                     file_info = gr.Markdown()
                     preview = gr.Dataframe(label="文件预览（前 10 行）Preview: first 10 rows", interactive=False,
-                                           max_height=320, wrap=True)
+                                           max_height=320, wrap=True, visible=False)
             status = gr.Markdown()
             with gr.Column(visible=False) as results_box:
                 with gr.Row():
@@ -558,7 +577,7 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                         confusion = gr.Dataframe(label="混淆矩阵 Confusion matrix", visible=False, interactive=False)
                     with gr.Column(scale=3):
                         chart = gr.BarPlot(x="情感 label", y="条数 count", color="情感 label",
-                                           label="情感分布 Label distribution", height=260)
+                                           label="情感分布 Label distribution", height=300)
                 results_table = gr.Dataframe(label=f"结果预览（前 {RESULT_PREVIEW_ROWS} 行）Results: first "
                                                    f"{RESULT_PREVIEW_ROWS} rows", interactive=False, max_height=360,
                                              wrap=True)
@@ -584,13 +603,21 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                                       label="例句（可编辑，可添加行）Examples: editable, add rows",
                                       interactive=True, wrap=True,
                                       column_widths=["22%", "78%"])
-            compare_btn = gr.Button("对比 Compare", variant="primary")
-            compare_out = gr.Dataframe(label="对比结果 Results", interactive=False, wrap=True)
-            compare_chart = gr.BarPlot(x="评论 text", y="正面概率 positive", color="模型 model",
-                                       label="正面概率 Positive probability", y_lim=[0, 1], height=320,
-                                       x_label_angle=-30, sort=None)
-            compare_btn.click(cb.compare, compare_in, [compare_out, compare_chart], api_visibility="private",
+            with gr.Row():
+                add_row = gr.Button("➕ 添加一行 Add a row", size="md")
+                compare_btn = gr.Button("对比 Compare", variant="primary")
+            compare_out = gr.Dataframe(label="对比结果 Results", interactive=False, wrap=True, visible=False)
+            compare_chart = gr.BarPlot(x="评论 text", y="正面概率 positive", color="模型 model" if many else None,
+                                       label="正面概率 Positive probability", y_lim=[0, 1], height=360,
+                                       x_label_angle=-30, sort=None, visible=False)
+
+            def compare_ui(frame: pd.DataFrame | None) -> tuple[Any, Any]:
+                table, chart_data = cb.compare(frame)
+                return gr.Dataframe(value=table, visible=True), gr.BarPlot(value=chart_data, visible=True)
+
+            compare_btn.click(compare_ui, compare_in, [compare_out, compare_chart], api_visibility="private",
                               api_name="ui_compare", **single)
+            add_row.click(add_empty_row, compare_in, compare_in, queue=False, api_visibility="private")
 
         if config.max_batch > 1:
             gr.api(cb.classify_api, api_name="classify", batch=True, max_batch_size=config.max_batch, **single)

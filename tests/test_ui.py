@@ -127,7 +127,7 @@ def test_empty_and_huge_text_never_reach_the_model(classifier, tmp_path):
     assert labels == [None, None, None]
     assert notes[0] == EMPTY_MESSAGE and notes[1] == EMPTY_MESSAGE
     assert "文本过长" in notes[2] and f"{MAX_TEXT_CHARS:,}" in notes[2]
-    assert cb.explain_text("  ", cb.names[0]) == (None, "")
+    assert cb.explain_text("  ", cb.names[0]) == ([], "")
 
 
 def test_batched_requests_keep_their_own_answers(cb, classifier):
@@ -175,7 +175,8 @@ ROWS = [("评论", "标签", "订单号")] + [
 def test_upload_preview_detects_encoding_and_columns(cb, tmp_path):
     path = gbk_csv(tmp_path / "评论导出.csv", ROWS)
     preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))
-    assert list(preview.columns) == ["评论", "标签", "订单号"] and len(preview) == 10
+    assert preview.visible is True
+    assert list(preview.value["headers"]) == ["评论", "标签", "订单号"] and len(preview.value["data"]) == 10
     assert "GB18030" in info and "25 rows" in info
     assert text_dd.value == "评论" and label_dd.value == "标签" and (NO_LABEL, NO_LABEL) in label_dd.choices
     assert run.interactive is True and results_box.visible is False
@@ -184,11 +185,12 @@ def test_upload_preview_detects_encoding_and_columns(cb, tmp_path):
 def test_broken_upload_is_a_clear_error(cb, tmp_path):
     path = tmp_path / "photo.csv"
     path.write_bytes(bytes(range(256)) * 40)
+    preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))
+    assert "文件无法使用 File not usable" in info and "photo.csv" in info and "请换一个文件再试" in info
+    assert preview.visible is False and run.interactive is False and text_dd.choices == []
     with pytest.raises(gr.Error) as exc:
-        cb.preview(str(path))
-    assert "\n" not in exc.value.message and exc.value.message
-    with pytest.raises(gr.Error):
         drain(cb.run_table(str(path), "评论", NO_LABEL))
+    assert "\n" not in exc.value.message and "photo.csv" in exc.value.message
     with pytest.raises(gr.Error) as exc:
         cb.preview(str(tmp_path / "gone.csv")) if False else drain(cb.run_table(None, None, None))
     assert "上传" in exc.value.message
@@ -198,9 +200,8 @@ def test_limits_refuse_before_the_model(classifier, tmp_path):
     counting = CountingClassifier(classifier)
     cb = Callbacks([counting], AppConfig(max_rows=10), results=ResultFiles(tmp_path / "r"))
     path = gbk_csv(tmp_path / "big.csv", ROWS)
-    with pytest.raises(gr.Error) as exc:
-        cb.preview(str(path))
-    assert "10" in exc.value.message
+    _, info, _, _, run, _ = cb.preview(str(path))
+    assert "10" in info and "文件无法使用" in info and run.interactive is False
     with pytest.raises(gr.Error):
         drain(cb.run_table(str(path), "评论", NO_LABEL))
     assert counting.calls == 0

@@ -140,12 +140,14 @@ def test_binary_file_named_csv_shows_a_clear_error_and_the_app_keeps_working(
     toast = page.get_by_role("status").filter(has_text="broken.csv")
     expect(toast).to_be_visible()
     expect(toast).not_to_contain_text("Traceback")
+    # The reason also stays beside the upload after the toast fades, in both languages.
+    expect(page.get_by_text("文件无法使用 File not usable.", exact=True)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"请换一个文件再试"))).to_be_visible()
     expect(page.get_by_role("button", name="开始分析 Run")).to_be_disabled()
     shot("error")
 
-    # Remove the bad file (the upload's own clear button comes first; error badges' follow) and
-    # upload a good one: the tab works again.
-    page.get_by_role("tabpanel").get_by_role("button", name=re.compile(r"^(Clear|清除)$")).first.click()
+    # Remove the bad file with the upload's own clear button and upload a good one: the tab works again.
+    page.locator("#batch-upload").get_by_role("button", name=re.compile(r"^(Clear|清除)$")).click()
     expect(page.get_by_role("button", name="Click to upload or drop files")).to_be_visible()
     upload(page, write_gbk_csv(tmp_path / "good.csv", rows=12))
     expect(page.get_by_role("combobox", name="文本列 Text column")).to_have_value(TEXT_COLUMN)
