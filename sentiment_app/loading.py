@@ -254,8 +254,10 @@ def _load_full(folder: Path, labels: list[str] | None):
     config.label2id = {name: i for i, name in enumerate(labels)}
     try:
         with _quiet_transformers():
+            # fp32 whatever the stored dtype: a model saved in fp16 to stay small would otherwise
+            # run in fp16 on the CPU, slowly and less exactly.
             model = AutoModelForSequenceClassification.from_pretrained(
-                folder, config=config, use_safetensors=True, trust_remote_code=False)
+                folder, config=config, use_safetensors=True, trust_remote_code=False, dtype=torch.float32)
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot load the model in {folder}: {str(exc).splitlines()[0]}") from None
     return model, labels
@@ -301,7 +303,8 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
     try:
         with _quiet_transformers():
             base = AutoModelForSequenceClassification.from_pretrained(
-                base_folder, config=base_config, use_safetensors=True, trust_remote_code=False)
+                base_folder, config=base_config, use_safetensors=True, trust_remote_code=False,
+                dtype=torch.float32)
     except (OSError, ValueError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "safetensors" in message.lower() or any(base_folder.glob("*.bin")):

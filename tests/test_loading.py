@@ -48,6 +48,17 @@ def test_full_model_round_trip_keeps_label_names(full_model_dir):
     assert clf.predict("房间干净").label in {"负面", "正面"}
 
 
+def test_weights_stored_in_fp16_serve_in_fp32(tmp_path, full_model_dir):
+    from transformers import AutoModelForSequenceClassification
+
+    folder = shutil.copytree(full_model_dir, tmp_path / "half")
+    AutoModelForSequenceClassification.from_pretrained(full_model_dir).half().save_pretrained(folder)
+    clf = load_classifier(AppConfig(model=str(folder)))
+    assert {p.dtype for p in clf.model.parameters()} == {torch.float32}
+    reference = load_classifier(AppConfig(model=str(full_model_dir)))
+    assert clf.logits(["房间干净"]) == pytest.approx(reference.logits(["房间干净"]), abs=1e-2)
+
+
 def test_labels_come_from_config_when_labels_json_is_absent(tmp_path):
     folder = tiny.save_full_model(tmp_path / "m", labels=("差评", "中评", "好评"), with_labels_file=False)
     assert read_labels(folder) == ["差评", "中评", "好评"]
