@@ -85,6 +85,7 @@ class SentimentClassifier:
         *,
         max_length: int = 512,
         batch_size: int = 16,
+        batch_tokens: int = 4096,
         stride: int | None = None,
         info: ModelInfo | None = None,
         explain_model: torch.nn.Module | None = None,
@@ -103,6 +104,8 @@ class SentimentClassifier:
         self.labels = [str(label) for label in labels]
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)
+        # Padded tokens (windows x longest) per forward pass: long windows go in smaller batches.
+        self.batch_tokens = int(batch_tokens)
         # Overlap between windows: a quarter of a window keeps each sentence whole in at least one.
         self.stride = int(stride) if stride is not None else self.max_length // 4
         self.info = info or ModelInfo(name="model", source="local", kind="full", labels=tuple(self.labels))
@@ -194,15 +197,38 @@ class SentimentClassifier:
 
     @torch.inference_mode()
     def _forward_windows(self, window_ids: list[list[int]]) -> np.ndarray:
-        """Run windows through the model sorted by length, in batches padded only to their longest."""
-        order = np.argsort([len(ids) for ids in window_ids], kind="stable")
+        """Run windows through the model sorted by length, in batches of similar length.
+
+        A model with ``forward_packed`` (:class:`~sentiment_app.packed_bert.PackedBertClassifier`) takes
+        each batch as unpadded windows; any other model gets it padded to its longest window.
+        """
+        lengths = np.asarray([len(ids) for ids in window_ids], dtype=np.int64)
+        order = np.argsort(lengths, kind="stable")
         out = np.empty((len(window_ids), len(self.labels)), dtype=np.float32)
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            input_ids, mask = self._pad([window_ids[i] for i in chunk])
-            logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+        packed = getattr(self.model, "forward_packed", None)
+        for start, stop in self._batches(lengths[order]):
+            chunk = order[start:stop]
+            windows = [window_ids[i] for i in chunk]
+            if packed is not None:
+                logits = packed(windows)
+            else:
+                input_ids, mask = self._pad(windows)
+                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
             out[chunk] = logits.float().numpy()
         return out
+
+    def _batches(self, sorted_lengths: np.ndarray) -> list[tuple[int, int]]:
+        """(start, stop) of each batch of ascending lengths: at most ``batch_size`` windows and, past
+        the first window, at most ``batch_tokens`` padded tokens (windows x the longest)."""
+        batches, start, n = [], 0, len(sorted_lengths)
+        while start < n:
+            stop = start + 1
+            while (stop < n and stop - start < self.batch_size
+                   and (stop - start + 1) * int(sorted_lengths[stop]) <= self.batch_tokens):
+                stop += 1
+            batches.append((start, stop))
+            start = stop
+        return batches
 
     def _pad(self, batch: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor | None]:
         longest = max(len(ids) for ids in batch)

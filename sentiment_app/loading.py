@@ -202,10 +202,8 @@ def load_classifier(
         model, labels = _load_full(folder, labels)
         base_name = None
     _check_vocab(tokenizer, model, spec)
-    explain_model = None
-    if config.quantize == "int8":
-        explain_model = model
-        model = quantize_int8(model)
+    explain_model = model
+    model = prepare_for_serving(model, config)
     metrics = {}
     if (folder / METRICS_FILE).is_file():
         with contextlib.suppress(ArtifactError):
@@ -218,11 +216,12 @@ def load_classifier(
         base_model=base_name,
         revision=revision if where == "hub" else None,
         quantized=config.quantize == "int8",
-        parameters=sum(p.numel() for p in (explain_model or model).parameters()),
+        parameters=sum(p.numel() for p in explain_model.parameters()),
         metrics=metrics,
     )
     return SentimentClassifier(model, tokenizer, labels, max_length=config.max_length,
-                               batch_size=config.batch_size, info=info, explain_model=explain_model)
+                               batch_size=config.batch_size, batch_tokens=config.batch_tokens, info=info,
+                               explain_model=explain_model)
 
 
 def _load_tokenizer(folder: Path):
@@ -338,16 +337,57 @@ def _check_vocab(tokenizer, model: torch.nn.Module, spec: str) -> None:
                              f"{embeddings} embeddings: the tokenizer belongs to another model")
 
 
-def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` with dynamic int8 linear layers (weights int8, activations quantized per call)."""
+def prepare_for_serving(model: torch.nn.Module, config: AppConfig) -> torch.nn.Module:
+    """The module that answers predictions: packed when the model allows it, int8 when asked.
+
+    ``model`` itself stays as it was (fp32, transformers' forward) for explanations; the packed
+    module shares its weights, and int8 layers are new modules beside them.
+    """
+    serving = model
+    if config.packed:
+        from .packed_bert import PackedBertClassifier, packing_problem
+
+        problem = packing_problem(model)
+        if problem is None:
+            serving = PackedBertClassifier(model)
+        else:
+            logger.info("serving with the transformers forward (not packed): %s", problem)
+    if config.quantize == "int8":
+        # Swapping the packed module's linear layers in place leaves the transformers model whole
+        # (the two trees share modules, not attributes); a transformers model is copied first.
+        serving = quantize_int8(serving, inplace=serving is not model, engine=config.int8_engine)
+    return serving
+
+
+def quantize_int8(model: torch.nn.Module, *, inplace: bool = False, engine: str | None = None) -> torch.nn.Module:
+    """``model`` (a copy unless ``inplace``) with dynamic int8 linear layers: int8 weights, activations
+    quantized per call.
+
+    ``engine`` (a ``torch.backends.quantized`` engine) packs the weights; the packed weights keep its
+    kernels whatever the global engine is later, so it is set only while quantizing.
+    """
     from torch.ao.quantization import quantize_dynamic
 
-    with warnings.catch_warnings():
+    previous = torch.backends.quantized.engine
+    if engine and engine not in torch.backends.quantized.supported_engines:
+        logger.info("quantized engine %s is not in this torch build; using %s", engine, previous)
+        engine = None
+    with warnings.catch_warnings(), _quantized_engine(engine or previous):
         # torch marks its eager quantization API deprecated (torchao is the successor); it still
         # ships and works in the pinned torch, and the benchmark checks its speed and agreement.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=False)
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=inplace)
+
+
+@contextlib.contextmanager
+def _quantized_engine(engine: str) -> Iterator[None]:
+    previous = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = previous
 
 
 def set_threads(threads: int | None) -> int:

@@ -1,0 +1,178 @@
+"""The packed BERT forward, token-budget batching and int8 engines give the plain path's answers.
+
+Exactness only: speed lives in ``benchmarks/bench_inference.py``, never in a unit test.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import torch
+
+from sentiment_app.config import AppConfig, ConfigError, add_serving_arguments, config_from_args
+from sentiment_app.explain import explain
+from sentiment_app.loading import load_classifier
+from sentiment_app.packed_bert import PackedBertClassifier, packing_problem
+from tests import tiny
+
+TEXTS = [t for t, _ in tiny.REVIEWS] + ["好", "差" * 3, "房间干净整洁服务态度非常好" * 12]
+
+
+@pytest.fixture(scope="module")
+def fp32_pair(full_model_dir):
+    return (load_classifier(AppConfig(model=str(full_model_dir), max_length=64, packed=False)),
+            load_classifier(AppConfig(model=str(full_model_dir), max_length=64)))
+
+
+def transformers_logits(model, tokenizer, texts):
+    with torch.no_grad():
+        return np.stack([model(**tokenizer(t, return_tensors="pt")).logits[0].numpy() for t in texts])
+
+
+def test_packed_model_is_served_and_explained_by_the_transformers_model(fp32_pair):
+    plain, packed = fp32_pair
+    assert not isinstance(plain.model, PackedBertClassifier)
+    assert isinstance(packed.model, PackedBertClassifier)
+    assert type(packed.explain_model).__name__ == "BertForSequenceClassification"
+    assert packed.info.parameters == plain.info.parameters
+
+
+def test_packed_logits_equal_the_plain_path(fp32_pair):
+    plain, packed = fp32_pair
+    # Long text: windows of several lengths, so batches mix lengths and attention pads.
+    np.testing.assert_allclose(packed.logits(TEXTS), plain.logits(TEXTS), atol=1e-5, rtol=0)
+    short = [t for t in TEXTS if len(t) < 60]
+    np.testing.assert_allclose(packed.logits(short), transformers_logits(packed.explain_model, packed.tokenizer,
+                                                                        short), atol=1e-5, rtol=0)
+
+
+def test_packed_adapter_equals_the_unmerged_peft_model(adapter_dir, base_model_dir):
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    clf = load_classifier(AppConfig(model=str(adapter_dir)))
+    assert isinstance(clf.model, PackedBertClassifier)
+    base = AutoModelForSequenceClassification.from_pretrained(base_model_dir, num_labels=2)
+    reference = PeftModel.from_pretrained(base, adapter_dir).eval()
+    np.testing.assert_allclose(clf.logits(TEXTS[:6]), transformers_logits(reference, clf.tokenizer, TEXTS[:6]),
+                               atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("batch_size, batch_tokens", [(1, 4096), (3, 4096), (64, 16), (64, 100_000)])
+def test_any_batching_gives_the_same_logits(full_model_dir, fp32_pair, batch_size, batch_tokens):
+    _, reference = fp32_pair
+    clf = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, batch_size=batch_size,
+                                    batch_tokens=batch_tokens))
+    np.testing.assert_allclose(clf.logits(TEXTS), reference.logits(TEXTS), atol=1e-5, rtol=0)
+
+
+def test_batches_respect_the_window_and_token_budgets(fp32_pair):
+    clf = fp32_pair[1]
+    lengths = np.array([3, 3, 4, 10, 10, 10, 10, 30, 30, 60, 64, 64])
+    clf.batch_size, clf.batch_tokens = 4, 64
+    try:
+        batches = clf._batches(lengths)
+    finally:
+        clf.batch_size, clf.batch_tokens = 16, 4096
+    assert batches[0] == (0, 1 + 3)  # four windows, the size cap
+    assert [stop - start for start, stop in batches][-3:] == [1, 1, 1]  # 2 x 60 > 64: one long window each
+    covered = [i for start, stop in batches for i in range(start, stop)]
+    assert covered == list(range(len(lengths)))
+    for start, stop in batches:
+        assert stop - start <= 4
+        assert stop - start == 1 or (stop - start) * lengths[stop - 1] <= 64
+
+
+def test_packed_forward_takes_the_transformers_call(fp32_pair):
+    packed = fp32_pair[1]
+    model, tokenizer = packed.model, packed.tokenizer
+    encoded = tokenizer(TEXTS[:5], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        ours = model(**encoded).logits
+        reference = packed.explain_model(**encoded).logits
+        assert torch.allclose(ours, reference, atol=1e-5)
+        # token type ids other than 0 (sentence pairs) are embedded too
+        pair = tokenizer(["房间干净"], ["服务很好"], return_tensors="pt")
+        assert bool(pair["token_type_ids"].any())
+        assert torch.allclose(model(**pair).logits, packed.explain_model(**pair).logits, atol=1e-5)
+    with pytest.raises(TypeError, match="explain_model"):
+        model(inputs_embeds=torch.zeros(1, 3, model.config.hidden_size))
+    left_padded = encoded["attention_mask"].flip(1)
+    with pytest.raises(ValueError, match="right padding"):
+        model(input_ids=encoded["input_ids"], attention_mask=left_padded)
+
+
+def test_packing_shares_weights_with_the_transformers_model(fp32_pair):
+    packed = fp32_pair[1]
+    layer, source = packed.model.layers[0], packed.explain_model.bert.encoder.layer[0].attention.self
+    assert source.query.weight.untyped_storage().data_ptr() == layer.qkv.weight.untyped_storage().data_ptr()
+    assert packed.model.get_input_embeddings() is packed.explain_model.get_input_embeddings()
+
+
+def test_explanations_are_unchanged_by_packing(fp32_pair):
+    plain, packed = fp32_pair
+    for text in ("服务态度恶劣，ok 非常失望!", "房间干净整洁服务态度非常好" * 8):
+        a, b = explain(plain, text), explain(packed, text)
+        assert a.prediction.label == b.prediction.label
+        np.testing.assert_allclose(a.weights, b.weights, atol=1e-4)
+
+
+def test_models_that_cannot_be_packed_are_served_plain(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig, \
+        DistilBertForSequenceClassification
+
+    distil = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2,
+                                                                  hidden_dim=64))
+    assert "not BertForSequenceClassification" in packing_problem(distil)
+    decoder = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1,
+                                                       num_attention_heads=2, intermediate_size=64, is_decoder=True))
+    assert "decoder" in packing_problem(decoder)
+    with pytest.raises(ValueError, match="cannot pack"):
+        PackedBertClassifier(decoder)
+
+
+@pytest.mark.parametrize("engine", ["onednn", "x86", "fbgemm"])
+def test_int8_packed_agrees_with_int8_plain_and_fp32(full_model_dir, fp32_pair, engine):
+    before = torch.backends.quantized.engine
+    packed = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, quantize="int8",
+                                       int8_engine=engine))
+    assert torch.backends.quantized.engine == before  # set only while quantizing
+    assert isinstance(packed.model, PackedBertClassifier)
+    assert any("quantized" in type(m).__module__ for m in packed.model.modules())
+    # The fp32 model used for explanations keeps its float layers.
+    assert not any("quantized" in type(m).__module__ for m in packed.explain_model.modules())
+    plain = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, quantize="int8",
+                                      int8_engine=engine, packed=False))
+    fp32 = fp32_pair[0].logits(TEXTS)
+    assert np.abs(packed.logits(TEXTS) - fp32).max() < 0.05
+    assert np.abs(plain.logits(TEXTS) - fp32).max() < 0.05
+    text = "客服推来推去，问题一直没解决"
+    assert explain(packed, text).prediction == packed.predict(text)
+
+
+def test_int8_does_not_touch_the_fp32_model(full_model_dir):
+    clf = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, quantize="int8"))
+    reference = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, packed=False))
+    tokenizer = clf.tokenizer
+    np.testing.assert_allclose(transformers_logits(clf.explain_model, tokenizer, TEXTS[:4]),
+                               reference.logits(TEXTS[:4]), atol=1e-5, rtol=0)
+
+
+def test_speed_settings_from_env_and_flags():
+    config = AppConfig.from_env({"SENTIMENT_BATCH_TOKENS": "2048", "SENTIMENT_PACKED": "0",
+                                 "SENTIMENT_INT8_ENGINE": "FBGEMM"})
+    assert (config.batch_tokens, config.packed, config.int8_engine) == (2048, False, "fbgemm")
+    defaults = AppConfig()
+    assert (defaults.batch_tokens, defaults.packed, defaults.int8_engine) == (4096, True, "onednn")
+    parser = argparse.ArgumentParser()
+    add_serving_arguments(parser)
+    args = parser.parse_args(["--batch-tokens", "1024", "--no-packed", "--int8-engine", "x86"])
+    config = config_from_args(args, environ={})
+    assert (config.batch_tokens, config.packed, config.int8_engine) == (1024, False, "x86")
+    assert config_from_args(parser.parse_args([]), environ={}).packed is True
+    with pytest.raises(ConfigError, match="int8_engine"):
+        AppConfig(int8_engine="qnnpack")
+    with pytest.raises(ConfigError, match="batch_tokens"):
+        AppConfig(batch_tokens=0)
