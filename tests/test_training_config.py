@@ -14,7 +14,7 @@ from training.train_and_push import main
 
 ROOT = Path(__file__).resolve().parent.parent
 LORA_RECIPE = RECIPES_DIR / "lora-bert-base-chinese.yaml"
-COMPACT_RECIPE = RECIPES_DIR / "compact-char-bert.yaml"
+COMPACT_RECIPE = RECIPES_DIR / "compact-bert.yaml"
 
 # The interface published in the issue; every one must be a documented flag.
 ISSUE_FLAGS = ["--base-model", "--dataset", "--train-file", "--validation-file", "--test-file", "--text-column",
@@ -49,6 +49,9 @@ def test_compact_recipe_trains_from_scratch():
     assert config.scratch == ScratchConfig(hidden_size=256, num_layers=2, num_heads=4, intermediate_size=1024,
                                            max_position_embeddings=512, min_freq=2, dropout=0.1)
     assert config.max_length == 256 and config.epochs > 2
+    assert config.resolved_scratch.tokenizer == "bpe" and config.resolved_scratch.vocab_size == 8000
+    assert (config.adam_beta2, config.save_dtype) == (0.98, "float16")
+    assert config.output_dir == "sentiment_app/embedded_model" and "offline fallback" in config.card_notes
 
 
 def test_flags_override_the_recipe():

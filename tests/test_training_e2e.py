@@ -185,8 +185,8 @@ def test_scratch_full_model_and_dry_run(tmp_path):
     recipe.write_text(yaml.safe_dump({
         "base_model": "scratch", "full_finetune": True, "max_length": 64, "epochs": 2, "batch_size": 8,
         "learning_rate": 5e-3, "logging_steps": 1, "dataset_name": "lansinuote/ChnSentiCorp",
-        "scratch": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64,
-                    "max_position_embeddings": 64, "min_freq": 1},
+        "scratch": {"tokenizer": "char", "hidden_size": 32, "num_layers": 1, "num_heads": 2,
+                    "intermediate_size": 64, "max_position_embeddings": 64, "min_freq": 1},
     }), encoding="utf-8")
     out = tmp_path / "compact"
 
@@ -234,3 +234,36 @@ def test_push_failure_keeps_the_artifact_and_a_rerun_replaces_it(tmp_path, base_
     assert artifact_kind(out) == "full" and validate_artifact(out) == []
     assert not (out / "adapter_config.json").exists()  # the earlier adapter is gone, not left beside the model
     assert json.loads((out / "metrics.json").read_text())["train"]["steps"] == 2
+
+
+def test_scratch_bpe_model_stored_in_float16(tmp_path):
+    """The embedded model's recipe shape: BPE pieces from the training texts, float16 on disk, float32 served."""
+    recipe = tmp_path / "compact.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "base_model": "scratch", "full_finetune": True, "max_length": 64, "epochs": 2, "batch_size": 8,
+        "learning_rate": 5e-3, "logging_steps": 1, "adam_beta2": 0.98, "adam_epsilon": 1e-6,
+        "save_dtype": "float16", "card_notes": "A test model: its notes reach the card.",
+        "scratch": {"tokenizer": "bpe", "vocab_size": 300, "max_piece_length": 3, "min_freq": 1, "hidden_size": 32,
+                    "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64},
+    }), encoding="utf-8")
+    out = tmp_path / "compact"
+    code, stdout, stderr = _run([str(recipe), *_data(tmp_path), "--output-dir", str(out)])
+    assert code == 0, stderr[-2000:]
+    assert validate_artifact(out) == []
+    vocab = json.loads((out / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    pieces = [p for p in vocab if p not in tiny.SPECIALS]
+    assert any(len(p) > 1 for p in pieces) and max(len(p) for p in pieces) <= 3
+    with safe_open(str(out / "model.safetensors"), "pt") as weights:
+        assert {str(weights.get_tensor(k).dtype) for k in weights.keys()} <= {"torch.float16", "torch.int64"}
+    record = json.loads((out / "training_config.json").read_text(encoding="utf-8"))
+    assert record["config"]["adam_beta2"] == 0.98 and record["config"]["save_dtype"] == "float16"
+    _, body = _front_matter(out / "README.md")
+    assert "BPE vocabulary" in body and "A test model: its notes reach the card." in body
+    classifier = load_classifier(AppConfig(model=str(out)))
+    assert {p.dtype for p in classifier.model.parameters()} == {__import__("torch").float32}
+    text = "服务很好，ＯＫ！房间干净"
+    from sentiment_app.explain import explain
+
+    result = explain(classifier, text)  # multi-character pieces and NFKC still map back to every character
+    assert len(result.weights) == len(text) and any(w != 0 for w in result.weights)
+    assert classifier.predict(text * 30).windows > 1

@@ -86,8 +86,10 @@ def _body(facts: CardFacts) -> str:
                 "classifier head saved beside it (`modules_to_save`).")
     elif facts.base_model is None:
         shape = config.resolved_scratch
+        vocab = (f"a {shape.vocab_size:,}-piece BPE vocabulary (pieces of up to {shape.max_piece_length} characters)"
+                 if shape.tokenizer == "bpe" else "a character vocabulary")
         what = (f"A compact BERT trained from scratch ({shape.num_layers} layers, hidden {shape.hidden_size}, "
-                f"{shape.num_heads} heads) with a character vocabulary built from the training texts.")
+                f"{shape.num_heads} heads) with {vocab} learned from the training texts.")
     else:
         what = f"`{facts.base_model}` fine-tuned in full."
     lines = [
@@ -151,6 +153,10 @@ def _body(facts: CardFacts) -> str:
         f"batches), seed {config.seed}. The full configuration is in `training_config.json`; every metric in "
         "`metrics.json`.",
         "",
+    ]
+    if config.card_notes:
+        lines += ["## Notes", "", config.card_notes.strip(), ""]
+    lines += [
         "## Limitations",
         "",
         "Trained on hotel, laptop and book reviews; other domains, sarcasm and mixed opinions are read less "

@@ -136,6 +136,41 @@ def build_char_tokenizer(texts: Iterable[str], min_freq: int = 2, max_vocab_size
     return BertTokenizer(vocab=vocab, model_max_length=512)
 
 
+def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_freq: int = 2,
+                        max_piece_length: int = 4) -> Any:
+    """A BPE tokenizer learned from ``texts``: frequent words and phrases become single pieces.
+
+    NFKC + lower-casing first (full-width letters and digits fold into their ASCII forms), then
+    splits on whitespace, punctuation and each digit, so pieces never span them; ``[CLS] text
+    [SEP]`` like BERT. Saved as ``tokenizer.json``: a fast tokenizer with offsets for the app's
+    explanations and windows.
+    """
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE(unk_token="[UNK]"))
+    backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    backend.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(individual_digits=True)])
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=min_freq,
+                                  max_token_length=max_piece_length, show_progress=False)
+    backend.train_from_iterator(list(texts), trainer)
+    if backend.get_vocab_size() <= len(SPECIAL_TOKENS):
+        raise UserError("the training texts gave an empty BPE vocabulary: are the texts empty?")
+    cls, sep = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]",
+                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+
+
+def build_scratch_tokenizer(texts: Sequence[str], shape: ScratchConfig) -> Any:
+    """The tokenizer ``shape`` asks for, learned from the training texts."""
+    if shape.tokenizer == "char":
+        return build_char_tokenizer(texts, shape.min_freq, shape.max_vocab_size)
+    return build_bpe_tokenizer(texts, shape.vocab_size, shape.min_freq, shape.max_piece_length)
+
+
 # ---- the trainable model -----------------------------------------------------------------------
 
 def build_model(config: TrainConfig, labels: Sequence[str], tokenizer: Any, base: str | None = None,
