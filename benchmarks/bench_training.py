@@ -7,8 +7,8 @@ when the file is missing), same small LoRA model (the compact model's shape, sam
 batch size and the Trainer's own dataloaders; only the padding and the sampler differ:
 
 * seed:  ``padding="max_length", max_length=128`` and random batches (every batch is 16 x 128);
-* ours:  no padding at tokenization, ``DataCollatorWithPadding`` and ``train_sampling_strategy=
-  "group_by_length"`` (each batch is as long as its longest review), at our default max_length 256
+* ours:  no padding at tokenization, ``DataCollatorWithPadding`` and the training command's
+  length-grouped sampler (each batch is as long as its longest review), at our default max_length 256
   and, for the padding effect alone, at 128.
 
 Each way trains the same number of batches drawn from random positions of its epoch; the ways' batches are
@@ -69,6 +69,8 @@ def train_loader(model: Any, texts: list[str], labels: list[int], tokenizer: Any
     import datasets
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, default_data_collator
 
+    from training.sampling import length_grouped_trainer_class
+
     if padded:  # the seed notebook: every review padded (or cut) to max_length at tokenization
         encoded = tokenizer(texts, truncation=True, max_length=max_length, padding="max_length")
     else:  # ours: training/data.py tokenizes without padding
@@ -76,10 +78,10 @@ def train_loader(model: Any, texts: list[str], labels: list[int], tokenizer: Any
     dataset = datasets.Dataset.from_dict({**encoded, "labels": labels})
     args = TrainingArguments(
         output_dir=str(ROOT / "outputs" / "bench_training"), per_device_train_batch_size=batch_size,
-        report_to="none", seed=seed, data_seed=seed, dataloader_pin_memory=False,
-        train_sampling_strategy="random" if padded else "group_by_length")
+        report_to="none", seed=seed, data_seed=seed, dataloader_pin_memory=False)
     collator = default_data_collator if padded else DataCollatorWithPadding(tokenizer)
-    trainer = Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator,
+    trainer_class = Trainer if padded else length_grouped_trainer_class()
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset, data_collator=collator,
                       processing_class=tokenizer)
     return trainer.get_train_dataloader()
 
@@ -100,8 +102,8 @@ def measure(texts: list[str], labels: list[int], tokenizer: Any, shape: Any, *, 
             seed: int) -> list[dict[str, Any]]:
     """Train ``batches`` batches per way on the same texts; return samples/s per way.
 
-    The batches are drawn at random positions of each way's epoch: a length-grouped epoch runs from
-    long to short batches within each megabatch, so its first batches alone would flatter the seed. The ways'
+    The batches are drawn at random positions of each way's epoch, so that neither way's measured
+    batches depend on where its epoch starts. The ways'
     batches are interleaved (seed, ours, ours, seed, ...) so that each meets the same load from other
     processes on a shared CPU."""
     import itertools

@@ -94,7 +94,7 @@ def test_card_body_has_results_usage_and_command():
 
 def test_card_for_a_full_model_from_scratch():
     meta, body = _card(kind="full", base_model=None, base_is_hub=False, dataset_id=None,
-                       data_source="train.tsv, dev.tsv", target_modules=None)
+                       data_source="train.tsv for training, dev.tsv for validation and model selection", target_modules=None)
     assert meta["library_name"] == "transformers"
     assert "base_model" not in meta and "datasets" not in meta
     assert "from-scratch" in meta["tags"]

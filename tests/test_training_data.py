@@ -254,7 +254,9 @@ def test_trainer_setup(tmp_path, base_model_dir):
     args = trainer.args
     assert (args.eval_strategy, args.save_strategy) == ("epoch", "epoch")
     assert args.load_best_model_at_end and args.metric_for_best_model == "f1_macro" and args.greater_is_better
-    assert args.train_sampling_strategy == "group_by_length"
+    from training.sampling import ShuffledLengthGroupedSampler
+
+    assert isinstance(trainer._get_train_sampler(), ShuffledLengthGroupedSampler)
     assert not args.fp16 and not args.bf16  # no CUDA here
     assert args.output_dir == str(tmp_path / "out" / "checkpoints")
     assert isinstance(trainer.data_collator, DataCollatorWithPadding)
@@ -264,3 +266,26 @@ def test_trainer_setup(tmp_path, base_model_dir):
 
     capped = make_trainer(replace(config, max_steps=2, early_stopping_patience=None), built, encoded, splits.labels)
     assert capped.args.eval_strategy == "steps" and capped.args.eval_steps == 2 and capped.args.max_steps == 2
+
+
+def test_clause_crops_are_short_excerpts_with_the_review_label():
+    texts = ["房间很大，早餐丰富，服务热情，下次还来。", "太差了。", "屏幕坏点多，客服不理人，物流还慢，再也不买了！"]
+    crops, labels = data.clause_crops(texts, [1, 0, 0], fraction=1.0, seed=3)
+    assert len(crops) == 2 and labels == [1, 0]  # the one-clause review is left alone
+    for crop, source in zip(crops, (texts[0], texts[2])):
+        assert crop in source and 4 <= len(crop) < len(source)
+    assert data.clause_crops(texts, [1, 0, 0], 1.0, seed=3) == (crops, labels)  # deterministic
+    assert data.clause_crops(texts, [1, 0, 0], 0.0, seed=3) == ([], [])
+
+
+def test_clause_crops_extend_only_the_training_split(tmp_path):
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
+    plain = data.load_splits(_config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"]))
+    cropped = data.load_splits(_config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"],
+                                       clause_crops=1.0))
+    assert len(cropped.validation) == len(plain.validation)
+    assert len(cropped.train) > len(plain.train)
+    extra = cropped.train.select(range(len(plain.train), len(cropped.train)))
+    originals = dict(zip(plain.train["text"], plain.train["label"]))
+    for text, label in zip(extra["text"], extra["label"]):
+        assert any(text in review and originals[review] == label for review in originals)

@@ -9,6 +9,8 @@ longest review, and the Trainer groups reviews of similar length into batches.
 from __future__ import annotations
 
 import csv
+import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
@@ -56,7 +58,8 @@ def load_splits(config: TrainConfig) -> LabelledSplits:
         if config.test_file:
             frames["test"] = read_table(config.test_file)
         files = [config.train_file, config.validation_file] + ([config.test_file] if config.test_file else [])
-        source = ", ".join(Path(f).name for f in files)
+        roles = ("training", "validation and model selection", "test")
+        source = ", ".join(f"{Path(f).name} for {role}" for f, role in zip(files, roles))
         class_names = None
         where = {name: Path(path).name for name, path in zip(SPLITS, files)}
     else:
@@ -234,8 +237,42 @@ def _to_datasets(texts: dict[str, list[str]], label_ids: dict[str, list[int]], l
     for name, cap in caps.items():
         if name in built and cap is not None and cap < len(built[name]):
             built[name] = built[name].shuffle(seed=config.seed).select(range(cap))
+    if config.clause_crops:
+        train = built["train"]
+        crops = clause_crops(train["text"], train["label"], config.clause_crops, config.seed)
+        if crops[0]:
+            extra = datasets.Dataset.from_dict({"text": crops[0], "label": crops[1]}, features=features)
+            built["train"] = datasets.concatenate_datasets([train, extra])
+            print(f"train: added {len(crops[0])} clause excerpts of the reviews (--clause-crops {config.clause_crops:g})")
     return LabelledSplits(train=built["train"], validation=built["validation"], test=built.get("test"),
                           labels=labels, source=source)
+
+
+_CLAUSE_END = re.compile(r"(?<=[，。！？；、,.!?;~～…\s])")
+
+
+def clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, seed: int,
+                 min_chars: int = 4) -> tuple[list[str], list[int]]:
+    """Short excerpts of a ``fraction`` of the reviews: 1-3 consecutive clauses, with the review's label.
+
+    Reviews of fewer than 3 clauses are left alone (an excerpt would be the review). Deterministic
+    for a seed."""
+    rng = random.Random(seed)
+    out_texts: list[str] = []
+    out_labels: list[int] = []
+    for text, label in zip(texts, labels):
+        if rng.random() >= fraction:
+            continue
+        clauses = [c for c in _CLAUSE_END.split(text) if c.strip()]
+        if len(clauses) < 3:
+            continue
+        size = rng.randint(1, min(3, len(clauses) - 1))
+        start = rng.randrange(len(clauses) - size + 1)
+        excerpt = "".join(clauses[start:start + size]).strip()
+        if len(excerpt) >= min_chars:
+            out_texts.append(excerpt)
+            out_labels.append(label)
+    return out_texts, out_labels
 
 
 def tokenize_splits(splits: LabelledSplits, tokenizer: Any, max_length: int) -> dict[str, "datasets.Dataset"]:

@@ -96,7 +96,7 @@ def _body(facts: CardFacts) -> str:
         f"# {facts.model_name}",
         "",
         f"Chinese review sentiment classifier: {' / '.join(labels)}. {what}",
-        f"Trained on {facts.data_source}. Trainable parameters: {facts.trainable_parameters:,} of "
+        f"Data: {facts.data_source}. Trainable parameters: {facts.trainable_parameters:,} of "
         f"{facts.total_parameters:,}.",
         "",
         "## Results",
@@ -150,8 +150,11 @@ def _body(facts: CardFacts) -> str:
         "",
         f"Learning rate {config.resolved_learning_rate:g}, batch size {config.batch_size}, "
         f"{_duration(config)}, max length {config.max_length} tokens (dynamic padding, length-grouped "
-        f"batches), seed {config.seed}. The full configuration is in `training_config.json`; every metric in "
-        "`metrics.json`.",
+        f"batches), seed {config.seed}."
+        + (f" {config.clause_crops:.0%} of the training reviews were added again as short excerpts of 1-3 clauses "
+           "with their label, so that length alone does not decide the label." if config.clause_crops else "")
+        + (f" Label smoothing {config.label_smoothing:g}." if config.label_smoothing else "")
+        + " The full configuration is in `training_config.json`; every metric in `metrics.json`.",
         "",
     ]
     if config.card_notes:

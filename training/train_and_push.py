@@ -161,10 +161,11 @@ def clear_previous_artifact(out: Path) -> None:
 def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], labels: Sequence[str]) -> Any:
     """A Trainer that evaluates each epoch (or every epoch's worth of steps), keeps the best checkpoint,
     pads batches dynamically and groups reviews of similar length."""
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, TrainingArguments
 
     from training.metrics import make_compute_metrics
     from training.modeling import mixed_precision
+    from training.sampling import length_grouped_trainer_class
 
     precision = mixed_precision()
     on_gpu = any(precision.values())  # mixed precision is on exactly when a CUDA GPU is present
@@ -182,6 +183,7 @@ def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], label
         per_device_eval_batch_size=config.eval_batch_size,
         learning_rate=config.resolved_learning_rate,
         weight_decay=config.weight_decay,
+        label_smoothing_factor=config.label_smoothing,
         adam_beta2=config.adam_beta2,
         adam_epsilon=config.adam_epsilon,
         warmup_steps=config.warmup_ratio,  # a float in [0, 1) is a fraction of the total steps
@@ -191,7 +193,8 @@ def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], label
         metric_for_best_model=config.metric_for_best_model,
         greater_is_better=config.metric_for_best_model != "loss",
         logging_steps=config.logging_steps,
-        train_sampling_strategy="group_by_length",
+        # length grouping comes from our sampler (training/sampling.py): "group_by_length" serves each
+        # mega-batch's batches longest to shortest, and a model trained from scratch then stays at chance
         label_names=["labels"],  # a PeftModel's forward(**kwargs) hides the label argument from the Trainer
         report_to="none",
         dataloader_pin_memory=on_gpu,  # pinned memory only helps copies to a GPU
@@ -205,9 +208,11 @@ def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], label
     device = ("cuda bf16" if precision["bf16"] else "cuda fp16") if on_gpu else "cpu fp32"
     print(f"training on {device}: lr {config.resolved_learning_rate:g}, batch {config.batch_size}, "
           + (f"max {config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epoch(s)"))
-    return Trainer(model=built.model, args=args, train_dataset=encoded["train"], eval_dataset=encoded["validation"],
-                   processing_class=built.tokenizer, data_collator=collator,
-                   compute_metrics=make_compute_metrics(labels), callbacks=callbacks)
+    trainer_class = length_grouped_trainer_class()  # similar lengths per batch, batches in random order
+    return trainer_class(model=built.model, args=args, train_dataset=encoded["train"],
+                         eval_dataset=encoded["validation"], processing_class=built.tokenizer,
+                         data_collator=collator, compute_metrics=make_compute_metrics(labels),
+                         callbacks=callbacks)
 
 
 def evaluate_splits(trainer: Any, encoded: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
