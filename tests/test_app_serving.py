@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import csv
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -19,12 +18,7 @@ from sentiment_app.config import AppConfig
 from sentiment_app.loading import load_classifier
 from sentiment_app.ui import ResultFiles, build_demo, launch
 from tests import tiny
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.app_process import free_port
 
 
 class CountingClassifier:

@@ -1,7 +1,7 @@
 """Playwright fixtures: the real app in a subprocess on a free local port, Chromium, a page per test.
 
-The app serves the embedded compact model when ``sentiment_app/embedded_model/`` exists (exactly
-as ``python app.py`` would), else a tiny 2-layer model built here; the run's header line says which.
+The app runs as ``python app.py`` with nothing configured, so it serves the embedded compact model
+that ships in ``sentiment_app/embedded_model/``.
 Every test leaves a full-page screenshot in ``test-results/screenshots/<test>.png`` for review,
 and the app's log in ``test-results/ui-app.log``.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Iterator
 
 import pytest
 
+from tests.app_process import free_port, stop
 from tests.ui.browser import CHROMIUM_ARGS, NoChromium, find_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ EXPECT_TIMEOUT_MS = 30_000
 @dataclass(frozen=True)
 class AppServer:
     url: str
-    model: str          # "embedded" or "tiny"
+    model: str          # "embedded"
     labels: list[str]   # the served model's labels, in class order
     log: Path
 
@@ -52,12 +52,6 @@ def _say(config: pytest.Config, line: str) -> None:
             reporter.write_line(line)
     else:
         reporter.write_line(line)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
@@ -83,22 +77,20 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "(no log)"
 
 
-def _model_to_serve(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], str, list[str]]:
-    """(extra app.py flags, what is served, its labels)."""
+def _model_to_serve() -> tuple[list[str], str, list[str]]:
+    """(extra app.py flags, what is served, its labels): the app as it starts on a fresh machine."""
     from sentiment_app.artifact import read_labels
     from sentiment_app.loading import EMBEDDED_MODEL_DIR
-    from tests import tiny
 
-    if EMBEDDED_MODEL_DIR.is_dir():
-        return [], "embedded", read_labels(EMBEDDED_MODEL_DIR) or []
-    folder = tiny.save_full_model(tmp_path_factory.mktemp("ui-model") / "tiny")
-    return ["--model", str(folder)], "tiny", list(tiny.LABELS)
+    if not EMBEDDED_MODEL_DIR.is_dir():
+        raise RuntimeError(f"{EMBEDDED_MODEL_DIR} is missing: the app ships with it and the UI tests drive it")
+    return [], "embedded", read_labels(EMBEDDED_MODEL_DIR) or []
 
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[AppServer]:
-    flags, model, labels = _model_to_serve(tmp_path_factory)
-    port = _free_port()
+    flags, model, labels = _model_to_serve()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SENTIMENT_", "GRADIO_")) and k != "HF_TOKEN"}
@@ -106,8 +98,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
                GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio-tmp")))
     RESULTS.mkdir(exist_ok=True)
     log = RESULTS / "ui-app.log"
-    what = ("the embedded compact model (sentiment_app/embedded_model/)" if model == "embedded"
-            else "a tiny 2-layer test model (sentiment_app/embedded_model/ does not exist yet)")
+    what = "the embedded compact model (sentiment_app/embedded_model/)"
     _say(pytestconfig, f"\nUI tests: app.py on {url} serves {what}; its log: {log.relative_to(ROOT)}")
     with open(log, "w", encoding="utf-8") as handle:
         process = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *flags],
@@ -117,12 +108,7 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
         _wait_until_up(url, process, log)
         yield AppServer(url=url, model=model, labels=labels, log=log)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
 @pytest.fixture(scope="session")

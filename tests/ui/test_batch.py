@@ -87,7 +87,7 @@ def test_gbk_csv_with_labels_previews_runs_and_downloads(page: Page, app_server,
 
     # Summary: counts, accuracy against the label column, chart, tables.
     expect(page.get_by_role("heading", name="结果概要 Summary")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"准确率 accuracy\s*\d+(\.\d)?%"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"标签列 label column.*准确率 accuracy\s*\d+(\.\d)?%"))).to_be_visible()
     for label in app_server.labels:
         expect(page.get_by_role("cell", name=label, exact=True)).to_be_visible()
     chart = page.get_by_role("img").filter(has_text="条数 count")
