@@ -576,7 +576,9 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                         summary_md = gr.Markdown()
                         confusion = gr.Dataframe(label="混淆矩阵 Confusion matrix", visible=False, interactive=False)
                     with gr.Column(scale=3):
-                        chart = gr.BarPlot(x="情感 label", y="条数 count", color="情感 label",
+                        # y from 0: Vega's default axis starts near the smallest bar, which made 268
+                        # against 332 look like a landslide
+                        chart = gr.BarPlot(x="情感 label", y="条数 count", color="情感 label", y_lim=[0, None],
                                            label="情感分布 Label distribution", height=300)
                 results_table = gr.Dataframe(label=f"结果预览（前 {RESULT_PREVIEW_ROWS} 行）Results: first "
                                                    f"{RESULT_PREVIEW_ROWS} rows", interactive=False, max_height=360,

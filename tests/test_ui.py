@@ -84,6 +84,15 @@ def test_build_demo_registers_the_named_api(classifier):
     assert all(dep.concurrency_limit == 1 for dep in demo.fns.values() if dep.concurrency_id in ("single", "batch"))
 
 
+def test_charts_start_their_count_and_probability_axes_at_zero(classifier):
+    """A bar chart whose axis starts at the smallest bar turns 268 against 332 into a landslide."""
+    import gradio as gr
+
+    demo = build_demo([classifier], AppConfig())
+    plots = [block for block in demo.blocks.values() if isinstance(block, gr.BarPlot)]
+    assert len(plots) == 2 and all(plot.y_lim and plot.y_lim[0] == 0 for plot in plots)
+
+
 def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
     text = header_markdown([classifier], AppConfig())
     assert str(classifier.info.name) in text and "CPU" in text and "int8 关 off" in text and "负面 / 正面" in text
