@@ -8,12 +8,7 @@ not in ChnSentiCorp and a model that learned nothing gets about half of them wro
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,10 +16,9 @@ import pytest
 from sentiment_app.artifact import read_labels, validate_artifact
 from sentiment_app.config import AppConfig
 from sentiment_app.loading import EMBEDDED_MODEL_DIR, load_serving_classifiers
-from tests.app_process import free_port, stop
+from tests.app_process import app_env, start_app, stop, wait_until_up
 from tests.fake_hub import refused_endpoint, silent_endpoint
 
-ROOT = Path(__file__).resolve().parents[1]
 MAX_BYTES = 10 * 1024 * 1024
 
 # Handwritten, unmistakable reviews (none is in ChnSentiCorp): hotels, shopping, books, food.
@@ -100,31 +94,10 @@ def test_long_and_empty_texts(embedded):
 # ---- the app falls back to it ------------------------------------------------------------------
 
 def _start_app(tmp_path: Path, **env_vars: str) -> tuple[subprocess.Popen, str, Path]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "GRADIO_")) and k != "HF_TOKEN"}
-    env.update(GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1", HF_HUB_CACHE=str(tmp_path / "hub-cache"),
-               GRADIO_TEMP_DIR=str(tmp_path / "gradio"), **env_vars)
-    env.pop("HF_HUB_OFFLINE", None)
+    env = app_env(HF_HUB_CACHE=str(tmp_path / "hub-cache"), GRADIO_TEMP_DIR=str(tmp_path / "gradio"), **env_vars)
     log = tmp_path / "app.log"
-    with open(log, "w", encoding="utf-8") as handle:
-        process = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
-                                   cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
-    return process, f"http://127.0.0.1:{port}/", log
-
-
-def _wait_for_page(process: subprocess.Popen, url: str, log: Path, limit_s: float = 120) -> str:
-    """The page's config (which holds the header text) once the app answers; a hang guard, not a timing."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"app exited with {process.returncode}:\n{log.read_text(encoding='utf-8')}")
-        try:
-            with urllib.request.urlopen(url + "config", timeout=5) as response:
-                return response.read().decode("utf-8")
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.5)
-    raise AssertionError(f"app did not answer within {limit_s:.0f} s:\n{log.read_text(encoding='utf-8')}")
+    process, url = start_app(log, env)
+    return process, url, log
 
 
 def _hub_settings(endpoint: str) -> dict[str, str]:
@@ -139,7 +112,7 @@ def test_app_serves_the_embedded_model_with_a_warning_when_the_hub_is_unreachabl
         endpoint = refused_endpoint() if network == "refused" else silent
         process, url, log = _start_app(tmp_path, **_hub_settings(endpoint))
         try:
-            page = _wait_for_page(process, url, log)
+            page = wait_until_up(url + "config", process, log, limit_s=120)  # config holds the header
         finally:
             stop(process)
     text = log.read_text(encoding="utf-8")

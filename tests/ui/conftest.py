@@ -8,20 +8,14 @@ and the app's log in ``test-results/ui-app.log``.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.app_process import free_port, stop
+from tests.app_process import app_env, start_app, stop, wait_until_up
 from tests.ui.browser import CHROMIUM_ARGS, NoChromium, find_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,29 +48,6 @@ def _say(config: pytest.Config, line: str) -> None:
         reporter.write_line(line)
 
 
-def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the app exited with code {process.returncode} before serving; "
-                               f"its log ({log}):\n{_tail(log)}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the app did not answer at {url} within {STARTUP_TIMEOUT_S:.0f}s; log:\n{_tail(log)}")
-
-
-def _tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def _model_to_serve() -> tuple[list[str], str, list[str]]:
     """(extra app.py flags, what is served, its labels): the app as it starts on a fresh machine."""
     from sentiment_app.artifact import read_labels
@@ -90,22 +61,14 @@ def _model_to_serve() -> tuple[list[str], str, list[str]]:
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[AppServer]:
     flags, model, labels = _model_to_serve()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SENTIMENT_", "GRADIO_")) and k != "HF_TOKEN"}
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
-               GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio-tmp")))
     RESULTS.mkdir(exist_ok=True)
     log = RESULTS / "ui-app.log"
+    env = app_env(HF_HUB_OFFLINE="1", GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio-tmp")))
+    process, url = start_app(log, env, *flags)
     what = "the embedded compact model (sentiment_app/embedded_model/)"
     _say(pytestconfig, f"\nUI tests: app.py on {url} serves {what}; its log: {log.relative_to(ROOT)}")
-    with open(log, "w", encoding="utf-8") as handle:
-        process = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *flags],
-                                   cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
     try:
-        _wait_until_up(url, process, log)
+        wait_until_up(url, process, log, STARTUP_TIMEOUT_S)
         yield AppServer(url=url, model=model, labels=labels, log=log)
     finally:
         stop(process)
