@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.results_file import write_results  # noqa: E402 - after the path is set
+
 DATA = ROOT.parent / "shared" / "data" / "chnsenticorp" / "dev.tsv"
 RESULTS = ROOT / "benchmarks" / "results" / "inference.json"
 VOCAB_SIZE = 21128  # bert-base-chinese
@@ -415,9 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     if record["machine"]["busy"]:
         print(f"note: the CPU was shared (load average {load_start:.1f} at start, {load_end:.1f} at end); "
               "absolute speeds are low, compare the ratios")
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}")
+    write_results(args.output, record)
     return 0
 
 

@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import csv
-import json
 import os
 import platform
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_file import write_results  # noqa: E402 - after the path is set
 DEV = ROOT.parent / "shared" / "data" / "chnsenticorp" / "dev.tsv"
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -298,8 +298,7 @@ def main() -> int:
     report = {"rows": rows, "ratio": ratio, "args": vars(args) | {"output": str(args.output)},
               "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
                           "load_average_at_start": load_start}}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_results(args.output, report)
     failed = any(r.single_failed or r.file_failed for r in results)
     return 1 if failed else 0
 

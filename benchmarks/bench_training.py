@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import platform
 import random
@@ -33,6 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from benchmarks.results_file import write_results  # noqa: E402 - after the path is set
 
 DATA = ROOT.parent / "shared" / "data" / "chnsenticorp" / "train.tsv"
 RESULTS = ROOT / "benchmarks" / "results" / "training_throughput.json"
@@ -207,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                     "note": "shared CPU: other processes ran at the same time; compare ratios, not absolutes"},
         "command": "python benchmarks/bench_training.py " + " ".join(sys.argv[1:] if argv is None else argv),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.output}")
+    write_results(args.output, record)
     return 0
 
 
