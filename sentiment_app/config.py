@@ -31,10 +31,13 @@ class AppConfig:
     base_model: str | None = None
     # Tokens per window; longer texts are split into overlapping windows, never truncated.
     max_length: int = 512
-    # Windows per forward pass; 16 keeps 2-core CPU GEMMs efficient without long padding waits.
-    batch_size: int = 16
-    # Padded tokens (windows x longest window) per forward pass, so batches of long windows stay small.
-    batch_tokens: int = 4096
+    # Windows per forward pass: 64 lets short reviews fill a large matrix product (length-sorted
+    # batches pad little); the token budget below is the limit that usually binds.
+    batch_size: int = 64
+    # Padded tokens (windows x longest window) per forward pass; None = sized to the model so no
+    # activation reaches 32 MiB, where glibc's malloc hands out fresh pages on every call (2048 for a
+    # bert-base shape; see sentiment_app.classifier.auto_batch_tokens).
+    batch_tokens: int | None = None
     # BERT classifiers run on packed tokens (no padding rows, fused query/key/value, [CLS]-only last
     # layer): the same logits to ~1e-6, ~1.2x faster on CPU. False = the transformers forward as loaded.
     packed: bool = True
@@ -73,7 +76,9 @@ class AppConfig:
             raise ConfigError(f"quantize must be one of {', '.join(QUANTIZE_CHOICES)}, got {self.quantize!r}")
         if self.int8_engine not in INT8_ENGINE_CHOICES:
             raise ConfigError(f"int8_engine must be one of {', '.join(INT8_ENGINE_CHOICES)}, got {self.int8_engine!r}")
-        for name in ("max_length", "batch_size", "batch_tokens", "max_rows", "max_queue", "concurrency", "max_batch", "file_ttl"):
+        if self.batch_tokens is not None and self.batch_tokens < 1:
+            raise ConfigError(f"batch_tokens must be at least 1, got {self.batch_tokens}")
+        for name in ("max_length", "batch_size", "max_rows", "max_queue", "concurrency", "max_batch", "file_ttl"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_length < 16:
@@ -167,9 +172,9 @@ def add_serving_arguments(parser: argparse.ArgumentParser, *, fallback_flag: boo
                        "($SENTIMENT_INT8_ENGINE, default onednn)")
     group.add_argument("--max-length", type=int, help="tokens per window; longer texts use overlapping "
                        "windows ($SENTIMENT_MAX_LENGTH, default 512)")
-    group.add_argument("--batch-size", type=int, help="windows per forward pass ($SENTIMENT_BATCH_SIZE, default 16)")
+    group.add_argument("--batch-size", type=int, help="windows per forward pass ($SENTIMENT_BATCH_SIZE, default 64)")
     group.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass ($SENTIMENT_BATCH_TOKENS, "
-                       "default 4096)")
+                       "default: sized to the model, 2048 for bert-base)")
     group.add_argument("--no-packed", action="store_true", help="run BERT models through the transformers forward "
                        "instead of the packed one (SENTIMENT_PACKED=0)")
     group.add_argument("--threads", type=int, help="torch threads ($SENTIMENT_THREADS, default: all cores)")

@@ -71,11 +71,12 @@ def test_any_batching_gives_the_same_logits(full_model_dir, fp32_pair, batch_siz
 def test_batches_respect_the_window_and_token_budgets(fp32_pair):
     clf = fp32_pair[1]
     lengths = np.array([3, 3, 4, 10, 10, 10, 10, 30, 30, 60, 64, 64])
+    saved = clf.batch_size, clf.batch_tokens
     clf.batch_size, clf.batch_tokens = 4, 64
     try:
         batches = clf._batches(lengths)
     finally:
-        clf.batch_size, clf.batch_tokens = 16, 4096
+        clf.batch_size, clf.batch_tokens = saved
     assert batches[0] == (0, 1 + 3)  # four windows, the size cap
     assert [stop - start for start, stop in batches][-3:] == [1, 1, 1]  # 2 x 60 > 64: one long window each
     covered = [i for start, stop in batches for i in range(start, stop)]
@@ -83,6 +84,36 @@ def test_batches_respect_the_window_and_token_budgets(fp32_pair):
     for start, stop in batches:
         assert stop - start <= 4
         assert stop - start == 1 or (stop - start) * lengths[stop - 1] <= 64
+
+
+@pytest.mark.parametrize("hidden, intermediate, expected", [
+    (768, 3072, 2048),  # bert-base-chinese: 2048 x 3072 floats = 24 MiB, 4096 would be 48 MiB
+    (1024, 4096, 1024),  # bert-large: 2048 x 4096 floats is exactly 32 MiB, already fresh pages
+    (256, 1024, 4096),  # the embedded compact model: capped at 4096
+    (2048, 1024, 1024),  # a narrow feed-forward: the fused query/key/value product (6144 wide) decides
+])
+def test_automatic_token_budget_keeps_every_activation_below_32_mib(hidden, intermediate, expected):
+    from types import SimpleNamespace
+
+    from sentiment_app.classifier import MALLOC_FRESH_PAGES_BYTES, auto_batch_tokens
+
+    model = SimpleNamespace(config=SimpleNamespace(hidden_size=hidden, intermediate_size=intermediate))
+    budget = auto_batch_tokens(model)
+    assert budget == expected
+    assert budget * 4 * max(intermediate, 3 * hidden) < MALLOC_FRESH_PAGES_BYTES
+    assert auto_batch_tokens(SimpleNamespace()) == 2048  # no config: a bert-base-sized guess
+
+
+def test_classifier_sizes_its_token_budget_unless_told(full_model_dir, fp32_pair):
+    from sentiment_app.classifier import auto_batch_tokens
+
+    clf = fp32_pair[1]
+    assert clf.batch_tokens == auto_batch_tokens(clf.model) == 4096  # the tiny test model is narrow
+    assert clf.batch_size == 64
+    told = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, batch_tokens=300))
+    assert told.batch_tokens == 300
+    assert load_classifier(AppConfig.from_env({"SENTIMENT_MODEL": str(full_model_dir),
+                                               "SENTIMENT_BATCH_TOKENS": "512"})).batch_tokens == 512
 
 
 def test_packed_forward_takes_the_transformers_call(fp32_pair):
@@ -165,7 +196,8 @@ def test_speed_settings_from_env_and_flags():
                                  "SENTIMENT_INT8_ENGINE": "FBGEMM"})
     assert (config.batch_tokens, config.packed, config.int8_engine) == (2048, False, "fbgemm")
     defaults = AppConfig()
-    assert (defaults.batch_tokens, defaults.packed, defaults.int8_engine) == (4096, True, "onednn")
+    assert (defaults.batch_size, defaults.batch_tokens, defaults.packed, defaults.int8_engine) == (
+        64, None, True, "onednn")
     parser = argparse.ArgumentParser()
     add_serving_arguments(parser)
     args = parser.parse_args(["--batch-tokens", "1024", "--no-packed", "--int8-engine", "x86"])
