@@ -34,9 +34,9 @@ class AppConfig:
     # Windows per forward pass: 64 lets short reviews fill a large matrix product (length-sorted
     # batches pad little); the token budget below is the limit that usually binds.
     batch_size: int = 64
-    # Padded tokens (windows x longest window) per forward pass; None = sized to the model so no
-    # activation reaches 32 MiB, where glibc's malloc hands out fresh pages on every call (2048 for a
-    # bert-base shape; see sentiment_app.classifier.auto_batch_tokens).
+    # Padded tokens (windows x longest window) per forward pass; None = 2048, or less for models wider
+    # than bert-base, so no activation reaches 32 MiB, where glibc's malloc hands out fresh pages on
+    # every call (see sentiment_app.classifier.auto_batch_tokens).
     batch_tokens: int | None = None
     # BERT classifiers run on packed tokens (no padding rows, fused query/key/value, [CLS]-only last
     # layer): the same logits to ~1e-6, ~1.2x faster on CPU. False = the transformers forward as loaded.
@@ -174,7 +174,7 @@ def add_serving_arguments(parser: argparse.ArgumentParser, *, fallback_flag: boo
                        "windows ($SENTIMENT_MAX_LENGTH, default 512)")
     group.add_argument("--batch-size", type=int, help="windows per forward pass ($SENTIMENT_BATCH_SIZE, default 64)")
     group.add_argument("--batch-tokens", type=int, help="padded tokens per forward pass ($SENTIMENT_BATCH_TOKENS, "
-                       "default: sized to the model, 2048 for bert-base)")
+                       "default: 2048, less for models wider than bert-base)")
     group.add_argument("--no-packed", action="store_true", help="run BERT models through the transformers forward "
                        "instead of the packed one (SENTIMENT_PACKED=0)")
     group.add_argument("--threads", type=int, help="torch threads ($SENTIMENT_THREADS, default: all cores)")

@@ -89,7 +89,7 @@ def test_batches_respect_the_window_and_token_budgets(fp32_pair):
 @pytest.mark.parametrize("hidden, intermediate, expected", [
     (768, 3072, 2048),  # bert-base-chinese: 2048 x 3072 floats = 24 MiB, 4096 would be 48 MiB
     (1024, 4096, 1024),  # bert-large: 2048 x 4096 floats is exactly 32 MiB, already fresh pages
-    (256, 1024, 4096),  # the embedded compact model: capped at 4096
+    (256, 1024, 2048),  # the embedded compact model: capped at 2048
     (2048, 1024, 1024),  # a narrow feed-forward: the fused query/key/value product (6144 wide) decides
 ])
 def test_automatic_token_budget_keeps_every_activation_below_32_mib(hidden, intermediate, expected):
@@ -108,7 +108,7 @@ def test_classifier_sizes_its_token_budget_unless_told(full_model_dir, fp32_pair
     from sentiment_app.classifier import auto_batch_tokens
 
     clf = fp32_pair[1]
-    assert clf.batch_tokens == auto_batch_tokens(clf.model) == 4096  # the tiny test model is narrow
+    assert clf.batch_tokens == auto_batch_tokens(clf.model) == 2048  # the tiny test model: the cap
     assert clf.batch_size == 64
     told = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, batch_tokens=300))
     assert told.batch_tokens == 300
