@@ -45,9 +45,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_file import write_results  # noqa: E402 - after the path is set
+from benchmarks.chnsenticorp import FOLDER, read_reviews  # noqa: E402 - after the path is set
+from benchmarks.results_file import write_results  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "chnsenticorp" / "dev.tsv"
+DATA = FOLDER / "dev.tsv"
 RESULTS = ROOT / "benchmarks" / "results" / "inference.json"
 VOCAB_SIZE = 21128  # bert-base-chinese
 LABELS = ("负面", "正面")
@@ -61,15 +62,11 @@ def load_texts(limit: int | None, seed: int) -> tuple[list[str], list[int] | Non
     """All dev reviews (shuffled with ``seed``) up to ``limit``, their labels, and where they came from."""
     rng = random.Random(seed)
     if DATA.is_file():
-        import csv
-
-        import pandas as pd
-
-        frame = pd.read_csv(DATA, sep="\t", quoting=csv.QUOTE_NONE)
-        rows = [(str(t), int(y)) for t, y in zip(frame["text_a"], frame["label"]) if str(t).strip()]
+        rows = read_reviews(DATA)
+        total = len(rows)
         rng.shuffle(rows)
         rows = rows[:limit] if limit else rows
-        return [t for t, _ in rows], [y for _, y in rows], f"ChnSentiCorp dev.tsv ({len(frame)} reviews)"
+        return [t for t, _ in rows], [y for _, y in rows], f"ChnSentiCorp dev.tsv ({total} reviews)"
     # dev.tsv's profile: mean ~108, median 75, 99th percentile ~500, max ~920 characters (log-normal fits).
     alphabet = "房间服务很好差酒店干净早餐前台态度电脑屏幕速度快慢书内容不错推荐失望价格便宜贵环境安静吵质量满意的了是我也还就，。！"
     texts = []

@@ -33,17 +33,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_file import write_results  # noqa: E402 - after the path is set
-DEV = ROOT.parent / "shared" / "data" / "chnsenticorp" / "dev.tsv"
+from benchmarks.chnsenticorp import FOLDER, read_reviews  # noqa: E402 - after the path is set
+from benchmarks.results_file import write_results  # noqa: E402
+
+DEV = FOLDER / "dev.tsv"
 RESULTS = ROOT / "benchmarks" / "results"
 
 
 def review_texts() -> list[str]:
     """Real ChnSentiCorp dev reviews when present, else generated text of a similar length profile."""
     if DEV.is_file():
-        with open(DEV, encoding="utf-8") as handle:
-            rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-        return [row[1] for row in rows[1:] if len(row) > 1]
+        return [text for text, _ in read_reviews(DEV)]
     rng = random.Random(0)
     chars = "房间干净服务态度很好差失望推荐价格便宜贵质量不错还行一般物流快慢包装破损满意电脑屏幕书内容"
     return ["".join(rng.choice(chars) for _ in range(int(rng.lognormvariate(4.3, 0.7)) + 5)) for _ in range(1200)]

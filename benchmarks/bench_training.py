@@ -20,7 +20,6 @@ the seed from the same run, and writes
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import random
@@ -33,9 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.results_file import write_results  # noqa: E402 - after the path is set
+from benchmarks.chnsenticorp import FOLDER, read_reviews  # noqa: E402 - after the path is set
+from benchmarks.results_file import write_results  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "chnsenticorp" / "train.tsv"
+DATA = FOLDER / "train.tsv"
 RESULTS = ROOT / "benchmarks" / "results" / "training_throughput.json"
 
 
@@ -43,9 +43,7 @@ def load_texts(count: int, seed: int) -> tuple[list[str], str]:
     """``count`` ChnSentiCorp training reviews, or generated text of the same length profile."""
     rng = random.Random(seed)
     if DATA.is_file():
-        with DATA.open(encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-        texts = [row["text_a"] for row in rows if row.get("text_a")]
+        texts = [text for text, _ in read_reviews(DATA)]
         rng.shuffle(texts)
         return texts[:count], f"ChnSentiCorp train.tsv ({len(texts)} reviews, {count} sampled)"
     # ChnSentiCorp's lengths: median 76, mean ~109 characters, a long tail (log-normal fits well).
