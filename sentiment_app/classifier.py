@@ -262,7 +262,7 @@ def auto_batch_tokens(model: torch.nn.Module) -> int:
     config = getattr(model, "config", None)
     widest = max(int(getattr(config, "intermediate_size", 0) or 0), 3 * int(getattr(config, "hidden_size", 0) or 0))
     if widest <= 0:
-        return 2048
+        return MAX_AUTO_BATCH_TOKENS
     limit = MALLOC_FRESH_PAGES_BYTES // (4 * widest)
     if limit < 2:
         return 1
