@@ -30,7 +30,6 @@ EXPECT_TIMEOUT_MS = 30_000
 @dataclass(frozen=True)
 class AppServer:
     url: str
-    model: str          # "embedded"
     labels: list[str]   # the served model's labels, in class order
     log: Path
 
@@ -48,28 +47,28 @@ def _say(config: pytest.Config, line: str) -> None:
         reporter.write_line(line)
 
 
-def _model_to_serve() -> tuple[list[str], str, list[str]]:
-    """(extra app.py flags, what is served, its labels): the app as it starts on a fresh machine."""
+def _embedded_labels() -> list[str]:
+    """The labels of the embedded model, which the app serves as it starts on a fresh machine."""
     from sentiment_app.artifact import read_labels
     from sentiment_app.loading import EMBEDDED_MODEL_DIR
 
     if not EMBEDDED_MODEL_DIR.is_dir():
         raise RuntimeError(f"{EMBEDDED_MODEL_DIR} is missing: the app ships with it and the UI tests drive it")
-    return [], "embedded", read_labels(EMBEDDED_MODEL_DIR) or []
+    return read_labels(EMBEDDED_MODEL_DIR) or []
 
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[AppServer]:
-    flags, model, labels = _model_to_serve()
+    labels = _embedded_labels()
     RESULTS.mkdir(exist_ok=True)
     log = RESULTS / "ui-app.log"
     env = app_env(HF_HUB_OFFLINE="1", GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio-tmp")))
-    process, url = start_app(log, env, *flags)
-    what = "the embedded compact model (sentiment_app/embedded_model/)"
-    _say(pytestconfig, f"\nUI tests: app.py on {url} serves {what}; its log: {log.relative_to(ROOT)}")
+    process, url = start_app(log, env)
+    _say(pytestconfig, f"\nUI tests: app.py on {url} serves the embedded compact model "
+                       f"(sentiment_app/embedded_model/); its log: {log.relative_to(ROOT)}")
     try:
         wait_until_up(url, process, log, STARTUP_TIMEOUT_S)
-        yield AppServer(url=url, model=model, labels=labels, log=log)
+        yield AppServer(url=url, labels=labels, log=log)
     finally:
         stop(process)
 
