@@ -79,9 +79,7 @@ def test_adapter_is_merged_and_matches_the_unmerged_peft_model(adapter_dir, base
     reference = PeftModel.from_pretrained(base, adapter_dir).eval()
     texts = ["房间干净整洁", "服务态度恶劣，非常失望。", "电池不耐用"]
     ours = clf.logits(texts)
-    for text, row in zip(texts, ours):
-        with torch.no_grad():
-            ref = reference(**clf.tokenizer(text, return_tensors="pt")).logits[0].numpy()
+    for row, ref in zip(ours, tiny.one_by_one_logits(reference, clf.tokenizer, texts)):
         assert row == pytest.approx(ref, abs=1e-5)
     # The adapter's trained head is used, not the base's freshly initialised one.
     assert not torch.allclose(clf.model.classifier.weight, reference.base_model.model.classifier.original_module.weight)

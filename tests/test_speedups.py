@@ -26,11 +26,6 @@ def fp32_pair(full_model_dir):
             load_classifier(AppConfig(model=str(full_model_dir), max_length=64)))
 
 
-def transformers_logits(model, tokenizer, texts):
-    with torch.no_grad():
-        return np.stack([model(**tokenizer(t, return_tensors="pt")).logits[0].numpy() for t in texts])
-
-
 def test_packed_model_is_served_and_explained_by_the_transformers_model(fp32_pair):
     plain, packed = fp32_pair
     assert not isinstance(plain.model, PackedBertClassifier)
@@ -44,8 +39,8 @@ def test_packed_logits_equal_the_plain_path(fp32_pair):
     # Long text: windows of several lengths, so batches mix lengths and attention pads.
     np.testing.assert_allclose(packed.logits(TEXTS), plain.logits(TEXTS), atol=1e-5, rtol=0)
     short = [t for t in TEXTS if len(t) < 60]
-    np.testing.assert_allclose(packed.logits(short), transformers_logits(packed.explain_model, packed.tokenizer,
-                                                                        short), atol=1e-5, rtol=0)
+    reference = tiny.one_by_one_logits(packed.explain_model, packed.tokenizer, short)
+    np.testing.assert_allclose(packed.logits(short), reference, atol=1e-5, rtol=0)
 
 
 def test_packed_adapter_equals_the_unmerged_peft_model(adapter_dir, base_model_dir):
@@ -56,7 +51,7 @@ def test_packed_adapter_equals_the_unmerged_peft_model(adapter_dir, base_model_d
     assert isinstance(clf.model, PackedBertClassifier)
     base = AutoModelForSequenceClassification.from_pretrained(base_model_dir, num_labels=2)
     reference = PeftModel.from_pretrained(base, adapter_dir).eval()
-    np.testing.assert_allclose(clf.logits(TEXTS[:6]), transformers_logits(reference, clf.tokenizer, TEXTS[:6]),
+    np.testing.assert_allclose(clf.logits(TEXTS[:6]), tiny.one_by_one_logits(reference, clf.tokenizer, TEXTS[:6]),
                                atol=1e-5, rtol=0)
 
 
@@ -187,7 +182,7 @@ def test_int8_does_not_touch_the_fp32_model(full_model_dir):
     clf = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, quantize="int8"))
     reference = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, packed=False))
     tokenizer = clf.tokenizer
-    np.testing.assert_allclose(transformers_logits(clf.explain_model, tokenizer, TEXTS[:4]),
+    np.testing.assert_allclose(tiny.one_by_one_logits(clf.explain_model, tokenizer, TEXTS[:4]),
                                reference.logits(TEXTS[:4]), atol=1e-5, rtol=0)
 
 

@@ -43,6 +43,15 @@ LABELS = ("负面", "正面")
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+def one_by_one_logits(model: torch.nn.Module, tokenizer, texts: Sequence[str]):
+    """The reference answer: each text alone through ``model`` (no batching, no padding), as a
+    ``[texts, labels]`` numpy array."""
+    import numpy as np
+
+    with torch.no_grad():
+        return np.stack([model(**tokenizer(t, return_tensors="pt")).logits[0].numpy() for t in texts])
+
+
 def char_vocab(texts: Sequence[str], extra: str = "") -> list[str]:
     chars = dict.fromkeys(ch for text in list(texts) + [extra] for ch in text if not ch.isspace())
     return SPECIALS + [c for c in chars if c not in SPECIALS]
