@@ -27,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     server.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
     server.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     args = parser.parse_args(argv)
+    from sentiment_app.errors import redact_process_output
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Everything printed or logged from here on (Gradio's own lines and tracebacks included) has the
+    # token, credentials in URLs (HF_ENDPOINT=https://user:password@mirror) and token-like values masked.
+    redact_process_output(os.environ.get("HF_TOKEN"))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a Space log
     log = logging.getLogger("app")
 

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping, Sequence
 
+from .limits import TextLimits
+
 QUANTIZE_CHOICES = ("none", "int8")
 # torch's quantized engines that pack int8 weights on x86; the packing picks the kernels for good.
 INT8_ENGINE_CHOICES = ("onednn", "x86", "fbgemm")
@@ -57,10 +59,24 @@ class AppConfig:
     max_file_mb: float = 50.0
     # Batch uploads with more rows than this are refused before any model call.
     max_rows: int = 100_000
-    # Requests waiting in the queue before new ones get Gradio's "busy" answer.
+    # Single-text requests (tab and /classify) waiting or running before new ones are told "busy, retry".
+    # Each kind of work has its own bound, so a flood of one never fills another's (sentiment_app.admission).
     max_queue: int = 64
-    # Model calls at once per queue group: 1 on a 2-core box, since one call already uses every core.
+    # Comparison requests (tab and /compare) waiting or running: each is up to max_call_texts texts.
+    compare_queue: int = 16
+    # Batch jobs (tab and /classify_file) waiting or running: each may take minutes.
+    batch_queue: int = 8
+    # Single-text model calls at once: 1 on a 2-core box, since one call already uses every core.
     concurrency: int = 1
+    # Comparison and batch calls at once, each kind on its own, beside the single texts.
+    compare_concurrency: int = 1
+    batch_concurrency: int = 1
+    # Characters in one text, on every endpoint: ~50 windows of 512 tokens; the batch tab takes long cells.
+    max_text_chars: int = 20_000
+    # Texts in one call (/classify given a list, /compare, the comparison tab); more go to the batch tab.
+    max_call_texts: int = 50
+    # Characters in one call, all its texts together: a few seconds of CPU at most.
+    max_call_chars: int = 100_000
     # Single-text requests Gradio may merge into one forward pass (dynamic batching); 1 turns it off.
     max_batch: int = 16
     # Seconds uploads and result files are kept before they are deleted; bounds the temp folder.
@@ -78,7 +94,9 @@ class AppConfig:
             raise ConfigError(f"int8_engine must be one of {', '.join(INT8_ENGINE_CHOICES)}, got {self.int8_engine!r}")
         if self.batch_tokens is not None and self.batch_tokens < 1:
             raise ConfigError(f"batch_tokens must be at least 1, got {self.batch_tokens}")
-        for name in ("max_length", "batch_size", "max_rows", "max_queue", "concurrency", "max_batch", "file_ttl"):
+        for name in ("max_length", "batch_size", "max_rows", "max_queue", "compare_queue", "batch_queue",
+                     "concurrency", "compare_concurrency", "batch_concurrency", "max_batch", "file_ttl",
+                     "max_text_chars", "max_call_texts", "max_call_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_length < 16:
@@ -91,6 +109,11 @@ class AppConfig:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def text_limits(self) -> TextLimits:
+        """The per-text and per-call limits every text-taking endpoint enforces."""
+        return TextLimits(self.max_text_chars, self.max_call_texts, self.max_call_chars)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
@@ -130,7 +153,14 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "SENTIMENT_MAX_FILE_MB": ("max_file_mb", float),
     "SENTIMENT_MAX_ROWS": ("max_rows", int),
     "SENTIMENT_MAX_QUEUE": ("max_queue", int),
+    "SENTIMENT_COMPARE_QUEUE": ("compare_queue", int),
+    "SENTIMENT_BATCH_QUEUE": ("batch_queue", int),
     "SENTIMENT_CONCURRENCY": ("concurrency", int),
+    "SENTIMENT_COMPARE_CONCURRENCY": ("compare_concurrency", int),
+    "SENTIMENT_BATCH_CONCURRENCY": ("batch_concurrency", int),
+    "SENTIMENT_MAX_TEXT_CHARS": ("max_text_chars", int),
+    "SENTIMENT_MAX_CALL_TEXTS": ("max_call_texts", int),
+    "SENTIMENT_MAX_CALL_CHARS": ("max_call_chars", int),
     "SENTIMENT_MAX_BATCH": ("max_batch", int),
     "SENTIMENT_FILE_TTL": ("file_ttl", int),
 }
