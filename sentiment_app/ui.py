@@ -435,9 +435,9 @@ class Callbacks:
             if rows:
                 check_call([text for _, text in rows], self.limits)
         except TextRefused as exc:
-            raise gr.Error(_refused("comparison", str(exc))) from None
+            raise user_error(_refused("comparison", str(exc))) from None
         if not rows:
-            raise gr.Error(_refused("comparison", "表格里没有文本，请至少填写一行。/ The table has no text: fill in "
+            raise user_error(_refused("comparison", "表格里没有文本，请至少填写一行。/ The table has no text: fill in "
                                                   "at least one row."))
         kinds = [kind for kind, _ in rows]
         texts = [text for _, text in rows]
@@ -482,7 +482,7 @@ class Callbacks:
                 texts = [row[-1] if isinstance(row, list) and row else row for row in rows]
             texts = check_texts(texts, self.limits)
         except TextRefused as exc:
-            raise gr.Error(_refused("/compare", str(exc))) from None
+            raise user_error(_refused("/compare", str(exc))) from None
         results = self._compare_predictions(texts)
         rows = []
         for i, text in enumerate(texts):
@@ -491,6 +491,12 @@ class Callbacks:
             labels = {a["label"] for a in answers.values()}
             rows.append({"text": text, "models": answers, "disagree": len(labels) > 1})
         return rows
+
+
+def user_error(message: str, **kwargs: Any) -> gr.Error:
+    """A ``gr.Error`` for a user's mistake: shown to the user, logged as one line by :func:`_refused`, and
+    without the traceback Gradio 6.31 prints for every ``gr.Error`` unless told not to."""
+    return gr.Error(message, print_exception=False, **kwargs)
 
 
 def _refused(where: str, message: str) -> str:
@@ -516,10 +522,11 @@ def guarded(where: str):
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
-            except gr.Error:
+            except gr.Error as exc:
+                exc.print_exception = False  # a message written for the user, not a bug: no traceback
                 raise
             except Exception:
-                raise gr.Error(_internal_error(where)) from None
+                raise gr.Error(_internal_error(where), print_exception=False) from None  # traceback logged once
         return call
     return wrap
 
@@ -779,7 +786,7 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                    max_batch_size=config.max_batch, **single)
         else:
             gr.api(guarded("/classify")(cb.classify_one), api_name="classify", **single)
-        gr.api(cb.classify_file_api, api_name="classify_file", **batch)
+        gr.api(guarded("/classify_file")(cb.classify_file_api), api_name="classify_file", **batch)
         gr.api(guarded("/compare")(cb.compare_api), api_name="compare", **compare)
     # /classify_file returns its CSV from the result folder: launch() must let Gradio serve it.
     demo.sentiment_result_files = cb.results  # type: ignore[attr-defined]
