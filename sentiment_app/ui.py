@@ -428,8 +428,10 @@ class Callbacks:
         }
 
     # ---- tab 3: comparison ----
-    def compare(self, frame: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Every model on every example: a table (label and positive probability per model) and chart data."""
+    def compare(self, frame: pd.DataFrame | dict[str, Any] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every model on every example: a table (label and positive probability per model) and chart data.
+
+        ``frame`` is a DataFrame or the tab's raw table payload (see :func:`_texts_from_frame`)."""
         try:
             rows = _texts_from_frame(frame, self.limits)
             if rows:
@@ -565,36 +567,50 @@ def add_empty_row(frame: pd.DataFrame | None) -> pd.DataFrame:
     return pd.concat([base, pd.DataFrame([[""] * len(columns)], columns=columns)], ignore_index=True)
 
 
-def _texts_from_frame(frame: pd.DataFrame | None, limits: Any = None) -> list[tuple[str, str]]:
+def _texts_from_frame(frame: Any, limits: Any = None) -> list[tuple[str, str]]:
     """(kind, text) for each row with text; a one-column table is all text.
 
-    With ``limits`` (a :class:`~sentiment_app.limits.TextLimits`), a table too tall, a text too long or
-    not valid Unicode is refused (:class:`TextRefused`) before anything else is read; a number typed in
-    a cell counts as its text.
+    ``frame`` is a DataFrame or the comparison table's raw payload (``{"headers": [...], "data":
+    [[...], ...]}``, what the tab sends with ``preprocess=False``, read here without pandas, which
+    cannot even hold a lone surrogate). With ``limits`` (a :class:`~sentiment_app.limits.TextLimits`),
+    a table too tall, a text too long or not valid Unicode is refused (:class:`TextRefused`) before
+    the rest is read; a number typed in a cell counts as its text.
     """
-    if frame is None or len(frame) == 0:
+    if frame is None:
+        return []
+    if isinstance(frame, pd.DataFrame):
+        n_columns, rows = len(frame.columns), frame
+    elif isinstance(frame, dict) and isinstance(frame.get("data"), list):
+        rows = frame["data"]
+        n_columns = max((len(row) for row in rows[:1] if isinstance(row, list)), default=0)
+    else:
+        raise TextRefused("🚫 需要一个表格。/ Expected a table ({\"headers\": [...], \"data\": [[...], ...]}).")
+    if len(rows) == 0 or n_columns == 0:
         return []
     if limits is not None:
-        check_table_size(len(frame), limits)
-    columns = list(frame.columns)
-    text_col = columns[-1]
-    kind_col = columns[0] if len(columns) > 1 else None
-    rows = []
-    for number, (_, row) in enumerate(frame.iterrows(), start=1):
-        text = row[text_col]
+        check_table_size(len(rows), limits)
+    if isinstance(rows, pd.DataFrame):
+        rows = rows.values.tolist()
+    out = []
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, list) or not row:
+            raise TextRefused(f"🚫 第 {number} 行不是一行表格。/ Row {number} is not a table row.")
+        text = row[-1]
         if is_blank(text) or (isinstance(text, str) and not text.strip()):
             continue
-        if not isinstance(text, str):
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
             text = str(text)
         if limits is not None:
             try:
                 check_text(text, limits)
             except TextRefused as exc:
                 raise TextRefused(f"第 {number} 行 / row {number}: {exc}") from None
-        kind = row[kind_col] if kind_col is not None else ""
+        elif not isinstance(text, str):
+            text = str(text)
+        kind = row[0] if len(row) > 1 else ""
         kind = "" if is_blank(kind) else str(kind)
-        rows.append((kind if len(kind) <= MAX_KIND_CHARS else kind[: MAX_KIND_CHARS - 1] + "…", text.strip()))
-    return rows
+        out.append((kind if len(kind) <= MAX_KIND_CHARS else kind[: MAX_KIND_CHARS - 1] + "…", text.strip()))
+    return out
 
 
 # ---- page --------------------------------------------------------------------------------------
@@ -773,12 +789,13 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                                        label="正面概率 Positive probability", y_lim=[0, 1], height=360,
                                        x_label_angle=-30, sort=None, visible=False)
 
-            def compare_ui(frame: pd.DataFrame | None) -> tuple[Any, Any]:
+            def compare_ui(frame: dict[str, Any] | None) -> tuple[Any, Any]:
                 table, chart_data = cb.compare(frame)
                 return gr.Dataframe(value=table, visible=True), gr.BarPlot(value=chart_data, visible=True)
 
+            # preprocess=False: the table arrives as sent and is checked before pandas sees it
             compare_btn.click(guarded("comparison")(compare_ui), compare_in, [compare_out, compare_chart],
-                              api_visibility="private", api_name="ui_compare", **compare)
+                              preprocess=False, api_visibility="private", api_name="ui_compare", **compare)
             add_row.click(add_empty_row, compare_in, compare_in, queue=False, api_visibility="private")
 
         if config.max_batch > 1:
