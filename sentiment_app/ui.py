@@ -215,7 +215,7 @@ class Callbacks:
                      f"{clf.max_length} tokens and averaged, nothing cut off.")
         return line
 
-    def classify_api(self, payloads: list[Any]) -> tuple[list[Any]]:
+    def classify_api(self, texts: list[str | list[str]]) -> tuple[list[Any]]:
         """``/classify`` (batched by Gradio): each request is one text (-> one dict: label, confidence,
         probabilities, windows, model) or a list of texts (-> a list of such dicts).
 
@@ -223,6 +223,7 @@ class Callbacks:
         shape, or a list over the per-call limits, gets one dict with ``label: None`` and ``error``; a
         bad text inside a list gets that dict in its place; the other requests are answered as usual.
         """
+        payloads: list[Any] = list(texts)  # one per merged request, as sent: checked here, not trusted
         answers: list[Any] = [None] * len(payloads)
         wanted: list[tuple[int, list[int], list[Any]]] = []  # request, positions of its valid texts, items
         for i, payload in enumerate(payloads):
@@ -256,7 +257,7 @@ class Callbacks:
         return {"label": None, "confidence": None, "probabilities": {}, "windows": 0, "model": self.names[0],
                 "error": message}
 
-    def classify_one(self, text: Any) -> Any:
+    def classify_one(self, text: str | list[str]) -> Any:
         """``/classify`` without dynamic batching (``SENTIMENT_MAX_BATCH=1``): the same answer, one request per call."""
         return self.classify_api([text])[0][0]
 
@@ -466,7 +467,7 @@ class Callbacks:
     def _compare_predictions(self, texts: list[str]) -> dict[str, list[Prediction]]:
         return {name: clf.predict(texts) for name, clf in self.by_name.items()}
 
-    def compare_api(self, texts: Any) -> list[dict[str, Any]]:
+    def compare_api(self, texts: list[str]) -> list[dict[str, Any]]:
         """``/compare``: for each text, every loaded model's label and probabilities.
 
         Takes a list of texts, one text, or a table (``{"headers": [...], "data": [[kind, text], ...]}``,
