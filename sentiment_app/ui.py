@@ -13,6 +13,7 @@ probabilities, dynamically batched), ``/classify_file`` (file -> result CSV and 
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import queue
 import shutil
@@ -497,9 +498,11 @@ class Callbacks:
 
 
 def user_error(message: str, **kwargs: Any) -> gr.Error:
-    """A ``gr.Error`` for a user's mistake: shown to the user, logged as one line by :func:`_refused`, and
-    without the traceback Gradio 6.31 prints for every ``gr.Error`` unless told not to."""
-    return gr.Error(message, print_exception=False, **kwargs)
+    """A ``gr.Error`` for a user's mistake whose one log line :func:`_refused` has written: shown to the
+    user, without the traceback Gradio 6.31 prints for every ``gr.Error`` unless told not to."""
+    error = gr.Error(message, print_exception=False, **kwargs)
+    error.sentiment_logged = True  # type: ignore[attr-defined]
+    return error
 
 
 def _refused(where: str, message: str) -> str:
@@ -517,17 +520,33 @@ def _internal_error(where: str) -> str:
 
 
 def guarded(where: str):
-    """Wrap a (non-generator) callback: ``gr.Error`` passes as it is; any other exception is a bug, logged
-    with its traceback and answered with :data:`INTERNAL_ERROR`, so no path or exception text reaches the
-    client."""
+    """Wrap a callback (plain or generator): a ``gr.Error`` is a message for the user, passed on with one
+    log line and no traceback; any other exception is a bug, logged with its traceback and answered with
+    :data:`INTERNAL_ERROR`, so no path or exception text reaches the client."""
+    def refused(exc: gr.Error) -> gr.Error:
+        if not getattr(exc, "sentiment_logged", False):
+            _refused(where, " ".join(str(exc.message).split()))
+        exc.print_exception = False
+        return exc
+
     def wrap(fn):
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                try:
+                    yield from fn(*args, **kwargs)  # Stop / a closed tab close this, and so the inner one
+                except gr.Error as exc:
+                    raise refused(exc) from None
+                except Exception:
+                    raise gr.Error(_internal_error(where), print_exception=False) from None
+            return stream
+
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return fn(*args, **kwargs)
             except gr.Error as exc:
-                exc.print_exception = False  # a message written for the user, not a bug: no traceback
-                raise
+                raise refused(exc) from None
             except Exception:
                 raise gr.Error(_internal_error(where), print_exception=False) from None  # traceback logged once
         return call
@@ -769,7 +788,7 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                          queue=False, api_visibility="private")
             run_outputs = [results_box, status, results_table, chart, summary_md, confusion, least, download_csv, download_xlsx]
             assert len(run_outputs) == RUN_OUTPUTS
-            job = run.click(cb.run_table, [upload, text_col, label_col, model_choice], run_outputs,
+            job = run.click(guarded("batch job")(cb.run_table), [upload, text_col, label_col, model_choice], run_outputs,
                             api_visibility="undocumented", api_name="ui_run_table", **batch)
             stop.click(lambda: "⏹️ 已停止。/ Stopped.", None, status, cancels=[job], queue=False,
                        api_visibility="private")

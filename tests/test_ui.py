@@ -368,3 +368,32 @@ def test_comparison_tab_meets_the_same_limits(classifier, tmp_path):
     assert list(table["评论 text"]) == ["123", "好"]
     table, _ = cb.compare(raw(["好", None, "差"]))
     assert list(table["评论 text"]) == ["好", "差"]
+
+
+def test_guarded_callbacks_log_one_line_for_users_and_a_traceback_for_bugs(caplog):
+    import logging
+
+    from sentiment_app.ui import guarded
+
+    caplog.set_level(logging.INFO, logger="sentiment_app.ui")
+
+    @guarded("thing")
+    def mistaken():
+        raise gr.Error("bad column\nsecond line")
+
+    @guarded("stream")
+    def streaming():
+        yield 1
+        raise RuntimeError("open /srv/app/secret failed")
+
+    with pytest.raises(gr.Error) as info:
+        mistaken()
+    assert info.value.print_exception is False  # Gradio prints no traceback for it
+    assert [r.getMessage() for r in caplog.records] == ["refused thing request: bad column second line"]
+    caplog.clear()
+    gen = streaming()
+    assert next(gen) == 1
+    with pytest.raises(gr.Error) as info:
+        next(gen)
+    assert "/srv" not in info.value.message and "reference" in info.value.message
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info  # the bug, with its traceback
