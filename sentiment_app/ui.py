@@ -58,6 +58,8 @@ PREVIEW_ROWS = 10
 RESULT_PREVIEW_ROWS = 50
 # Explanation weights below this are left unhighlighted, so the few characters that matter stand out.
 HIGHLIGHT_FLOOR = 0.15
+# Multipart framing and form fields around an upload at the file limit (see max_body_bytes).
+BODY_MARGIN_BYTES = 1 << 20
 # What a client sees when a callback fails for a reason that is not the user's: no message, path or
 # type from the exception itself (those go to the log, with the traceback and this reference).
 INTERNAL_ERROR = ("😵 服务器内部出错，已记录（编号 {ref}），请稍后再试。/ Something went wrong on the server; it was "
@@ -891,6 +893,11 @@ def install_admission(demo: gr.Blocks, policy: admission.Policy) -> None:
     queue_.push = push
 
 
+def max_body_bytes(config: AppConfig) -> int:
+    """The largest HTTP request body the app reads: an upload at the file limit plus its multipart framing."""
+    return config.max_file_bytes + BODY_MARGIN_BYTES
+
+
 def launch(demo: gr.Blocks, config: AppConfig, **overrides: Any) -> Any:
     """Queue per kind of work (see :func:`install_admission`), then serve.
 
@@ -906,6 +913,9 @@ def launch(demo: gr.Blocks, config: AppConfig, **overrides: Any) -> Any:
         server_name=config.host, server_port=config.port, share=config.share,
         max_file_size=config.max_file_bytes, show_error=False, ssr_mode=False,
         footer_links=["api"], theme=THEME, css=CSS,
+        # Every request body, JSON included, is bounded before it is parsed: a 500 MB "review" is cut off
+        # with HTTP 413 while it arrives instead of being read into memory; uploads fit under it.
+        app_kwargs={"max_body_size": max_body_bytes(config)},
     )
     results = getattr(demo, "sentiment_result_files", None)
     if results is not None:

@@ -365,3 +365,19 @@ def test_credentials_in_the_endpoint_never_reach_page_config_or_log(serve, monke
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in (password, token):
         assert secret not in shown and secret not in logged
+
+
+def test_request_bodies_over_the_upload_limit_are_cut_off_unread(classifier, serve):
+    import httpx
+
+    from sentiment_app.ui import max_body_bytes
+
+    config = AppConfig(max_file_mb=1)
+    url, _ = serve([classifier], config)
+    body = b'{"data": ["' + b"a" * (max_body_bytes(config) + 10) + b'"]}'
+    answer = httpx.post(f"{url.rstrip('/')}/gradio_api/call/classify", content=body,
+                        headers={"content-type": "application/json"}, timeout=60)
+    assert answer.status_code == 413
+    from tests.app_process import call_api
+
+    assert call_api(url, "classify", ["好" * 100])[0] == "complete"  # under the limit: served as usual
