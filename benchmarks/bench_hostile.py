@@ -299,7 +299,7 @@ def write_xlsx(path: Path, sheet: Callable[[Any], None], shared: Callable[[Any],
 
 def sheet_bomb(path: Path, inflated_mb: int) -> Path:
     """A sheet of ``inflated_mb`` MB of identical rows: ~1,000x smaller zipped."""
-    row = "".join(f'<c t="inlineStr"><is><t>好评好评好评好评</t></is></c>' for _ in range(20))
+    row = "".join('<c t="inlineStr"><is><t>好评好评好评好评</t></is></c>' for _ in range(20))
     chunk = ("<row>" + row + "</row>").encode() * 2000
 
     def sheet(handle: Any) -> None:

@@ -84,7 +84,7 @@ def resolve_source(
             endpoint=os.environ.get("HF_ENDPOINT") or None,
         )
     except Exception as exc:  # mapped to one line below; anything unknown keeps its type name
-        raise ModelLoadError(_redact(_hub_error_message(source, revision, token, exc), token)) from None
+        raise ModelLoadError(redact(_hub_error_message(source, revision, token, exc), token)) from None
     return Path(folder), "hub"
 
 
@@ -155,12 +155,6 @@ def _is_connection_error(exc: BaseException) -> bool:
                          "ConnectionError", "TimeoutError", "OfflineModeIsEnabled"})
 
 
-def _redact(message: str, token: str | None) -> str:
-    """The token, credentials in URLs (an ``HF_ENDPOINT`` with ``user:password@``) and token-like values
-    masked (see :func:`sentiment_app.errors.redact`)."""
-    return redact(message, token)
-
-
 # ---- building the model --------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -203,7 +197,7 @@ def load_classifier(
         kind = artifact_kind(folder)
         labels = read_labels(folder)
     except ArtifactError as exc:
-        raise ModelLoadError(_redact(str(exc), config.token)) from None
+        raise ModelLoadError(redact(str(exc), config.token)) from None
     tokenizer = _load_tokenizer(folder)
     if kind == "adapter":
         model, base_name, labels = _load_adapter(folder, labels, config)
