@@ -16,7 +16,8 @@ import pytest
 
 from sentiment_app.config import AppConfig
 from sentiment_app.loading import load_classifier
-from sentiment_app.ui import ResultFiles, build_demo, launch
+from sentiment_app.batch import ResultFiles
+from sentiment_app.ui import build_demo, launch
 from tests import tiny
 from tests.app_process import free_port
 
@@ -50,8 +51,8 @@ def serve(tmp_path, monkeypatch):
     def start(classifiers, config):
         results = ResultFiles(tmp_path / "results", max_age=config.file_ttl)
         demo = build_demo(classifiers, config, results=results)
-        launch(demo, config, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-               quiet=True)
+        launch(demo, config, results=results, server_name="127.0.0.1", server_port=free_port(),
+               prevent_thread_lock=True, quiet=True)
         demos.append(demo)
         return demo.local_url, tmp_path
 
