@@ -237,8 +237,10 @@ def sniff_delimiter(text: str, *, prefer: str = "\t") -> str | None:
     None when no candidate gives at least two cells on most rows: a one-column file. Ties go to
     ``prefer`` (comma for .csv files; tab otherwise, as Chinese text rarely holds a tab).
     """
-    sample = text[:SNIFF_CHARS]
-    truncated = len(text) > len(sample)
+    skipped = len(text) - len(text.lstrip(" \t\r\n" + "".join(DELIMITER_NAMES)))  # blank lines and empty rows
+    start = max(text.rfind("\n", 0, skipped), text.rfind("\r", 0, skipped)) + 1
+    sample = text[start:start + SNIFF_CHARS]
+    truncated = len(text) - start > len(sample)
     order = (prefer,) + tuple(d for d in DELIMITER_NAMES if d != prefer)
     best: tuple[float, str | None] = (0.0, None)
     for delimiter in order:
@@ -276,40 +278,75 @@ def _field_counts(sample: str, delimiter: str, truncated: bool) -> list[int]:
 def _parse_text(text: str, delimiter: str | None, *, literal_lines: bool, name: str, limits: ReadLimits,
                 budget: Budget) -> tuple[list[list[str]], str | None]:
     """Rows of cells. Quoted cells may hold delimiters, quotes and newlines (RFC 4180)."""
+    blank_sep = "" if delimiter is None else delimiter
+    text, offset = _trim_blank_edges(text, blank_sep)
+    _refuse_long_blank_runs(text, blank_sep, offset, name, limits)
     if delimiter is None and literal_lines:
-        return _literal_lines(text, name, limits, budget), None
+        return _literal_lines(text, name, limits, budget, offset), None
     sep = delimiter or _unused_char(text)
     _raise_field_limit(len(text))
     try:
-        return _csv_rows(text, sep, csv.QUOTE_MINIMAL, name, limits, budget), None
+        return _csv_rows(text, sep, csv.QUOTE_MINIMAL, name, limits, budget, offset), None
     except csv.Error as exc:
         line = exc.args[1] if len(exc.args) > 1 else 0
         if delimiter in (None, "\t"):
             # Tab and one-column files often carry quotes as plain characters: read them as written.
-            rows = (_literal_lines(text, name, limits, budget) if delimiter is None
-                    else _csv_rows(text, sep, csv.QUOTE_NONE, name, limits, budget))
+            rows = (_literal_lines(text, name, limits, budget, offset) if delimiter is None
+                    else _csv_rows(text, sep, csv.QUOTE_NONE, name, limits, budget, offset))
             return rows, f"quotes are kept as written (line {line} has a quote that does not close a cell)"
         raise TableError(f"{name}: line {line} has a quoted cell that is not closed properly "
                          f"({exc.args[0]}): fix the quotes near that line (引号不匹配)") from None
 
 
-def _csv_rows(text: str, sep: str, quoting: int, name: str, limits: ReadLimits, budget: Budget) -> list[list[str]]:
+def _trim_blank_edges(text: str, sep: str) -> tuple[str, int]:
+    """``text`` without the blank lines (only spaces, tabs, delimiters) at its start and end, which are
+    dropped anyway, and how many lines were cut at the start. At C speed (``str.strip``), so a file of
+    50 MB of newlines or empty rows costs nothing to refuse; the lines kept keep every character."""
+    blank = " \t\r\n" + sep
+    body = text.lstrip(blank)
+    start = len(text) - len(body)
+    cut = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1  # the first line stays whole
+    body_end = len(text.rstrip(blank))
+    ends = [i for i in (text.find("\n", body_end), text.find("\r", body_end)) if i >= 0]
+    end = min(ends) if ends else len(text)
+    return text[cut:end], text.count("\n", 0, cut) or text.count("\r", 0, cut)
+
+
+def _refuse_long_blank_runs(text: str, sep: str, offset: int, name: str, limits: ReadLimits) -> None:
+    """Data after more than ``max_blank_run`` blank lines, found by one substring search before parsing.
+
+    Blank lines may hold spaces and delimiters (``,,,``), so the search runs over a copy without
+    those (and without ``\r``); the text was trimmed, so whatever follows a run is data.
+    """
+    squeezed = text
+    for char in " \t\r" + sep:  # str.replace: C speed for any text (translate is slow on non-ASCII)
+        squeezed = squeezed.replace(char, "")
+    found = squeezed.find("\n" * (limits.max_blank_run + 1))
+    if found >= 0:
+        line = offset + squeezed.count("\n", 0, found) + 1
+        raise LimitExceeded(f"{name}: line {line:,} is followed by more than {limits.max_blank_run:,} blank rows "
+                            "in a row and then more data, over the limit: delete the blank rows or split the file "
+                            "(空行过多)")
+
+
+def _csv_rows(text: str, sep: str, quoting: int, name: str, limits: ReadLimits, budget: Budget,
+              offset: int = 0) -> list[list[str]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', quoting=quoting, strict=True)
     collector = RowCollector(name, limits, budget)
-    last_line = 0
+    last_line = offset
     try:
         for row in reader:
             collector.add(row, last_line + 1)
-            last_line = reader.line_num
+            last_line = offset + reader.line_num
     except csv.Error as exc:
         raise csv.Error(str(exc), last_line + 1) from None
     return collector.rows
 
 
-def _literal_lines(text: str, name: str, limits: ReadLimits, budget: Budget) -> list[list[str]]:
+def _literal_lines(text: str, name: str, limits: ReadLimits, budget: Budget, offset: int = 0) -> list[list[str]]:
     collector = RowCollector(name, limits, budget)
-    for number, match in enumerate(re.finditer(r"([^\r\n]*)(?:\r\n|\r|\n|$)", text), start=1):
-        if match.start() == len(text) and number > 1:
+    for number, match in enumerate(re.finditer(r"([^\r\n]*)(?:\r\n|\r|\n|$)", text), start=offset + 1):
+        if match.start() == len(text) and number > offset + 1:
             break
         line = match.group(1)
         collector.add([line] if line else [], number)

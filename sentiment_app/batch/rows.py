@@ -34,9 +34,10 @@ class RowCollector:
         self._seen += 1
         if self._seen % CHECK_EVERY_ROWS == 0:
             self.budget.check()
-        self.check_width(len(row), position)
-        self.check_cells(row, position)
-        if not any(cell.strip() for cell in row):
+        if row:  # an empty line has nothing to check (the fast path for files of blank lines)
+            self.check_width(len(row), position)
+            self.check_cells(row, position)
+        if not row or not any(cell.strip() for cell in row):
             if self.rows:  # blank rows before the first data row are dropped
                 self._blank_run += 1
                 if self._blank_run <= self.limits.max_blank_run:
