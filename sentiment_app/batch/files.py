@@ -61,8 +61,8 @@ def uploaded_file(value: Any, upload_root: str | os.PathLike[str], *, from_compo
     if real == root or os.path.commonpath([real, root]) != root:
         raise UploadRefused(UPLOAD_REFUSED)
     if not os.path.isfile(real):  # inside the upload folder: saying so leaks nothing
-        raise TableError("上传的文件已过期或不存在，请重新上传。/ The uploaded file is gone (uploads are removed after a "
-                         "while): upload it again.")
+        raise TableError("上传的文件已过期或不存在，请重新上传。/ The uploaded file is gone (uploads are removed "
+                         "after a while): upload it again.")
     return Path(real)
 
 

@@ -163,7 +163,8 @@ def read_batch_table(
 ) -> LoadedTable:
     """Read and choose columns as a job does. ``None`` detects a column; ``label_column=""`` means none.
 
-    ``name`` replaces the file's name in the table's description. The read gets at most :data:`READ_TIMEOUT_S` of ``budget``'s time.
+    ``name`` replaces the file's name in the table's description. The read gets at most
+    :data:`READ_TIMEOUT_S` of ``budget``'s time.
     """
     reading = (budget or Budget()).sub(READ_TIMEOUT_S, "reading the file")
     table = read_table(path, text_column=text_column or None, label_column=label_column or None, sheet=sheet,

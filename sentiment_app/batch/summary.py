@@ -14,6 +14,7 @@ import pandas as pd
 from .columns import NUMBER, normalize
 from .errors import TableError
 
+
 @dataclass(frozen=True)
 class Summary:
     """What a classified table says, for the UI and the end of a CLI run."""

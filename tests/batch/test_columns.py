@@ -86,3 +86,25 @@ def test_chosen_columns_and_unknown_names(tmp_path):
         table.with_columns(label_column="gold")
     with pytest.raises(TableError, match="two different columns"):
         table.with_columns(text_column="标签", label_column="标签")
+
+
+# (rows as written, has header, text column, label column): one line per shape exports come in
+COLUMN_CASES = [
+    ([["评论", "标签"], ["很好", "1"], ["很差", "0"]], True, "评论", "标签"),
+    ([["id", "review", "label"], ["1", "很好", "正面"], ["2", "很差", "负面"]], True, "review", "label"),
+    ([["用户", "评价内容", "情感倾向"], ["a", "很好", "正面"]], True, "评价内容", "情感倾向"),
+    ([["編號", "評論", "標籤"], ["1", "很好", "1"], ["2", "很差", "0"]], True, "評論", "標籤"),
+    ([["1", "很好"], ["0", "很差"], ["1", "不错"]], False, "column_2", "column_1"),
+    ([["很好", "正面"], ["很差", "负面"], ["不错", "正面"]], False, "column_1", "column_2"),
+    ([["a", "b"], ["x1", "房间干净"], ["x2", "服务很差"]], True, "b", None),
+    # unknown English names over English text: no evidence of a header, so the first row is data
+    ([["sku", "note"], ["A1", "fast delivery, good"], ["B2", "broken on arrival"]], False, "column_2", None),
+    ([["评论", "sentiment", "confidence"], ["很好", "正面", "0.9"]], True, "评论", None),  # this app's output
+    ([["text", "sentiment"], ["很好", "正面"], ["很差", "负面"]], True, "text", "sentiment"),  # gold, not output
+]
+
+
+@pytest.mark.parametrize("rows, has_header, text, label", COLUMN_CASES)
+def test_column_heuristics(tmp_path, rows, has_header, text, label):
+    table = read_table(write_bytes(tmp_path / "a.csv", rows_text(rows).encode("utf-8")))
+    assert (table.has_header, table.text_column, table.label_column) == (has_header, text, label)

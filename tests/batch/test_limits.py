@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import time
 import zipfile
-from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -28,7 +27,12 @@ from sentiment_app.batch import (
     run_batch,
 )
 from sentiment_app.batch.columns import header_names
-from sentiment_app.batch.limits import MAX_BLANK_RUN, MAX_CELL_CHARS, MAX_COLUMNS, MAX_XLSX_UNCOMPRESSED
+from sentiment_app.batch.limits import (
+    MAX_BLANK_RUN,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_XLSX_UNCOMPRESSED,
+)
 from tests.batch.helpers import SIMPLIFIED, FakeClassifier, write_bytes
 
 pytestmark = pytest.mark.timeout(60)
