@@ -226,6 +226,8 @@ class Callbacks:
         """The job's progress; its user errors (bad file, time or memory limit) as ``gr.Error``."""
         try:
             yield from job.events()
+        except batch.BudgetExceeded as exc:
+            raise gr.Error(str(exc), title="任务已停止 Job stopped") from None
         except batch.TableError as exc:
             raise gr.Error(str(exc), title="文件无法使用 File not usable") from None
 

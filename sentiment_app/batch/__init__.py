@@ -13,7 +13,7 @@ no gradio here. Rooms:
 """
 
 from .decoding import decode_bytes
-from .errors import JobCancelled, LimitExceeded, TableError, UploadRefused
+from .errors import BudgetExceeded, JobCancelled, LimitExceeded, TableError, UploadRefused
 from .files import UPLOAD_REFUSED, FileSweeper, ResultFiles, purge_old_files, uploaded_file
 from .job import (
     DEFAULT_CHUNK_SIZE,
@@ -34,7 +34,7 @@ from .writing import FORMULA_TRIGGERS, escape_formulas, write_csv, write_xlsx
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "FORMULA_TRIGGERS", "UPLOAD_REFUSED", "BatchJob",
-    "BatchResult", "Budget", "Classifier", "FileSweeper", "JobCancelled", "LimitExceeded", "LoadedTable", "Progress",
+    "BatchResult", "Budget", "BudgetExceeded", "Classifier", "FileSweeper", "JobCancelled", "LimitExceeded", "LoadedTable", "Progress",
     "ReadLimits", "ResultFiles", "Summary", "TableError", "UploadRefused", "classify_table", "decode_bytes",
     "escape_formulas", "find_result_columns", "map_gold_labels", "purge_old_files", "read_batch_table", "read_table",
     "result_column_names", "run_batch", "sniff_delimiter", "start_batch", "summarize", "uploaded_file", "write_csv",

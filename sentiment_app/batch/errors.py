@@ -20,8 +20,12 @@ class LimitExceeded(TableError):
     """A file or job went over one of the batch limits; the message names the limit."""
 
 
+class BudgetExceeded(LimitExceeded):
+    """A job (or a read) ran past its time or memory budget and was stopped."""
+
+
 class JobCancelled(Exception):
     """Raised inside a job when the user stopped it or closed the page; nothing is written."""
 
 
-__all__ = ["JobCancelled", "LimitExceeded", "TableError", "UploadRefused"]
+__all__ = ["BudgetExceeded", "JobCancelled", "LimitExceeded", "TableError", "UploadRefused"]

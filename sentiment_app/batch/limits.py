@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .errors import JobCancelled, LimitExceeded
+from .errors import BudgetExceeded, JobCancelled
 
 DEFAULT_MAX_BYTES = 50 * 2**20  # 50 MiB: a large shop export; bigger files belong to the CLI in shards
 DEFAULT_MAX_ROWS = 100_000  # about 10 minutes of CPU for a bert-base model; more should be split
@@ -65,7 +65,7 @@ class Budget:
     """Time and memory a piece of work may use, and the flag that cancels it.
 
     ``check()`` is called between chunks and every few thousand rows while reading; it raises
-    :class:`JobCancelled` once ``cancel()`` was called, and :class:`LimitExceeded` past the
+    :class:`JobCancelled` once ``cancel()`` was called, and :class:`BudgetExceeded` past the
     deadline or when the process grew by more than ``memory_bytes`` since the budget started.
     ``None`` means no bound (the command line, where Ctrl-C is the bound).
     """
@@ -89,12 +89,12 @@ class Budget:
             raise JobCancelled()
         if self.seconds is not None and self.elapsed() > self.seconds:
             setting = f" ({self.setting})" if self.setting else ""
-            raise LimitExceeded(f"{self.what} ran longer than its time limit of {self.seconds:,.0f} s{setting} "
+            raise BudgetExceeded(f"{self.what} ran longer than its time limit of {self.seconds:,.0f} s{setting} "
                                 "and was stopped: split the file into smaller ones (超时)")
         if self.memory_bytes is not None and self.rss_at_start is not None:
             now = rss_bytes()
             if now is not None and now - self.rss_at_start > self.memory_bytes:
-                raise LimitExceeded(f"{self.what} needed more than its memory limit of "
+                raise BudgetExceeded(f"{self.what} needed more than its memory limit of "
                                     f"{self.memory_bytes / 2**20:,.0f} MB (SENTIMENT_JOB_MEMORY_MB) and was "
                                     "stopped: split the file into smaller ones (内存不足)")
 

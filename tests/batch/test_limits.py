@@ -17,6 +17,7 @@ import pytest
 
 from sentiment_app.batch import (
     Budget,
+    BudgetExceeded,
     JobCancelled,
     LimitExceeded,
     LoadedTable,
@@ -198,20 +199,20 @@ class SlowClassifier(FakeClassifier):
 
 def test_reading_past_its_time_is_stopped(tmp_path):
     path = write_bytes(tmp_path / "a.csv", ("text\n" + "好\n" * 5000).encode("utf-8"))
-    with pytest.raises(LimitExceeded, match=r"reading the file ran longer than its time limit of 0 s"):
+    with pytest.raises(BudgetExceeded, match=r"reading the file ran longer than its time limit of 0 s"):
         read_table(path, budget=Budget(seconds=0.0, what="reading the file", setting=None))
 
 
 def test_a_job_past_its_time_is_stopped_and_writes_nothing(tmp_path):
     slow = SlowClassifier(0.05)
-    with pytest.raises(LimitExceeded, match=r"time limit of 0 s \(SENTIMENT_JOB_TIMEOUT\)"):
+    with pytest.raises(BudgetExceeded, match=r"time limit of 0 s \(SENTIMENT_JOB_TIMEOUT\)"):
         run_batch(table_of(100), slow, output_dir=tmp_path, chunk_size=10, budget=Budget(seconds=0.3))
     assert 1 <= len(slow.calls) < 10 and list(tmp_path.iterdir()) == []
 
 
 def test_a_job_over_its_memory_budget_is_stopped(tmp_path):
     hungry = SlowClassifier(0.0, grow_bytes=8 * 2**20)
-    with pytest.raises(LimitExceeded, match=r"memory limit of 20 MB \(SENTIMENT_JOB_MEMORY_MB\)"):
+    with pytest.raises(BudgetExceeded, match=r"memory limit of 20 MB \(SENTIMENT_JOB_MEMORY_MB\)"):
         classify_table(table_of(200), hungry, chunk_size=10, budget=Budget(memory_bytes=20 * 2**20))
     assert len(hungry.calls) < 20
 
