@@ -48,6 +48,7 @@ CASE_DEADLINE_S = 45.0  # client-side bound per case; the floor is 30 s
 RSS_CAP_MB = 3072  # above this the app is killed (and the case fails): the benchmark must not take the machine
 FLOOR_CASE_S, FLOOR_RSS_MB, FLOOR_PROBE_S = 30.0, 2048.0, 2.0
 FILE_TTL_S = 20  # the app's SENTIMENT_FILE_TTL here, so the leftovers case can wait it out
+IDLE_S = 5.0  # probing the app alone first, for the baseline
 
 
 # ---- talking to the app over plain HTTP --------------------------------------------------------
@@ -585,6 +586,8 @@ def main() -> int:
     if unknown:
         print(f"error: unknown cases {', '.join(unknown)}; choose from {', '.join(CASES)}", file=sys.stderr)
         return 2
+    load_start = os.getloadavg()[0]  # the machine may be shared: its load goes into the record
+    idle_p50 = idle_max = 0.0
     work = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
     app = App(work, password="pw" + secrets.token_hex(8), token="hf_" + secrets.token_hex(17))
     results: list[Case] = []
@@ -597,6 +600,13 @@ def main() -> int:
         start_s = app.start()
         print(f"app up in {start_s:.1f}s at {app.base} (log {app.logs[-1]})", flush=True)
         before = call(app.base, "classify", [PROBE_TEXT], "198.51.100.251")
+        t_idle = time.perf_counter()
+        time.sleep(IDLE_S)  # the probe alone: the baseline its latency under attack is compared with
+        _, idle_max, idle_count, _ = app.window(t_idle, time.perf_counter())
+        idle = sorted(lat for t, lat, _ in app.probes if t >= t_idle)
+        idle_p50 = idle[len(idle) // 2] if idle else 0.0
+        print(f"probe alone: p50 {idle_p50 * 1000:.0f} ms, max {idle_max * 1000:.0f} ms over {idle_count}; "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
         for name in names:
             what, run = CASES[name]
             if not app.alive():
@@ -647,13 +657,18 @@ def main() -> int:
     for c in results:
         print(f"| {c.name} | {c.what} | {c.outcome} | {c.seconds:.2f} s | {c.peak_rss_mb:,} MB | "
               f"{c.probe_max_s:.2f} s ({c.probes} probes) | {'met' if c.ok else '**missed**'} |")
-    print(f"\nfixed review before/after: {'same answer' if same else 'DIFFERENT'}; app peak RSS {peak:,.0f} MB; "
+    print(f"\nprobe alone: p50 {idle_p50 * 1000:.0f} ms, max {idle_max * 1000:.0f} ms; under attack: max "
+          f"{max(probes, default=0) * 1000:.0f} ms ({max(probes, default=0) / max(idle_max, 1e-3):.1f}x the idle max); "
+          f"load average (1 min) {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at the end")
+    print(f"fixed review before/after: {'same answer' if same else 'DIFFERENT'}; app peak RSS {peak:,.0f} MB; "
           f"{len(probes)} probes, max {max(probes, default=0):.2f}s; app log: {log_stats}")
     record = {
         "benchmark": "bench_hostile", "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "floors": {"case_s": FLOOR_CASE_S, "rss_mb": FLOOR_RSS_MB, "probe_s": FLOOR_PROBE_S},
         "cases": [asdict(c) for c in results], "same_answer_before_after": same, "peak_rss_mb": round(peak),
         "probes": len(probes), "probe_max_s": round(max(probes, default=0.0), 3), "app_log": log_stats,
+        "probe_alone": {"p50_s": round(idle_p50, 3), "max_s": round(idle_max, 3)},
+        "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
         "all_floors_met": same and all(c.ok for c in results),
     }
     write_results(args.output, record)
