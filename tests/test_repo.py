@@ -88,6 +88,28 @@ def test_binary_files_reach_the_space_through_huggingface_hub_never_a_git_push()
     assert f"huggingface-hub=={pinned('requirements.txt', 'huggingface-hub')}" in text
 
 
+def requirement_lines(name: str) -> list[str]:
+    return [line.strip() for line in (ROOT / name).read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def test_the_space_installs_the_cpu_build_of_the_pinned_torch_first() -> None:
+    # Spaces install pre-requirements.txt before requirements.txt; 2.13.0+cpu satisfies torch==2.13.0.
+    lines = requirement_lines("pre-requirements.txt")
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    assert f"torch=={pinned('requirements.txt', 'torch')}+cpu" in lines
+    flow = (WORKFLOWS / "ci.yml").read_text(encoding="utf-8")
+    assert "pip install -r pre-requirements.txt" in flow  # CI tests the build the Space gets
+
+
+def test_no_requirements_file_names_an_index() -> None:
+    # An index that cannot be reached costs each of the ~70 packages a round of retries (8 s each measured
+    # here), so index options live only in pre-requirements.txt, which holds one package.
+    for name in ("requirements.txt", "requirements-train.txt", "requirements-dev.txt"):
+        for line in requirement_lines(name):
+            assert not re.match(r"--?(extra-)?index-url|-i\b|--find-links|-f\b", line), f"{name}: {line}"
+
+
 def test_no_token_is_committed() -> None:
     found = []
     for path in tracked_files():
