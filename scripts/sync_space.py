@@ -164,7 +164,7 @@ def describe_error(exc: BaseException, space_id: str) -> str:
     """One line for a failed sync, with what to do."""
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if status == 401:
-        return f"the Hub rejected HF_TOKEN (HTTP 401): set the secret to a valid write token"
+        return "the Hub rejected HF_TOKEN (HTTP 401): set the secret to a valid write token"
     if status == 403:
         return f"HF_TOKEN may not write to spaces/{space_id} (HTTP 403): use a write token for that namespace"
     if status == 404:
