@@ -62,12 +62,12 @@ apt_install() {
         $prefix env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" </dev/null
 }
 
-# Playwright's own Chromium (with its system dependencies when it can install them); prints its path,
-# or on failure the log of Playwright's output.
+# Playwright's own Chromium, with its system libraries (--with-deps) when this user may install packages
+# (else sudo would ask for a password); prints its path, or on failure the log of Playwright's output.
 playwright_chromium() {
     local out
     out=$(mktemp)
-    if python -m playwright install --with-deps chromium >"$out" 2>&1 </dev/null ||
+    if { apt_prefix >/dev/null && python -m playwright install --with-deps chromium >"$out" 2>&1 </dev/null; } ||
         python -m playwright install chromium >>"$out" 2>&1 </dev/null; then
         rm -f "$out"
         python -c 'from playwright.sync_api import sync_playwright
@@ -103,7 +103,7 @@ setup_browser() {
         CHROMIUM_ORIGIN="system"
     fi
     if [[ -z "$CHROMIUM" ]]; then
-        log "no system Chromium: python -m playwright install --with-deps chromium"
+        log "no system Chromium: Playwright's own (python -m playwright install [--with-deps] chromium)"
         local result
         if result=$(playwright_chromium); then
             CHROMIUM="$result" CHROMIUM_ORIGIN="playwright"

@@ -80,28 +80,32 @@ def test_with_passwordless_sudo_it_installs_through_sudo(machine):
     assert f"RESULT system {chromium}" in result.stdout
 
 
-def test_without_root_or_sudo_it_uses_playwrights_own_browser(machine, tmp_path):
+def test_without_root_or_sudo_it_uses_playwrights_own_browser_without_asking_for_a_password(machine, tmp_path):
     run, log, _ = machine
     result = run(FAKE_PLAYWRIGHT="ok")
     assert result.returncode == 0, result.stderr
     calls = log.read_text()
-    assert "apt-get" not in calls
-    assert "python -m playwright install --with-deps chromium" in calls
+    assert "apt-get" not in calls and "--with-deps" not in calls  # --with-deps would run sudo apt-get
+    assert "python -m playwright install chromium" in calls
     assert f"RESULT playwright {tmp_path / 'ms-playwright' / 'chrome'}" in result.stdout
+
+
+def test_when_apt_fails_as_root_it_falls_back_to_playwright_with_deps(machine):
+    run, log, _ = machine
+    result = run(FAKE_UID="0", FAKE_APT="fail", FAKE_PLAYWRIGHT="ok")
+    assert result.returncode == 0, result.stderr
+    calls = log.read_text()
+    assert "apt-get update" in calls and "python -m playwright install --with-deps chromium" in calls
+    assert "RESULT playwright" in result.stdout
 
 
 def test_when_playwright_cannot_install_system_deps_it_takes_the_browser_alone(machine):
     run, log, _ = machine
-    result = run(FAKE_PLAYWRIGHT="nodeps")
+    result = run(FAKE_UID="0", FAKE_APT="fail", FAKE_PLAYWRIGHT="nodeps")
     assert result.returncode == 0, result.stderr
-    assert "python -m playwright install chromium" in log.read_text() and "RESULT playwright" in result.stdout
-
-
-def test_when_apt_fails_as_root_it_falls_back_to_playwright(machine):
-    run, log, _ = machine
-    result = run(FAKE_UID="0", FAKE_APT="fail", FAKE_PLAYWRIGHT="ok")
-    assert result.returncode == 0, result.stderr
-    assert "apt-get update" in log.read_text() and "RESULT playwright" in result.stdout
+    calls = [line for line in log.read_text().splitlines() if "playwright install" in line]
+    assert calls == ["python -m playwright install --with-deps chromium", "python -m playwright install chromium"]
+    assert "RESULT playwright" in result.stdout
 
 
 def test_when_nothing_works_it_says_what_to_install_in_one_line(machine):
