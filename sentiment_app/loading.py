@@ -244,7 +244,7 @@ def _configured_labels(config: AppConfig, num_labels: int, where: Path) -> list[
     if names is None:
         return None
     if len(names) != num_labels:
-        raise ModelLoadError(f"SENTIMENT_LABELS names {len(names)} labels ({', '.join(names)}) but the model in "
+        raise ModelLoadError(f"SENTIMENT_LABELS (--labels) names {len(names)} labels ({', '.join(names)}) but the model in "
                              f"{where} has {num_labels} outputs: give one name per class, in class-index order")
     return list(names)
 

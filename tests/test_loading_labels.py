@@ -110,7 +110,7 @@ def test_a_setting_with_the_wrong_number_of_labels_is_one_line(adapter_without_l
     with pytest.raises(ModelLoadError) as info:
         load_classifier(AppConfig(model=str(adapter_without_labels_file), labels="差,中,好"))
     message = str(info.value)
-    assert "SENTIMENT_LABELS names 3 labels" in message and "2 outputs" in message and "\n" not in message
+    assert "SENTIMENT_LABELS (--labels) names 3 labels" in message and "2 outputs" in message and "\n" not in message
 
 
 @pytest.mark.parametrize("raw", ["负面", "a,a", "a,,b", " , "])
