@@ -68,6 +68,12 @@ class AppConfig:
     max_batch: int = 16
     # Seconds uploads and result files are kept before they are deleted; bounds the temp folder.
     file_ttl: int = 1800
+    # Seconds one batch job (file upload to results) may run before it is stopped; None = sized to the
+    # row limit at 36 ms a row (3,600 s for 100,000 rows), so one hostile job cannot hold the CPU for hours.
+    job_timeout: float | None = None
+    # MB the app may grow by during one batch job before it is stopped: the reading limits bound a
+    # table to ~0.5 GB; this catches what they miss before the Space runs out of memory.
+    job_memory_mb: float = 1024.0
     # Server address and port; None = Gradio's default (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT).
     host: str | None = None
     port: int | None = None
@@ -90,6 +96,8 @@ class AppConfig:
             raise ConfigError(f"threads must be at least 1, got {self.threads}")
         if self.hub_timeout <= 0 or self.max_file_mb <= 0:
             raise ConfigError("hub_timeout and max_file_mb must be positive")
+        if (self.job_timeout is not None and self.job_timeout <= 0) or self.job_memory_mb <= 0:
+            raise ConfigError("job_timeout and job_memory_mb must be positive")
         if self.labels is not None:
             names = self.label_names or ()
             if len(names) < 2 or len(set(names)) != len(names) or not all(names):
@@ -106,6 +114,11 @@ class AppConfig:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def job_seconds(self) -> float:
+        """The batch job time limit: ``job_timeout``, else 36 ms per allowed row (at least a minute)."""
+        return self.job_timeout if self.job_timeout is not None else max(60.0, self.max_rows * 0.036)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
@@ -149,6 +162,8 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "SENTIMENT_CONCURRENCY": ("concurrency", int),
     "SENTIMENT_MAX_BATCH": ("max_batch", int),
     "SENTIMENT_FILE_TTL": ("file_ttl", int),
+    "SENTIMENT_JOB_TIMEOUT": ("job_timeout", float),
+    "SENTIMENT_JOB_MEMORY_MB": ("job_memory_mb", float),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
