@@ -56,15 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "the summary")
     add_serving_arguments(predict, fallback_flag=False)  # a batch run never swaps models silently
     predict.set_defaults(handler=run_predict)
+    from .export import add_export_parser
+
+    add_export_parser(commands)  # python -m sentiment_app export MODEL OUTPUT_DIR (sentiment_app/export.py)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .export import ExportError
+
     try:
         return args.handler(args)
-    except (CliError, ConfigError, TableError) as exc:
+    except (CliError, ConfigError, TableError, ExportError) as exc:
         return _fail(exc)
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)

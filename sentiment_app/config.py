@@ -31,6 +31,9 @@ class AppConfig:
     revision: str | None = None
     # Overrides the base named in adapter_config.json (a mirror copy or a local folder of it).
     base_model: str | None = None
+    # Label names in class-index order, comma-separated ("负面,正面"), for a model that names none itself:
+    # used when neither labels.json nor the (base) model's config.json names them (not LABEL_0, LABEL_1).
+    labels: str | None = None
     # Tokens per window; longer texts are split into overlapping windows, never truncated.
     max_length: int = 512
     # Windows per forward pass: 64 lets short reviews fill a large matrix product (length-sorted
@@ -113,6 +116,18 @@ class AppConfig:
             raise ConfigError("hub_timeout and max_file_mb must be positive")
         if (self.job_timeout is not None and self.job_timeout <= 0) or self.job_memory_mb <= 0:
             raise ConfigError("job_timeout and job_memory_mb must be positive")
+        if self.labels is not None:
+            names = self.label_names or ()
+            if len(names) < 2 or len(set(names)) != len(names) or not all(names):
+                raise ConfigError(f"labels must be two or more distinct comma-separated names in class-index "
+                                  f"order (SENTIMENT_LABELS=负面,正面), got {self.labels!r}")
+
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        """``labels`` split at commas (ASCII or Chinese), or None when not set."""
+        if self.labels is None:
+            return None
+        return tuple(name.strip() for name in self.labels.replace("，", ",").split(","))
 
     @property
     def max_file_bytes(self) -> int:
@@ -153,6 +168,7 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "SENTIMENT_MODEL": ("model", str),
     "SENTIMENT_MODEL_REVISION": ("revision", str),
     "SENTIMENT_BASE_MODEL": ("base_model", str),
+    "SENTIMENT_LABELS": ("labels", str),
     "SENTIMENT_MAX_LENGTH": ("max_length", int),
     "SENTIMENT_BATCH_SIZE": ("batch_size", int),
     "SENTIMENT_BATCH_TOKENS": ("batch_tokens", int),
@@ -211,6 +227,8 @@ def add_serving_arguments(parser: argparse.ArgumentParser, *, fallback_flag: boo
     group.add_argument("--revision", help="branch, tag or commit of the Hub repo ($SENTIMENT_MODEL_REVISION)")
     group.add_argument("--base-model", help="base model to put the adapter on, overriding adapter_config.json "
                        "($SENTIMENT_BASE_MODEL)")
+    group.add_argument("--labels", metavar="NAMES", help="label names in class-index order, comma-separated, "
+                       "for a model that names none itself ($SENTIMENT_LABELS, e.g. 负面,正面)")
     group.add_argument("--quantize", choices=QUANTIZE_CHOICES, help="int8 = dynamic int8 linear layers "
                        "($SENTIMENT_QUANTIZE, default none)")
     group.add_argument("--int8-engine", choices=INT8_ENGINE_CHOICES, help="kernels for --quantize int8 "
@@ -232,7 +250,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
     """Environment first, then the flags that were given."""
     overrides = {
         name: getattr(args, name, None)
-        for name in ("model", "revision", "base_model", "quantize", "int8_engine", "max_length", "batch_size", "batch_tokens",
+        for name in ("model", "revision", "base_model", "labels", "quantize", "int8_engine", "max_length", "batch_size", "batch_tokens",
                      "threads", "host", "port", "max_rows", "max_file_mb")
     }
     if getattr(args, "no_fallback", False):

@@ -25,6 +25,7 @@ import pandas as pd
 from gradio.utils import get_upload_folder
 
 from . import admission, batch
+from .artifact import generic_labels
 from .batch import FileSweeper, ResultFiles
 from .classifier import Prediction, SentimentClassifier
 from .config import AppConfig
@@ -656,6 +657,12 @@ def _header_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig)
         what = f"**当前模型 Serving:** `{info.name}`{rev}（{where} · {kind}{_accuracy_note(info.metrics)}）"
     lines = [f"# {APP_TITLE}",
              f"{what} · 设备 device {info.device.upper()} · {quant} · 标签 labels: {labels}"]
+    if generic_labels(info.labels):
+        example = ",".join(("负面", "正面") if len(info.labels) == 2 else (f"名称{i}" for i in range(len(info.labels))))
+        lines.append(f"> 🏷️ 模型没有标签名，显示为 {labels}。请设置变量 `SENTIMENT_LABELS={example}`（按类别序号顺序，"
+                     f"逗号分隔），或在模型文件夹里加 `labels.json`。/ The model names no labels: set "
+                     f"`SENTIMENT_LABELS={example}` (class-index order, comma-separated; `--labels` locally) "
+                     "or add `labels.json` to the model.")
     if len(classifiers) > 1:
         lines.append("**对比模型 Comparison:** " + "、".join(f"`{c.info.short_name}`" for c in classifiers))
     if info.warning:

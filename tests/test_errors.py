@@ -119,6 +119,7 @@ def test_model_load_errors_never_raise_index_error_and_are_redacted(monkeypatch,
     from transformers import AutoConfig
 
     from sentiment_app import loading
+    from sentiment_app.config import AppConfig
     from tests import tiny
 
     folder = tiny.save_full_model(tmp_path / "model")
@@ -128,7 +129,7 @@ def test_model_load_errors_never_raise_index_error_and_are_redacted(monkeypatch,
 
     monkeypatch.setattr(AutoConfig, "from_pretrained", fails)
     with pytest.raises(loading.ModelLoadError, match="OSError"):
-        loading._load_full(folder, None)
+        loading._load_full(folder, None, AppConfig())
     message = loading._hub_error_message("team/x", None, None, RuntimeError())
     assert message.endswith("RuntimeError: RuntimeError")
     password = fake_password()
