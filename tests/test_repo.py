@@ -150,11 +150,3 @@ def test_a_missing_or_broken_test_command_block_is_an_error(readme: str) -> None
     module = load_readme_command_module()
     with pytest.raises(module.NoTestCommand):
         module.test_command(readme)
-
-
-def test_readme_documents_every_setting_the_app_reads() -> None:
-    from sentiment_app.config import ENV_VARS
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [name for name in ENV_VARS if f"`{name}`" not in readme]
-    assert not missing, f"README's settings table lacks {missing}"
