@@ -150,3 +150,10 @@ def test_a_missing_or_broken_test_command_block_is_an_error(readme: str) -> None
     module = load_readme_command_module()
     with pytest.raises(module.NoTestCommand):
         module.test_command(readme)
+
+
+def test_sentiment_app_never_imports_training() -> None:
+    """Serving must run without training/ (the Space ships both, but the app needs none of it)."""
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "sentiment_app").rglob("*.py")
+                 if re.search(r"^\s*(from|import)\s+training\b", path.read_text(encoding="utf-8"), re.M)]
+    assert not offenders, f"sentiment_app imports training in {offenders}"

@@ -301,13 +301,10 @@ def _positive(name: str, value: float) -> None:
 
 
 def _check_repo_id(repo_id: str) -> None:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from sentiment_app.sources import is_repo_id
 
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        raise UserError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (owner/name)") from None
+    if not is_repo_id(repo_id):
+        raise UserError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (owner/name)")
 
 
 # ---- recipe files -----------------------------------------------------------------------------
