@@ -1,4 +1,4 @@
-"""training/train_and_push.py: every TrainConfig setting reaches the place where it acts.
+"""training/train_and_push.py: every TrainConfig setting reaches the place where it acts; the Trainer's setup.
 
 One test per dataclass field (a new field without a probe fails ``test_every_setting_has_a_probe``),
 each asserting where its value lands: the Trainer's arguments, loss or callbacks, the data the
@@ -24,7 +24,9 @@ from safetensors import safe_open
 
 from sentiment_app.artifact import artifact_kind, read_labels, validate_artifact
 from tests import tiny
+from tests.test_training_data import _config
 from tests.test_training_push import FakeHub
+from training import data, modeling, train_and_push
 from training.config import TrainConfig
 
 # PEFT's k-bit preparation (the --quantization path) calls a transformers API marked for removal in v6.
@@ -124,8 +126,6 @@ def _hub_dataset():
 def _run(name: str, root: Path) -> Run:
     import datasets
     import torch
-
-    from training import data, modeling, train_and_push
 
     base = tiny.save_base_model(root / "base")
     seen: dict[str, Any] = {}
@@ -280,3 +280,39 @@ def test_the_runs_print_no_token(runs):
     for name in ("lora", "full", "scratch"):
         run = runs(name)
         assert TOKEN not in run.stdout + run.stderr
+
+
+def test_trainer_setup(tmp_path, base_model_dir):
+    """Per-epoch evaluation, best checkpoint by the chosen metric, length grouping, dynamic padding, fp32 on CPU."""
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback
+
+    from training.train_and_push import make_trainer
+
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
+    config = _config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"], early_stopping_patience=2,
+                     output_dir=str(tmp_path / "out"))
+    splits = data.load_splits(config)
+    tokenizer = modeling.load_base_tokenizer(str(base_model_dir))
+    built = modeling.build_model(config, splits.labels, tokenizer, str(base_model_dir),
+                                 modeling.load_base_config(str(base_model_dir)))
+    assert built.kind == "adapter" and built.head_module == "classifier"
+    assert 0 < built.trainable_parameters < built.total_parameters
+    assert "classifier" in built.model.peft_config["default"].modules_to_save
+    encoded = data.tokenize_splits(splits, tokenizer, config.max_length)
+
+    trainer = make_trainer(config, built, encoded, splits.labels)
+    args = trainer.args
+    assert (args.eval_strategy, args.save_strategy) == ("epoch", "epoch")
+    assert args.load_best_model_at_end and args.metric_for_best_model == "f1_macro" and args.greater_is_better
+    from training.sampling import ShuffledLengthGroupedSampler
+
+    assert isinstance(trainer._get_train_sampler(), ShuffledLengthGroupedSampler)
+    assert not args.fp16 and not args.bf16  # no CUDA here
+    assert args.output_dir == str(tmp_path / "out" / "checkpoints")
+    assert isinstance(trainer.data_collator, DataCollatorWithPadding)
+    assert any(isinstance(cb, EarlyStoppingCallback) for cb in trainer.callback_handler.callbacks)
+
+    from dataclasses import replace
+
+    capped = make_trainer(replace(config, max_steps=2, early_stopping_patience=None), built, encoded, splits.labels)
+    assert capped.args.eval_strategy == "steps" and capped.args.eval_steps == 2 and capped.args.max_steps == 2
