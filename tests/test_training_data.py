@@ -152,6 +152,7 @@ def test_hub_dataset_splits_and_columns(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(660)  # two runs of the script, each allowed 300 s
 def test_offline_hub_through_the_real_libraries(tmp_path, base_model_dir):
     """The script with HF_HUB_OFFLINE=1: real datasets/transformers code, one error line each, exit 2."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": "hf_SECRET_dataset"}
