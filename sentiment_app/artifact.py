@@ -98,6 +98,14 @@ def write_labels(folder: str | Path, labels: Sequence[str]) -> Path:
     return target
 
 
+def label_maps(labels: Sequence[str]) -> dict[str, Any]:
+    """``num_labels``, ``id2label`` and ``label2id`` for a transformers config, from label names in
+    class-index order: what training builds the head with and serving loads it with."""
+    names = [str(label) for label in labels]
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)}}
+
+
 def read_labels(folder: str | Path) -> list[str] | None:
     """Label names from ``labels.json``, else from a full model's ``config.json``; None if neither says."""
     path = Path(folder)
@@ -120,14 +128,6 @@ def read_labels(folder: str | Path) -> list[str] | None:
             if not all(n.startswith("LABEL_") for n in names):
                 return names
     return None
-
-
-def label_maps(labels: Sequence[str]) -> dict[str, Any]:
-    """``num_labels``, ``id2label`` and ``label2id`` for a transformers config, from label names in
-    class-index order: what training builds the head with and serving loads it with."""
-    names = [str(label) for label in labels]
-    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
-            "label2id": {name: i for i, name in enumerate(names)}}
 
 
 def read_json(path: str | Path) -> dict:

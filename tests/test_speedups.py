@@ -144,8 +144,12 @@ def test_explanations_are_unchanged_by_packing(fp32_pair):
 
 
 def test_models_that_cannot_be_packed_are_served_plain(tmp_path):
-    from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig, \
-        DistilBertForSequenceClassification
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
 
     distil = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2,
                                                                   hidden_dim=64))
