@@ -120,6 +120,12 @@ class AppConfig:
     max_batch: int = setting(16, env="SENTIMENT_MAX_BATCH")
     # Seconds uploads and result files are kept before they are deleted; bounds the temp folder.
     file_ttl: int = setting(1800, env="SENTIMENT_FILE_TTL")
+    # Seconds one batch job (file upload to results) may run before it is stopped; None = sized to the
+    # row limit at 36 ms a row (3,600 s for 100,000 rows), so one hostile job cannot hold the CPU for hours.
+    job_timeout: float | None = setting(None, env="SENTIMENT_JOB_TIMEOUT")
+    # MB the app may grow by during one batch job before it is stopped: the reading limits bound a
+    # table to ~0.5 GB; this catches what they miss before the Space runs out of memory.
+    job_memory_mb: float = setting(1024.0, env="SENTIMENT_JOB_MEMORY_MB")
     # Server address and port; None = Gradio's default (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT).
     host: str | None = setting(
         None, flag="--host", group=SERVER_FLAGS,
@@ -146,10 +152,17 @@ class AppConfig:
             raise ConfigError(f"threads must be at least 1, got {self.threads}")
         if self.hub_timeout <= 0 or self.max_file_mb <= 0:
             raise ConfigError("hub_timeout and max_file_mb must be positive")
+        if (self.job_timeout is not None and self.job_timeout <= 0) or self.job_memory_mb <= 0:
+            raise ConfigError("job_timeout and job_memory_mb must be positive")
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def job_seconds(self) -> float:
+        """The batch job time limit: ``job_timeout``, else 36 ms per allowed row (at least a minute)."""
+        return self.job_timeout if self.job_timeout is not None else max(60.0, self.max_rows * 0.036)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AppConfig:
