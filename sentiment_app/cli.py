@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import ConfigError, add_serving_arguments, config_from_args
+from .distributed import add_command as add_distributed_command  # imports no Ray
 from .tables import DEFAULT_CHUNK_SIZE, TableError
 
 EXIT_USAGE = 2
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "the summary")
     add_serving_arguments(predict, fallback_flag=False)  # a batch run never swaps models silently
     predict.set_defaults(handler=run_predict)
+    add_distributed_command(commands)  # predict-distributed: Ray Data; sentiment_app/distributed.py
     return parser
 
 
