@@ -22,6 +22,7 @@ plain ``predict`` command never import it. Like the batch CLI, a user's mistake 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import logging
 import os
@@ -55,6 +56,7 @@ DEFAULT_SHARD_MAX_ROWS = 50_000_000
 CONNECT_TIMEOUT_S = 5.0  # a cluster address that takes longer to accept a TCP connection is unreachable
 RAY_CLIENT_PORT = 10001  # Ray's default client server port, for ``ray://host`` without a port
 STAGING_PREFIX = ".incomplete-"
+SHUTDOWN_WAIT_S = 15.0  # for Ray Data's threads to stop after an error or Ctrl-C, before Ray shuts down
 _SHARD_ERROR = "ShardError"  # class name that marks our own message inside Ray's wrapped task errors
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -303,6 +305,26 @@ def check_output_dir(output_dir: str, shards: Sequence[str]) -> Path:
     return out
 
 
+def check_model(config: AppConfig) -> None:
+    """A local model folder is checked here, before Ray starts (a worker failing to load it would bury
+    the reason in Ray's retries). Hub ids are resolved by the workers; the embedded model ships with them."""
+    from .artifact import ArtifactError, artifact_kind, read_labels
+
+    spec = config.model
+    if spec is None:
+        return
+    folder = Path(spec).expanduser()
+    if not folder.is_dir():
+        if spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec:
+            raise DistributedError(f"model folder {spec} does not exist")
+        return  # a Hub repo id
+    try:
+        artifact_kind(folder)
+        read_labels(folder)
+    except ArtifactError as exc:
+        raise DistributedError(str(exc)) from None
+
+
 def check_reachable(address: str) -> None:
     """Fail in seconds, with one line, when a cluster address accepts no connection (Ray waits ~30-60 s)."""
     if address == "auto" or address.startswith("local"):
@@ -337,8 +359,10 @@ def run(args: argparse.Namespace) -> RunSummary:
     if args.shard_max_mb <= 0:
         raise DistributedError("--shard-max-mb must be positive")
     config = config_from_args(args)
+    check_model(config)
     max_bytes = int(args.shard_max_mb * 2**20)
     plan = plan_input(args.input, text_column=args.text_column, header=args.header, max_bytes=max_bytes)
+    created = not Path(args.output_dir).exists()
     out = check_output_dir(args.output_dir, plan.shards)
     if args.address:
         check_reachable(args.address)
@@ -353,10 +377,13 @@ def run(args: argparse.Namespace) -> RunSummary:
         files = _commit(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if still empty
         raise
     finally:
         if not args.address:
-            ray.shutdown()
+            _shutdown(ray)
     seconds = time.perf_counter() - started
     counts, empty, rows = sink.tally()
     return RunSummary(rows=rows, counts=counts, empty=empty, files=files, seconds=seconds, workers=workers,
@@ -403,6 +430,18 @@ def _start_ray(address: str | None, cpus: int, *, quiet: bool) -> Any:
     context.print_on_execution_start = not quiet
     _silence_user_code_errors()
     return ray
+
+
+def _shutdown(ray: Any) -> None:
+    """Stop the local Ray once Ray Data's executor threads are done: after Ctrl-C they may still be
+    winding down, and one that touches Ray after ``shutdown`` makes Ray end the process with code 1."""
+    import threading
+
+    deadline = time.monotonic() + SHUTDOWN_WAIT_S
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and type(thread).__module__.startswith("ray.data"):
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    ray.shutdown()
 
 
 class _DropUserErrors(logging.Filter):
