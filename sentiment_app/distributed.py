@@ -72,14 +72,24 @@ class ShardError(Exception):
 # ---- the batch pipeline's public functions, in one place --------------------------------------------
 
 def batch_api() -> Any:
-    """The project's batch module (reading with its decoding rules, ``classify_table``, formula escaping).
+    """The project's batch functions this command uses (reading with its decoding rules, ``classify_table``,
+    formula escaping), from ``sentiment_app.batch``: the one place to repoint if they move again.
 
-    One adapter so the move of ``sentiment_app/tables.py`` into ``sentiment_app/batch/`` is a one-line
-    change here: everything below reaches those functions only through this.
+    ``read_table`` here has no time budget (the app bounds a read to 2 minutes; a shard of a
+    distributed run may take longer, and Ctrl-C is the bound, as for ``predict``).
     """
-    from . import tables
+    from types import SimpleNamespace
 
-    return tables
+    from . import batch
+    from .batch.columns import TEXT_NAMES
+
+    def read_table(path: Path, **kwargs: Any) -> Any:
+        return batch.read_table(path, budget=batch.Budget(what=f"reading {Path(path).name}", setting=None),
+                                **kwargs)
+
+    return SimpleNamespace(read_table=read_table, TableError=batch.TableError, LoadedTable=batch.LoadedTable,
+                           classify_table=batch.classify_table, escape_formulas=batch.escape_formulas,
+                           TEXT_NAMES=TEXT_NAMES)
 
 
 # ---- command line -------------------------------------------------------------------------------------
