@@ -18,6 +18,7 @@ from typing import Sequence
 
 from .batch import DEFAULT_CHUNK_SIZE, TableError
 from .config import LIMIT_FLAGS, ConfigError, add_serving_arguments, add_setting_arguments, config_from_args
+from .distributed import add_command as add_distributed_command  # imports no Ray
 
 EXIT_USAGE = 2
 OUTPUT_FORMATS = (".csv", ".xlsx")
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "the summary")
     add_serving_arguments(predict, fallback_flag=False)  # a batch run never swaps models silently
     predict.set_defaults(handler=run_predict)
+    add_distributed_command(commands)  # predict-distributed: Ray Data; sentiment_app/distributed.py
     from .export import add_export_parser
 
     add_export_parser(commands)  # python -m sentiment_app export MODEL OUTPUT_DIR (sentiment_app/export.py)

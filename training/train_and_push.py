@@ -183,8 +183,8 @@ def make_trainer(config: TrainConfig, built: BuiltModel, encoded: dict[str, data
     precision = mixed_precision()
     on_gpu = any(precision.values())  # mixed precision is on exactly when a CUDA GPU is present
     schedule: dict[str, Any] = {"eval_strategy": "epoch", "save_strategy": "epoch"}
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
     if config.max_steps:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
         per_epoch = math.ceil(len(encoded["train"]) / (config.batch_size * world))
         every = max(1, min(config.max_steps, per_epoch))
         schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every}
@@ -214,6 +214,13 @@ def make_trainer(config: TrainConfig, built: BuiltModel, encoded: dict[str, data
         disable_tqdm=False,
         seed=config.seed,
         data_seed=config.seed,
+        # several processes without CUDA: accelerate only joins them (gloo) when told it runs on CPU;
+        # otherwise each process silently trains, saves and pushes on its own
+        use_cpu=world > 1 and not on_gpu,
+        # one label per review, so no token counts to share between processes; with it on, the Trainer
+        # multiplies the loss by the number of processes (a PeftModel's forward(**kwargs) looks as if it
+        # took num_items_in_batch, which it ignores): losses and gradients N times too large under torchrun
+        average_tokens_across_devices=False,
         **precision,
     )
     collator = DataCollatorWithPadding(built.tokenizer, pad_to_multiple_of=8 if on_gpu else None)
