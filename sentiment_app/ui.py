@@ -231,7 +231,7 @@ class Callbacks:
         if self.text_problem(text) is not None:  # classify_batch already said why, beside the label
             return [], ""
         result = explain(self.model(model), str(text))
-        spans = [(ch, (w if abs(w) >= HIGHLIGHT_FLOOR else None)) for ch, w in zip(result.text, result.weights)]
+        spans = result.spans(HIGHLIGHT_FLOOR)
         top = "、".join(ch for ch, _ in result.top(6))
         caption = (f"推动判断为 **{result.prediction.label}** 的字 / characters pushing toward it: {top}"
                    if top else "")
@@ -635,7 +635,7 @@ def _texts_from_frame(frame: Any, limits: Any = None) -> list[tuple[str, str]]:
 # ---- page --------------------------------------------------------------------------------------
 
 def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfig) -> str:
-    """Which model serves, where from, on what, and what to do to change it.
+    """Which model serves, where from, and what to do to change it.
 
     It is public (the page and ``/config`` carry it), so it is redacted: no token, no credentials in a
     URL, no absolute server path.
@@ -656,7 +656,7 @@ def _header_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig)
         where = "Hub" if info.source == "hub" else "本地 local"
         what = f"**当前模型 Serving:** `{info.name}`{rev}（{where} · {kind}{_accuracy_note(info.metrics)}）"
     lines = [f"# {APP_TITLE}",
-             f"{what} · 设备 device {info.device.upper()} · {quant} · 标签 labels: {labels}"]
+             f"{what} · {quant} · 标签 labels: {labels}"]
     if generic_labels(info.labels):
         example = ",".join(("负面", "正面") if len(info.labels) == 2 else (f"名称{i}" for i in range(len(info.labels))))
         lines.append(f"> 🏷️ 模型没有标签名，显示为 {labels}。请设置变量 `SENTIMENT_LABELS={example}`（按类别序号顺序，"
