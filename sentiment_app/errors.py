@@ -30,6 +30,13 @@ _ABS_PATH = re.compile(r"(?<![\w:/.~\-])/(?:[^\s/'\"`()<>|]+/)+(?P<last>[^\s/'\"
 MIN_SECRET_CHARS = 6
 
 
+class UserError(Exception):
+    """A mistake the user can fix (flags, files, columns, model folder, offline Hub, auth).
+
+    The message is one line that says what is wrong and what to do; no stack trace is shown.
+    """
+
+
 def first_line(exc: BaseException, limit: int | None = None) -> str:
     """The first non-empty line of an exception's message, or its type name when it has none."""
     line = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "") or type(exc).__name__

@@ -9,7 +9,7 @@ other stacks do not know). A calibration temperature (``calibration.json``) is f
 classifier's weights, so the pipeline's probabilities are the calibrated ones.
 
 The folder is also a complete artifact (labels.json, metrics.json, card), so the app serves it too.
-``--push-to-hub REPO`` uploads it with the training push code (token from HF_TOKEN or
+``--push-to-hub REPO`` uploads it with the same push code as training (token from HF_TOKEN or
 ``hf auth login``, retries, redacted messages).
 """
 
@@ -286,14 +286,13 @@ def check_repo_id(repo_id: str) -> None:
 
 
 def push_export(folder: Path, repo_id: str, *, private: bool = False, api: Any = None) -> str:
-    """Upload the export in one commit with the training push code; return the commit URL or repo URL.
+    """Upload the export in one commit with the same push code as training; return the commit URL or repo URL.
 
-    ``training.push`` is imported only here: it needs nothing beyond huggingface_hub and the artifact
-    module, and the app never reaches this path.
+    The push code is training's own (:mod:`sentiment_app.hub_push`, which training re-exports).
     """
-    from training.config import DEFAULT_HUB_ENDPOINT
-    from training.errors import UserError, redact
-    from training.push import endpoint_note, hub_token, push_artifact
+    from .errors import UserError, redact
+    from .hub_push import endpoint_note, hub_token, push_artifact
+    from .sources import DEFAULT_HUB_ENDPOINT
 
     check_repo_id(repo_id)
     token = hub_token()

@@ -7,6 +7,9 @@ caller words its own error, since the flag or variable to fix differs.
 
 from __future__ import annotations
 
+# Where pushes go unless the user names another endpoint: an HF_ENDPOINT download mirror never receives them.
+DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+
 
 def looks_like_path(spec: str) -> bool:
     """True when ``spec`` can only be a path (``./x``, ``/x``, ``~/x``, ``a/b/c``, back-slashes).

@@ -20,11 +20,12 @@ from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from sentiment_app.sources import DEFAULT_HUB_ENDPOINT
+
 from .errors import UserError
 
 SCRATCH = "scratch"  # --base-model value that builds a fresh BERT with a vocabulary from the training texts
 DEFAULT_DATASET = "lansinuote/ChnSentiCorp"
-DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 BEST_METRICS = ("f1_macro", "accuracy", "precision_macro", "recall_macro", "loss")
 QUANTIZATION_CHOICES = ("none", "8bit", "4bit")
 LORA_BIAS_CHOICES = ("none", "all", "lora_only")
