@@ -27,6 +27,7 @@ from .artifact import (
     METRICS_FILE,
     ArtifactError,
     artifact_kind,
+    read_calibration,
     read_json,
     read_labels,
 )
@@ -193,6 +194,7 @@ def load_classifier(
     try:
         kind = artifact_kind(folder)
         labels = read_labels(folder)
+        calibration = read_calibration(folder)
     except ArtifactError as exc:
         raise ModelLoadError(_redact(str(exc), config.token)) from None
     tokenizer = _load_tokenizer(folder)
@@ -221,7 +223,7 @@ def load_classifier(
     )
     return SentimentClassifier(model, tokenizer, labels, max_length=config.max_length,
                                batch_size=config.batch_size, batch_tokens=config.batch_tokens, info=info,
-                               explain_model=explain_model)
+                               explain_model=explain_model, calibration=calibration)
 
 
 def _load_tokenizer(folder: Path):

@@ -172,10 +172,10 @@ class Callbacks:
             if i in predictions:
                 p = predictions[i]
                 out.append({"label": p.label, "confidence": p.score, "probabilities": p.probabilities,
-                            "windows": p.windows, "model": self.names[0]})
+                            "windows": p.windows, "uncertain": p.uncertain, "model": self.names[0]})
             else:
                 out.append({"label": None, "confidence": None, "probabilities": {}, "windows": 0,
-                            "model": self.names[0], "error": self.text_problem(text)})
+                            "uncertain": False, "model": self.names[0], "error": self.text_problem(text)})
         return (out,)
 
     def classify_one(self, text: str) -> dict[str, Any]:

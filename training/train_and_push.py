@@ -40,6 +40,7 @@ from sentiment_app.artifact import (
     MODEL_CARD_FILE,
     TRAINING_CONFIG_FILE,
     validate_artifact,
+    write_calibration,
     write_labels,
 )
 from training.config import TrainConfig, parse_config
@@ -102,7 +103,15 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
 
     trainer = make_trainer(config, built, encoded, splits.labels)
     train_output = trainer.train()
-    metrics = evaluate_splits(trainer, encoded, splits.labels)
+    if config.is_scratch and config.resolved_scratch.tie_traditional:
+        tied = modeling.tie_traditional(trainer.model, tokenizer)
+        print(f"traditional characters tied to their simplified forms' embeddings: {tied}")
+    metrics, validation_logits = evaluate_splits(trainer, encoded, splits.labels, splits)
+    from training.calibration import fit_calibration
+
+    calibration = fit_calibration(validation_logits, encoded["validation"]["labels"],
+                                  splits.parts.get("validation"))
+    metrics["calibration"] = calibration
     metrics["train"] = {
         "loss": train_output.training_loss,
         "steps": trainer.state.global_step,
@@ -215,22 +224,42 @@ def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], label
                          callbacks=callbacks)
 
 
-def evaluate_splits(trainer: Any, encoded: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
-    """Full metrics (confusion matrix included) of the kept model on validation and, when present, test."""
+def evaluate_splits(trainer: Any, encoded: dict[str, Any], labels: Sequence[str],
+                    splits: Any = None) -> tuple[dict[str, Any], Any]:
+    """Full metrics (confusion matrix included) of the kept model on validation and, when present, test,
+    and the validation logits (for calibration).
+
+    With several validation files (or domains), each is also reported alone under ``validation_parts``
+    and ``validation_domains``."""
     import numpy as np
 
     from training.metrics import classification_report
 
     results: dict[str, Any] = {}
+    validation_logits = None
     for split in ("validation", "test"):
         if split not in encoded:
             continue
         output = trainer.predict(encoded[split], metric_key_prefix=split)
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-        report = classification_report(output.label_ids, np.argmax(logits, axis=-1), labels)
+        predicted = np.argmax(logits, axis=-1)
+        report = classification_report(output.label_ids, predicted, labels)
         report["loss"] = output.metrics.get(f"{split}_loss")
         results[split] = report
-    return results
+        if split != "validation":
+            continue
+        validation_logits = logits
+        for key, groups in (("validation_parts", getattr(splits, "parts", {}).get(split)),
+                            ("validation_domains", getattr(splits, "domains", {}).get(split))):
+            if not groups or len(set(groups)) < 2:
+                continue
+            names = np.asarray(groups)
+            results[key] = {}
+            for name in dict.fromkeys(groups):
+                mask = names == name
+                part = classification_report(output.label_ids[mask], predicted[mask], labels)
+                results[key][name] = {k: part[k] for k in ("accuracy", "f1_macro", "samples")}
+    return results, validation_logits
 
 
 # ---- the artifact ------------------------------------------------------------------------------
@@ -255,6 +284,8 @@ def write_artifact(out: Path, config: TrainConfig, built: Any, splits: Any, metr
 
     (out / "training_args.bin").unlink(missing_ok=True)  # the Trainer's pickle: never shipped
     write_labels(out, splits.labels)
+    if "calibration" in metrics:
+        write_calibration(out, metrics["calibration"]["temperature"], metrics["calibration"]["uncertain_below"])
     (out / METRICS_FILE).write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     versions = {name: _version(name) for name in ("torch", "transformers", "peft", "datasets")}
     record = {
@@ -289,6 +320,14 @@ def _version(package: str) -> str | None:
 
 
 def _print_results(metrics: dict[str, Any]) -> None:
+    for name, part in metrics.get("validation_parts", {}).items():
+        print(f"validation {name}: accuracy {part['accuracy']:.4f}, macro F1 {part['f1_macro']:.4f} "
+              f"({part['samples']} rows)")
+    calibration = metrics.get("calibration")
+    if calibration:
+        print(f"calibration: temperature {calibration['temperature']:.3f}, ECE {calibration['ece_before']:.4f} -> "
+              f"{calibration['ece_after']:.4f}, uncertain below {calibration['uncertain_below']} "
+              f"({calibration['uncertain_share']:.1%} of validation rows)")
     for split in ("validation", "test"):
         report = metrics.get(split)
         if report:
