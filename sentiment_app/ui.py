@@ -458,8 +458,9 @@ def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfi
     quant = "int8 开 on" if info.quantized else "int8 关 off"
     labels = " / ".join(info.labels)
     if info.source == "embedded":
-        what = (f"**当前模型 Serving:** 内置轻量模型 embedded compact model（{info.parameters / 1e6:.1f}M 参数 params"
-                f"{_accuracy_note(info.metrics)}）")
+        # No dev accuracy here: it holds for its training domains, not for whatever a user types.
+        what = (f"**当前模型 Serving:** 内置轻量模型 embedded compact model（{info.parameters / 1e6:.1f}M 参数 params · "
+                f"{EMBEDDED_DOMAINS}）")
     else:
         kind = f"LoRA 适配器 adapter on `{info.base_model}`" if info.kind == "adapter" else "完整模型 full model"
         rev = f" @ `{info.revision[:12]}`" if info.revision else ""
@@ -479,8 +480,13 @@ def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfi
     return "\n\n".join(lines)
 
 
+EMBEDDED_DOMAINS = ("训练于酒店、电脑、图书和电商评论，其他领域可能不准 / trained on hotel, laptop, book and shopping "
+                    "reviews; less reliable elsewhere")
+
+
 def _accuracy_note(metrics: dict[str, Any]) -> str:
-    for split, name in (("test", "测试集 test"), ("validation", "验证集 dev")):
+    """The model's accuracy on its own held-out split, said to be that (not a promise for every text)."""
+    for split, name in (("test", "自带测试集 its test split"), ("validation", "自带验证集 its dev split")):
         value = (metrics.get(split) or {}).get("accuracy") if isinstance(metrics.get(split), dict) else None
         if isinstance(value, (int, float)):
             return f" · {name} 准确率 accuracy {_percent(value)}"

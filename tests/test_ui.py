@@ -98,10 +98,12 @@ def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
     assert str(classifier.info.name) in text and "CPU" in text and "int8 关 off" in text and "负面 / 正面" in text
     from dataclasses import replace
 
-    embedded = replace(classifier.info, source="embedded", name="embedded compact model")
+    embedded = replace(classifier.info, source="embedded", name="embedded compact model",
+                       metrics={"validation": {"accuracy": 0.935}})
     monkeypatch.setattr(classifier, "info", embedded)
     text = header_markdown([classifier], AppConfig())
     assert "内置轻量模型" in text and "SENTIMENT_MODEL" in text
+    assert "准确率" not in text and "less reliable elsewhere" in text  # no dev accuracy sold as a promise
     monkeypatch.setattr(classifier, "info", replace(embedded, warning="team/x could not be loaded: cannot reach the Hub"))
     text = header_markdown([classifier], AppConfig())
     assert "⚠️" in text and "cannot reach the Hub" in text
