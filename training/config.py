@@ -110,6 +110,15 @@ class TrainConfig:
     # trained from scratch learns "short = negative"; excerpts break that shortcut. 0 = off.
     clause_crops: float = 0.0
 
+    # Knowledge distillation: "tfidf" trains a character 1-3-gram TF-IDF + logistic regression teacher on the
+    # training rows (out-of-fold: each row's soft target comes from the fold model that never saw it, so the
+    # targets are not memorised) and adds its probabilities as soft targets. None = off.
+    distill_teacher: str | None = None
+    # Share of the loss from the teacher's soft targets (the rest is the usual cross-entropy on the labels).
+    distill_weight: float = 0.5
+    # Folds for the out-of-fold teacher targets.
+    distill_folds: int = 5
+
     # --- optimisation ---
     # The seed's 2 epochs: LoRA on ChnSentiCorp plateaus after that.
     epochs: float = 2.0
@@ -264,6 +273,10 @@ class TrainConfig:
                             f"max_position_embeddings {self.resolved_scratch.max_position_embeddings}")
         if self.save_dtype not in ("float32", "float16"):
             raise UserError(f"--save-dtype must be float32 or float16, got {self.save_dtype!r}")
+        if self.distill_teacher not in (None, "tfidf"):
+            raise UserError(f"--distill-teacher must be tfidf (or unset), got {self.distill_teacher!r}")
+        if not 0 < self.distill_weight <= 1 or self.distill_folds < 2:
+            raise UserError("--distill-weight must be in (0, 1] and --distill-folds at least 2")
         if not 0 <= self.min_domain_share < 1:
             raise UserError(f"--min-domain-share must be in [0, 1), got {self.min_domain_share}")
         if not 0 <= self.clause_crops <= 1 or not 0 <= self.label_smoothing < 1:
@@ -431,6 +444,10 @@ _FLAGS: list[tuple[str, Any, str | None, str]] = [
     ("max_train_samples", int, "N", "use N training rows (shuffled by --seed) for quick runs"),
     ("max_eval_samples", int, "N", "use N validation and N test rows (shuffled by --seed)"),
     ("max_length", int, "N", "tokens per review (longer ones are truncated); batches are padded dynamically"),
+    ("distill_teacher", str, "{tfidf}", "distil from a TF-IDF + logistic regression teacher trained on the training "
+     "rows (out-of-fold soft targets)"),
+    ("distill_weight", float, "X", "share of the loss from the teacher's soft targets"),
+    ("distill_folds", int, "N", "folds for the teacher's out-of-fold soft targets"),
     ("clause_crops", float, "X", "add this fraction of training reviews again as a short excerpt of 1-3 clauses "
      "with the same label (counters a length/label shortcut)"),
     ("epochs", float, "N", "training epochs"),

@@ -45,6 +45,10 @@ class LabelledSplits:
     source: str  # Hub id or file names, for logs and the model card
     domains: dict[str, list[str]] = field(default_factory=dict)
     parts: dict[str, list[str]] = field(default_factory=dict)
+    # For each training row, the index of the original row it repeats or was cut from (the first
+    # ``original_rows`` rows are the originals): distillation predicts it with a fold that never saw that row.
+    origins: list[int] = field(default_factory=list)
+    original_rows: int = 0
 
     def items(self) -> Iterable[tuple[str, "datasets.Dataset"]]:
         """(name, dataset) for every split present."""
@@ -286,9 +290,12 @@ def _to_datasets(texts: dict[str, list[str]], label_ids: dict[str, list[int]], l
             built[name] = built[name].select(keep)
             domains[name] = [domains[name][i] for i in keep]
             parts[name] = [parts[name][i] for i in keep]
+    original_rows = len(built["train"])
+    origins = list(range(original_rows))
     if config.min_domain_share:
         keep, added = balanced_rows(domains["train"], config.min_domain_share, config.seed)
         if added:
+            origins = [origins[i] for i in keep]
             built["train"] = built["train"].select(keep)
             domains["train"] = [domains["train"][i] for i in keep]
             parts["train"] = [parts["train"][i] for i in keep]
@@ -301,11 +308,13 @@ def _to_datasets(texts: dict[str, list[str]], label_ids: dict[str, list[int]], l
         if crop_texts:
             extra = datasets.Dataset.from_dict({"text": crop_texts, "label": crop_labels}, features=features)
             built["train"] = datasets.concatenate_datasets([train, extra])
+            origins += [origins[i] for i in origin]
             domains["train"] += [domains["train"][i] for i in origin]
             parts["train"] += [parts["train"][i] for i in origin]
             print(f"train: added {len(crop_texts)} clause excerpts of the reviews (--clause-crops {config.clause_crops:g})")
     return LabelledSplits(train=built["train"], validation=built["validation"], test=built.get("test"),
-                          labels=labels, source=source, domains=domains, parts=parts)
+                          labels=labels, source=source, domains=domains, parts=parts, origins=origins,
+                          original_rows=original_rows)
 
 
 def balanced_rows(domains: Sequence[str], min_share: float, seed: int) -> tuple[list[int], dict[str, int]]:

@@ -94,6 +94,12 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
         tokenizer = modeling.build_scratch_tokenizer(list(splits.train["text"]), shape)
         print(f"{shape.tokenizer} vocabulary from the training texts: {len(tokenizer)} tokens (min_freq {shape.min_freq})")
     encoded = data.tokenize_splits(splits, tokenizer, config.max_length)
+    if config.distill_teacher:
+        from training.teacher import out_of_fold_probabilities
+
+        soft = out_of_fold_probabilities(splits.train["text"], splits.train["label"], splits.origins,
+                                         splits.original_rows, config.distill_folds, config.seed, len(splits.labels))
+        encoded["train"] = encoded["train"].add_column("teacher", soft.tolist())
     from transformers import set_seed
 
     set_seed(config.seed)  # LoRA and head initialisation
@@ -205,6 +211,7 @@ def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], label
         # length grouping comes from our sampler (training/sampling.py): "group_by_length" serves each
         # mega-batch's batches longest to shortest, and a model trained from scratch then stays at chance
         label_names=["labels"],  # a PeftModel's forward(**kwargs) hides the label argument from the Trainer
+        remove_unused_columns=not config.distill_teacher,  # keep the teacher's soft targets for compute_loss
         report_to="none",
         dataloader_pin_memory=on_gpu,  # pinned memory only helps copies to a GPU
         disable_tqdm=False,
@@ -218,10 +225,30 @@ def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], label
     print(f"training on {device}: lr {config.resolved_learning_rate:g}, batch {config.batch_size}, "
           + (f"max {config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epoch(s)"))
     trainer_class = length_grouped_trainer_class()  # similar lengths per batch, batches in random order
+    if config.distill_teacher:
+        trainer_class = distilling_trainer_class(trainer_class, config.distill_weight)
     return trainer_class(model=built.model, args=args, train_dataset=encoded["train"],
                          eval_dataset=encoded["validation"], processing_class=built.tokenizer,
                          data_collator=collator, compute_metrics=make_compute_metrics(labels),
                          callbacks=callbacks)
+
+
+def distilling_trainer_class(base: type, weight: float) -> type:
+    """``base`` whose training loss mixes in the cross-entropy against the batch's ``teacher`` probabilities."""
+    import torch
+
+    class DistillingTrainer(base):  # type: ignore[misc, valid-type]
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            teacher = inputs.pop("teacher", None)
+            if teacher is None:  # evaluation rows carry no soft targets
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+            log_probs = torch.log_softmax(outputs.logits.float(), dim=-1)
+            soft = -(teacher.to(log_probs.dtype) * log_probs).sum(dim=-1).mean()
+            total = (1 - weight) * loss + weight * soft
+            return (total, outputs) if return_outputs else total
+
+    return DistillingTrainer
 
 
 def evaluate_splits(trainer: Any, encoded: dict[str, Any], labels: Sequence[str],
