@@ -383,3 +383,31 @@ def test_traditional_characters_get_their_simplified_embedding():
         assert not before[vocab[traditional]].equal(before[vocab[simplified]])
         assert weights[vocab[traditional]].equal(weights[vocab[simplified]])
     assert weights[vocab["好"]].equal(before[vocab["好"]])  # simplified characters untouched
+
+
+def test_teacher_soft_targets_are_out_of_fold_and_follow_each_row_origin():
+    from training.teacher import fit_tfidf, out_of_fold_probabilities
+
+    texts = [t for t, _ in tiny.REVIEWS] + [tiny.REVIEWS[0][0], "房间干净整洁"]  # a repeat and an excerpt of row 0
+    labels = [y for _, y in tiny.REVIEWS] + [tiny.REVIEWS[0][1]] * 2
+    origins = list(range(len(tiny.REVIEWS))) + [0, 0]
+    soft = out_of_fold_probabilities(texts, labels, origins, len(tiny.REVIEWS), folds=3, seed=1, num_labels=2)
+    assert soft.shape == (len(texts), 2) and abs(soft.sum(axis=1) - 1).max() < 1e-5
+    assert (soft[len(tiny.REVIEWS)] == soft[0]).all()  # the repeat is predicted by row 0's fold model
+    # row 0's target comes from a model that never saw it: not the in-sample model's answer
+    in_sample = fit_tfidf(texts[:len(tiny.REVIEWS)], labels[:len(tiny.REVIEWS)]).predict_proba([texts[0]])[0]
+    assert abs(soft[0] - in_sample).max() > 1e-3
+    again = out_of_fold_probabilities(texts, labels, origins, len(tiny.REVIEWS), folds=3, seed=1, num_labels=2)
+    assert (again == soft).all()
+
+
+def test_training_origins_map_repeats_and_excerpts_to_their_original_row(tmp_path):
+    from dataclasses import replace
+
+    splits = data.load_splits(replace(_two_corpora(tmp_path), min_domain_share=0.2, clause_crops=1.0))
+    n = splits.original_rows
+    assert n == 41 and splits.origins[:n] == list(range(n)) and len(splits.origins) == len(splits.train)
+    for row in range(n, len(splits.train)):
+        origin = splits.origins[row]
+        assert splits.train[row]["label"] == splits.train[origin]["label"]
+        assert splits.train[row]["text"] in splits.train[origin]["text"]

@@ -160,6 +160,7 @@ def test_classify_api_returns_plain_json(cb):
     (out,) = cb.classify_api(["房间干净", ""])
     assert out[0]["label"] in ("负面", "正面") and set(out[0]["probabilities"]) == {"负面", "正面"}
     assert out[1]["label"] is None and out[1]["error"] == EMPTY_MESSAGE
+    assert out[0]["uncertain"] is cb.primary.predict("房间干净").uncertain and out[1]["uncertain"] is False
 
 
 def test_model_choice_routes_to_that_model(classifier, second, tmp_path):
