@@ -58,8 +58,10 @@ def test_shipped_folder_follows_the_artifact_contract_and_fits_a_space_without_l
     assert EMBEDDED_MODEL_DIR.is_dir(), "sentiment_app/embedded_model/ must ship with the repository"
     assert validate_artifact(EMBEDDED_MODEL_DIR) == []
     names = {p.name for p in EMBEDDED_MODEL_DIR.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "labels.json", "metrics.json",
+    assert {"config.json", "model.safetensors.index.json", "tokenizer.json", "labels.json", "metrics.json",
             "calibration.json", "README.md"} <= names
+    # no file over 10 MB: the Hub refuses those in a git push outside LFS (tests/test_repo.py checks every file)
+    assert max(p.stat().st_size for p in EMBEDDED_MODEL_DIR.iterdir()) <= 10 * 1024 * 1024
     assert not names & {"pytorch_model.bin", "training_args.bin", "checkpoints", "optimizer.pt"}
     total = sum(p.stat().st_size for p in EMBEDDED_MODEL_DIR.rglob("*") if p.is_file())
     assert total <= MAX_BYTES, f"{total / 2**20:.1f} MB: a Space would need Git LFS"

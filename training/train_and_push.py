@@ -138,6 +138,8 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
         return out
     if config.save_dtype == "float16" and built.kind == "full":
         store_half_precision(out)
+    if built.kind == "full":
+        shard_weights(out)
     write_artifact(out, config, built, splits, metrics, command)
     if not config.keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
@@ -302,6 +304,41 @@ def store_half_precision(out: Path) -> None:
         tensors = load_file(weights)
         save_file({name: t.half() if t.is_floating_point() else t for name, t in tensors.items()}, weights,
                   metadata={"format": "pt"})
+
+
+# The Hub (and so a Space) refuses a git push with a file over 10 MB outside LFS/Xet: full-model weights are
+# split into shards below that, with the standard index transformers reads.
+MAX_SHARD_BYTES = 9 * 1024 * 1024
+
+
+def shard_weights(out: Path, max_bytes: int = MAX_SHARD_BYTES) -> None:
+    """Split ``model.safetensors`` into ``model-0000k-of-0000n.safetensors`` files of at most ``max_bytes`` (a
+    tensor bigger than that gets a shard of its own) plus ``model.safetensors.index.json``; a file already
+    small enough is left alone. Lossless and deterministic (tensors in name order)."""
+    from safetensors.torch import load_file, save_file
+
+    single = out / "model.safetensors"
+    if not single.is_file() or single.stat().st_size <= max_bytes:
+        return
+    tensors = load_file(single)
+    groups: list[list[str]] = [[]]
+    size = 0
+    for name in sorted(tensors):
+        nbytes = tensors[name].numel() * tensors[name].element_size()
+        if groups[-1] and size + nbytes > max_bytes - 64 * 1024:  # room for each file's JSON header
+            groups.append([])
+            size = 0
+        groups[-1].append(name)
+        size += nbytes
+    weight_map = {}
+    for i, names in enumerate(groups, start=1):
+        file = f"model-{i:05d}-of-{len(groups):05d}.safetensors"
+        save_file({n: tensors[n].contiguous() for n in names}, out / file, metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(names, file))
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    (out / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n", encoding="utf-8")
+    single.unlink()
 
 
 def write_artifact(out: Path, config: TrainConfig, built: Any, splits: Any, metrics: dict[str, Any],
