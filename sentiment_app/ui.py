@@ -152,7 +152,8 @@ class Callbacks:
     def describe_prediction(self, prediction: Prediction, seconds: float, *, batched: int = 1,
                             model: SentimentClassifier | None = None) -> str:
         clf = model or self.primary
-        parts = [f"**{prediction.label}** · 置信度 confidence {_percent(prediction.score)}",
+        parts = [f"**{prediction.label}** · 置信度 confidence {_percent(prediction.score)}"
+                 + (f" · {UNCERTAIN_NOTE}" if prediction.uncertain else ""),
                  f"用时 {seconds * 1000:.0f} ms" + (f"（与其他 {batched - 1} 个请求合批 / batched with "
                                                    f"{batched - 1} other requests）" if batched > 1 else ""),
                  f"{prediction.tokens:,} tokens"]
@@ -367,7 +368,7 @@ class Callbacks:
             clf = self.by_name[name]
             pos = positive_label(clf.labels)
             prefix = f"{name} · " if len(results) > 1 else ""
-            table[f"{prefix}判断 label"] = [p.label for p in predictions]
+            table[f"{prefix}判断 label"] = [f"{p.label}（把握不大）" if p.uncertain else p.label for p in predictions]
             if pos is not None:
                 table[f"{prefix}P({pos})"] = [round(p.probabilities[pos], 3) for p in predictions]
             else:
@@ -480,6 +481,8 @@ def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfi
     return "\n\n".join(lines)
 
 
+# Shown beside a prediction whose top probability is below the artifact's calibrated threshold.
+UNCERTAIN_NOTE = "⚠️ 把握不大 uncertain（低于校准阈值 below the model's calibrated threshold）"
 EMBEDDED_DOMAINS = ("训练于酒店、电脑、图书和电商评论，其他领域可能不准 / trained on hotel, laptop, book and shopping "
                     "reviews; less reliable elsewhere")
 

@@ -316,3 +316,22 @@ def test_compare_errors(cb):
         cb.compare(pd.DataFrame({"评论 text": ["", " "]}))
     with pytest.raises(gr.Error):
         cb.compare(pd.DataFrame({"评论 text": ["好"] * 51}))
+
+
+def test_uncertain_predictions_are_marked_in_the_single_text_note_and_the_comparison(tmp_path):
+    from sentiment_app.artifact import write_calibration
+    from sentiment_app.ui import UNCERTAIN_NOTE
+
+    folder = tiny.save_full_model(tmp_path / "calibrated")
+    write_calibration(folder, 1.0, 0.99)  # a random tiny model is never 99 % sure: everything is uncertain
+    unsure = load_classifier(AppConfig(model=str(folder), max_length=64))
+    callbacks = Callbacks([unsure], AppConfig(), results=ResultFiles(tmp_path / "results"))
+    _, notes = callbacks.classify_batch(["房间干净"], [callbacks.names[0]])
+    assert UNCERTAIN_NOTE in notes[0]
+    table, _ = callbacks.compare(pd.DataFrame({"类型 kind": ["a"], "评论 text": ["房间干净"]}))
+    assert table["判断 label"][0].endswith("（把握不大）")
+    write_calibration(folder, 1.0, None)  # no threshold: never uncertain
+    sure = load_classifier(AppConfig(model=str(folder), max_length=64))
+    callbacks = Callbacks([sure], AppConfig(), results=ResultFiles(tmp_path / "results2"))
+    _, notes = callbacks.classify_batch(["房间干净"], [callbacks.names[0]])
+    assert UNCERTAIN_NOTE not in notes[0]
