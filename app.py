@@ -44,9 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         log.info("serving %s (%s, %s)%s", clf.info.name, clf.info.source, clf.info.kind,
                  f" - warning: {clf.info.warning}" if clf.info.warning else "")
 
+    from sentiment_app.batch import ResultFiles
     from sentiment_app.ui import build_demo, launch
 
-    launch(build_demo(classifiers, config), config)
+    results = ResultFiles(max_age=config.file_ttl)  # one private folder (mkdtemp, 0700) for this process
+    launch(build_demo(classifiers, config, results=results), config, results=results)
     return 0
 
 

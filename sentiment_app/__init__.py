@@ -1,4 +1,4 @@
-"""Chinese review sentiment: serving core, batch tables and the Gradio app."""
+"""Chinese review sentiment: serving core, batch pipeline and the Gradio app."""
 
 import os
 

@@ -17,6 +17,7 @@ Nothing here imports torch, so the training side and light tools can use it chea
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
@@ -56,6 +57,8 @@ HUB_ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "README.md"
 CLASSIFIER_HEAD_MODULES = ("classifier", "score")
 
 ArtifactKind = Literal["adapter", "full"]
+# transformers' placeholder names when a config names no labels: LABEL_0, LABEL_1, ...
+GENERIC_LABEL = re.compile(r"LABEL_\d+")
 
 
 class ArtifactError(ValueError):
@@ -118,12 +121,7 @@ def read_labels(folder: str | Path) -> list[str] | None:
         return names
     config_file = path / MODEL_CONFIG_FILE
     if config_file.is_file():
-        config = read_json(config_file)
-        id2label = config.get("id2label") or {}
-        if id2label:
-            names = [str(id2label[k]) for k in sorted(id2label, key=int)]
-            if not all(n.startswith("LABEL_") for n in names):
-                return names
+        return config_labels(read_json(config_file))
     return None
 
 
@@ -162,6 +160,24 @@ def _checked_calibration(data: dict, where: str) -> Calibration:
                                   or not 0 <= threshold <= 1):
         raise ArtifactError(f"{where}: uncertain_below must be a probability or null, got {threshold!r}")
     return Calibration(float(temperature), None if threshold is None else float(threshold))
+
+
+def generic_labels(names: Sequence[str]) -> bool:
+    """True when ``names`` are transformers' placeholders (LABEL_0, LABEL_1, ...), which say nothing."""
+    return all(GENERIC_LABEL.fullmatch(str(name)) for name in names)
+
+
+def config_labels(config: dict | object, num_labels: int | None = None) -> list[str] | None:
+    """Label names a model config (``config.json`` dict or a ``PretrainedConfig``) gives, in class-index
+    order; None when it gives only placeholders or a count other than ``num_labels``."""
+    id2label = (config.get("id2label") if isinstance(config, dict) else getattr(config, "id2label", None)) or {}
+    try:
+        names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    except (TypeError, ValueError):
+        return None
+    if not names or generic_labels(names) or (num_labels is not None and len(names) != num_labels):
+        return None
+    return names
 
 
 def read_json(path: str | Path) -> dict:

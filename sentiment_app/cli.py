@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .config import ConfigError, add_serving_arguments, config_from_args
-from .tables import DEFAULT_CHUNK_SIZE, TableError
+from .batch import DEFAULT_CHUNK_SIZE, TableError
 
 EXIT_USAGE = 2
 OUTPUT_FORMATS = (".csv", ".xlsx")
@@ -56,15 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "the summary")
     add_serving_arguments(predict, fallback_flag=False)  # a batch run never swaps models silently
     predict.set_defaults(handler=run_predict)
+    from .export import add_export_parser
+
+    add_export_parser(commands)  # python -m sentiment_app export MODEL OUTPUT_DIR (sentiment_app/export.py)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .export import ExportError
+
     try:
         return args.handler(args)
-    except (CliError, ConfigError, TableError) as exc:
+    except (CliError, ConfigError, TableError, ExportError) as exc:
         return _fail(exc)
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)
@@ -94,7 +99,13 @@ def _check_output(input_path: Path, output: Path) -> str:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .tables import classify_table, read_table, summarize, write_csv, write_xlsx
+    """Read, classify, write and summarize through the batch pipeline (:class:`sentiment_app.batch.BatchJob`).
+
+    The file is read and checked before the slow model load; the job runs in a worker thread
+    like the app's, and Ctrl-C cancels it with nothing written. No time or memory budget: on
+    the command line the user is the bound.
+    """
+    from .batch import BatchJob, Progress, ReadLimits, run_batch
 
     if args.chunk_size < 1:
         raise CliError(f"--chunk-size must be at least 1, got {args.chunk_size}")
@@ -103,35 +114,50 @@ def run_predict(args: argparse.Namespace) -> int:
     suffix = _check_output(input_path, output)
     note = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
 
-    # Read (and refuse bad input) before the slow model load.
-    table = read_table(input_path, text_column=args.text_column, label_column=args.label_column,
-                       sheet=args.sheet, header=args.header, max_bytes=config.max_file_bytes,
-                       max_rows=config.max_rows)
-    note(f"{input_path.name}: {table.description}")
-    for warning in table.warnings:
-        note(f"warning: {warning}")
-    from .loading import ModelLoadError, load_classifier  # torch: imported only once the input is known good
+    def on_read(table) -> None:
+        note(f"{input_path.name}: {table.description}")
+        for warning in table.warnings:
+            note(f"warning: {warning}")
 
-    if args.quiet:
-        from transformers.utils import logging as hf_logging
+    def load_model():
+        from .loading import ModelLoadError, load_classifier  # torch: imported only once the input is known good
 
-        hf_logging.disable_progress_bar()
-    try:
-        classifier = load_classifier(config)
-    except ModelLoadError as exc:
-        raise CliError(str(exc)) from None
-    note(f"model: {classifier.info.name} ({classifier.info.kind}, labels {', '.join(classifier.labels)}"
-         f"{', int8' if classifier.info.quantized else ''})")
+        if args.quiet:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        try:
+            classifier = load_classifier(config)
+        except ModelLoadError as exc:
+            raise CliError(str(exc)) from None
+        note(f"model: {classifier.info.name} ({classifier.info.kind}, labels {', '.join(classifier.labels)}"
+             f"{', int8' if classifier.info.quantized else ''})")
+        return classifier
 
     from tqdm.auto import tqdm
 
-    with tqdm(total=table.rows, unit="rows", file=sys.stderr, disable=args.quiet, dynamic_ncols=True) as bar:
-        result = classify_table(table, classifier, chunk_size=args.chunk_size,
-                                progress=lambda done, total: bar.update(done - bar.n))
-    (write_xlsx if suffix == ".xlsx" else write_csv)(result, output)
-    note(f"wrote {output} ({len(result):,} rows)")
-    summary = summarize(result, classifier.labels, label_column=table.label_column)
-    for line in summary.lines():
+    bar = None
+
+    def show(event: Progress) -> None:
+        nonlocal bar
+        if event.stage == "classifying":
+            if bar is None:
+                bar = tqdm(total=event.total, unit="rows", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+            bar.update(event.done - bar.n)
+
+    limits = ReadLimits(max_bytes=config.max_file_bytes, max_rows=config.max_rows)
+    job = BatchJob(lambda budget, report: run_batch(
+        input_path, load_model, text_column=args.text_column, label_column=args.label_column, sheet=args.sheet,
+        header=args.header, outputs={suffix.lstrip("."): output}, limits=limits, budget=budget,
+        chunk_size=args.chunk_size, progress=report, on_read=on_read))
+    try:
+        with job:
+            result = job.wait(show)
+    finally:
+        if bar is not None:
+            bar.close()
+    note(f"wrote {output} ({len(result.frame):,} rows)")
+    for line in result.summary.lines():
         print(line)
     return 0
 

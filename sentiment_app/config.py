@@ -29,6 +29,9 @@ class AppConfig:
     revision: str | None = None
     # Overrides the base named in adapter_config.json (a mirror copy or a local folder of it).
     base_model: str | None = None
+    # Label names in class-index order, comma-separated ("负面,正面"), for a model that names none itself:
+    # used when neither labels.json nor the (base) model's config.json names them (not LABEL_0, LABEL_1).
+    labels: str | None = None
     # Tokens per window; longer texts are split into overlapping windows, never truncated.
     max_length: int = 512
     # Windows per forward pass: 64 lets short reviews fill a large matrix product (length-sorted
@@ -65,6 +68,12 @@ class AppConfig:
     max_batch: int = 16
     # Seconds uploads and result files are kept before they are deleted; bounds the temp folder.
     file_ttl: int = 1800
+    # Seconds one batch job (file upload to results) may run before it is stopped; None = sized to the
+    # row limit at 36 ms a row (3,600 s for 100,000 rows), so one hostile job cannot hold the CPU for hours.
+    job_timeout: float | None = None
+    # MB the app may grow by during one batch job before it is stopped: the reading limits bound a
+    # table to ~0.5 GB; this catches what they miss before the Space runs out of memory.
+    job_memory_mb: float = 1024.0
     # Server address and port; None = Gradio's default (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT).
     host: str | None = None
     port: int | None = None
@@ -87,10 +96,29 @@ class AppConfig:
             raise ConfigError(f"threads must be at least 1, got {self.threads}")
         if self.hub_timeout <= 0 or self.max_file_mb <= 0:
             raise ConfigError("hub_timeout and max_file_mb must be positive")
+        if (self.job_timeout is not None and self.job_timeout <= 0) or self.job_memory_mb <= 0:
+            raise ConfigError("job_timeout and job_memory_mb must be positive")
+        if self.labels is not None:
+            names = self.label_names or ()
+            if len(names) < 2 or len(set(names)) != len(names) or not all(names):
+                raise ConfigError(f"labels must be two or more distinct comma-separated names in class-index "
+                                  f"order (SENTIMENT_LABELS=负面,正面), got {self.labels!r}")
+
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        """``labels`` split at commas (ASCII or Chinese), or None when not set."""
+        if self.labels is None:
+            return None
+        return tuple(name.strip() for name in self.labels.replace("，", ",").split(","))
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def job_seconds(self) -> float:
+        """The batch job time limit: ``job_timeout``, else 36 ms per allowed row (at least a minute)."""
+        return self.job_timeout if self.job_timeout is not None else max(60.0, self.max_rows * 0.036)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "AppConfig":
@@ -117,6 +145,7 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "SENTIMENT_MODEL": ("model", str),
     "SENTIMENT_MODEL_REVISION": ("revision", str),
     "SENTIMENT_BASE_MODEL": ("base_model", str),
+    "SENTIMENT_LABELS": ("labels", str),
     "SENTIMENT_MAX_LENGTH": ("max_length", int),
     "SENTIMENT_BATCH_SIZE": ("batch_size", int),
     "SENTIMENT_BATCH_TOKENS": ("batch_tokens", int),
@@ -133,6 +162,8 @@ ENV_VARS: dict[str, tuple[str, type]] = {
     "SENTIMENT_CONCURRENCY": ("concurrency", int),
     "SENTIMENT_MAX_BATCH": ("max_batch", int),
     "SENTIMENT_FILE_TTL": ("file_ttl", int),
+    "SENTIMENT_JOB_TIMEOUT": ("job_timeout", float),
+    "SENTIMENT_JOB_MEMORY_MB": ("job_memory_mb", float),
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -166,6 +197,8 @@ def add_serving_arguments(parser: argparse.ArgumentParser, *, fallback_flag: boo
     group.add_argument("--revision", help="branch, tag or commit of the Hub repo ($SENTIMENT_MODEL_REVISION)")
     group.add_argument("--base-model", help="base model to put the adapter on, overriding adapter_config.json "
                        "($SENTIMENT_BASE_MODEL)")
+    group.add_argument("--labels", metavar="NAMES", help="label names in class-index order, comma-separated, "
+                       "for a model that names none itself ($SENTIMENT_LABELS, e.g. 负面,正面)")
     group.add_argument("--quantize", choices=QUANTIZE_CHOICES, help="int8 = dynamic int8 linear layers "
                        "($SENTIMENT_QUANTIZE, default none)")
     group.add_argument("--int8-engine", choices=INT8_ENGINE_CHOICES, help="kernels for --quantize int8 "
@@ -187,7 +220,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
     """Environment first, then the flags that were given."""
     overrides = {
         name: getattr(args, name, None)
-        for name in ("model", "revision", "base_model", "quantize", "int8_engine", "max_length", "batch_size", "batch_tokens",
+        for name in ("model", "revision", "base_model", "labels", "quantize", "int8_engine", "max_length", "batch_size", "batch_tokens",
                      "threads", "host", "port", "max_rows", "max_file_mb")
     }
     if getattr(args, "no_fallback", False):

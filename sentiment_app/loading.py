@@ -27,6 +27,7 @@ from .artifact import (
     METRICS_FILE,
     ArtifactError,
     artifact_kind,
+    config_labels,
     read_calibration,
     read_json,
     read_labels,
@@ -201,7 +202,7 @@ def load_classifier(
     if kind == "adapter":
         model, base_name, labels = _load_adapter(folder, labels, config)
     else:
-        model, labels = _load_full(folder, labels)
+        model, labels = _load_full(folder, labels, config)
         base_name = None
     _check_vocab(tokenizer, model, spec)
     explain_model = model
@@ -239,7 +240,18 @@ def _load_tokenizer(folder: Path):
     return tokenizer
 
 
-def _load_full(folder: Path, labels: list[str] | None):
+def _configured_labels(config: AppConfig, num_labels: int, where: Path) -> list[str] | None:
+    """SENTIMENT_LABELS / --labels, checked against the model's number of outputs; None when not set."""
+    names = config.label_names
+    if names is None:
+        return None
+    if len(names) != num_labels:
+        raise ModelLoadError(f"SENTIMENT_LABELS (--labels) names {len(names)} labels ({', '.join(names)}) but the model in "
+                             f"{where} has {num_labels} outputs: give one name per class, in class-index order")
+    return list(names)
+
+
+def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     try:
@@ -247,8 +259,9 @@ def _load_full(folder: Path, labels: list[str] | None):
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"{folder}/config.json cannot be read as a transformers model config: "
                              f"{str(exc).splitlines()[0]}") from None
-    if labels is None:
-        labels = [config.id2label[i] for i in range(config.num_labels)]
+    if labels is None:  # labels.json and config.json named none: the setting, else transformers' LABEL_i
+        labels = (_configured_labels(app_config, config.num_labels, folder)
+                  or [config.id2label[i] for i in range(config.num_labels)])
     if len(labels) != config.num_labels:
         raise ModelLoadError(f"{folder} names {len(labels)} labels but the model has {config.num_labels} outputs")
     config.id2label = dict(enumerate(labels))
@@ -282,9 +295,7 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
                              "modules_to_save=['classifier']); it would answer at random: retrain it with "
                              "training/train_and_push.py")
     num_labels = head_weight[0]
-    if labels is None:
-        labels = [f"LABEL_{i}" for i in range(num_labels)]
-    if len(labels) != num_labels:
+    if labels is not None and len(labels) != num_labels:
         raise ModelLoadError(f"{folder} names {len(labels)} labels but its classifier head has {num_labels} outputs")
 
     base_folder, _ = resolve_source(base_spec, token=config.token, timeout=config.hub_timeout)
@@ -292,6 +303,11 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
         base_config = AutoConfig.from_pretrained(base_folder, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"base model {base_spec} cannot be read: {str(exc).splitlines()[0]}") from None
+    if labels is None:
+        # An adapter saved the tutorial's way (PeftModel.save_pretrained, no labels.json): the base's
+        # config.json when it names this many labels, else the setting, else transformers' LABEL_i.
+        labels = (config_labels(base_config, num_labels) or _configured_labels(config, num_labels, folder)
+                  or [f"LABEL_{i}" for i in range(num_labels)])
     hidden = getattr(base_config, "hidden_size", None)
     if head_weight[1] != hidden:
         raise ModelLoadError(

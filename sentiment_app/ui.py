@@ -1,7 +1,7 @@
 """The Gradio Blocks app: single text, CSV batch and example comparison, Chinese first.
 
-Callbacks only convert, call the serving core or the batch tables, format, and raise
-``gr.Error``; they live on :class:`Callbacks` so tests call them without a browser.
+Callbacks only convert, call the serving core or the batch pipeline (:mod:`sentiment_app.batch`),
+format, and raise ``gr.Error``; they live on :class:`Callbacks` so tests call them without a browser.
 ``build_demo(classifiers, config)`` wires them to components; models are loaded before,
 never inside a callback.
 
@@ -13,19 +13,17 @@ probabilities, dynamically batched), ``/classify_file`` (file -> result CSV and 
 from __future__ import annotations
 
 import math
-import queue
-import shutil
-import tempfile
-import threading
 import time
-import uuid
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import gradio as gr
 import pandas as pd
+from gradio.utils import get_upload_folder
 
-from . import tables
+from . import batch
+from .artifact import generic_labels
+from .batch import FileSweeper, ResultFiles
 from .classifier import Prediction, SentimentClassifier
 from .config import AppConfig
 from .examples import COMPARISON_EXAMPLES, SINGLE_EXAMPLES
@@ -56,59 +54,22 @@ def _percent(value: float) -> str:
     return f"{value:.1%}"
 
 
-# ---- files the app writes --------------------------------------------------------------------
-
-class ResultFiles:
-    """Per-job folders for result downloads, removed once older than ``max_age`` seconds.
-
-    Gradio copies returned files into its own cache (which ``delete_cache`` empties); the
-    originals here only have to outlive the response, so old job folders are purged
-    whenever a new job starts and the folder cannot grow without bound.
-    """
-
-    def __init__(self, root: Path | None = None, max_age: float = 900.0) -> None:
-        self.root = Path(root) if root else Path(tempfile.gettempdir()) / "sentiment-app-results"
-        self.max_age = max_age
-
-    def new_job(self) -> Path:
-        self.purge()
-        job = self.root / uuid.uuid4().hex
-        job.mkdir(parents=True)
-        return job
-
-    def purge(self, older_than: float | None = None) -> int:
-        limit = self.max_age if older_than is None else older_than
-        removed = 0
-        if not self.root.is_dir():
-            return removed
-        now = time.time()
-        for job in self.root.iterdir():
-            try:
-                if now - job.stat().st_mtime > limit:
-                    shutil.rmtree(job, ignore_errors=True)
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
-
-
-class JobCancelled(Exception):
-    """Raised inside the worker when the user stopped the job or left the page."""
-
-
 # ---- callbacks ---------------------------------------------------------------------------------
 
 class Callbacks:
     """Everything the UI and the API call; plain Python, testable without a browser."""
 
     def __init__(self, classifiers: Sequence[SentimentClassifier], config: AppConfig,
-                 results: ResultFiles | None = None, chunk_size: int = tables.DEFAULT_CHUNK_SIZE) -> None:
+                 results: ResultFiles | None = None, chunk_size: int = batch.DEFAULT_CHUNK_SIZE,
+                 upload_root: str | Path | None = None) -> None:
         if not classifiers:
             raise ValueError("at least one classifier is needed")
         self.classifiers = list(classifiers)
         self.config = config
-        self.results = results or ResultFiles()
+        self.results = results or ResultFiles(max_age=config.file_ttl)
         self.chunk_size = chunk_size
+        # Where Gradio puts uploads ($GRADIO_TEMP_DIR or <tmp>/gradio); the only folder a request may name.
+        self._upload_root = upload_root
         self.names = _unique_names([clf.info.short_name for clf in self.classifiers])
         self.by_name = dict(zip(self.names, self.classifiers))
 
@@ -195,108 +156,107 @@ class Callbacks:
         return spans, caption
 
     # ---- tab 2: batch ----
-    def read_upload(self, path: str | None, text_column: str | None = None,
-                    label_column: str | None = None) -> tables.LoadedTable:
-        if not path:
+    @property
+    def upload_root(self) -> str:
+        return str(self._upload_root or get_upload_folder())
+
+    def _limits(self) -> batch.ReadLimits:
+        return batch.ReadLimits(max_bytes=self.config.max_file_bytes, max_rows=self.config.max_rows)
+
+    def _budget(self) -> batch.Budget:
+        return batch.Budget(seconds=self.config.job_seconds, memory_bytes=int(self.config.job_memory_mb * 2**20))
+
+    def _upload(self, value: Any, *, from_component: bool) -> Path:
+        """The uploaded file a request names, or one ``gr.Error`` line that says nothing about other paths."""
+        if not value:
             raise gr.Error("请先上传一个文件。/ Upload a file first.", title="没有文件 No file")
         try:
-            table = tables.read_table(path, max_bytes=self.config.max_file_bytes, max_rows=self.config.max_rows)
-            if text_column or label_column is not None:
-                table = table.with_columns(text_column=text_column or None,
-                                           label_column=label_column if label_column is not None else "")
-        except tables.TableError as exc:
-            raise gr.Error(f"{exc}", title="文件无法使用 File not usable") from None
-        return table
+            return batch.uploaded_file(value, self.upload_root, from_component=from_component)
+        except batch.TableError as exc:
+            raise gr.Error(str(exc), title="文件无法使用 File not usable") from None
 
-    def preview(self, path: str | None) -> tuple[Any, ...]:
+    def read_upload(self, path: str | None, text_column: str | None = None,
+                    label_column: str | None = None) -> batch.LoadedTable:
+        """Read an upload for the preview, bounded like a job (limits, read time, memory)."""
+        source = self._upload(path, from_component=True)
+        try:
+            return batch.read_batch_table(source, text_column=text_column, label_column=label_column,
+                                          limits=self._limits(), budget=self._budget())
+        except batch.TableError as exc:
+            raise gr.Error(f"{exc}", title="文件无法使用 File not usable") from None
+
+    def preview(self, path: str | None) -> PreviewOutputs:
         """After upload: first rows, how the file was read, and the column choices preselected."""
         if not path:
-            return (gr.Dataframe(value=None, visible=False), "", gr.Dropdown(choices=[], value=None),
-                    gr.Dropdown(choices=[], value=None), gr.Button(interactive=False), gr.Column(visible=False))
+            return PreviewOutputs(gr.Dataframe(value=None, visible=False), "", gr.Dropdown(choices=[], value=None),
+                                  gr.Dropdown(choices=[], value=None), gr.Button(interactive=False),
+                                  gr.Column(visible=False))
+        name = Path(str(path)).name
         try:
             table = self.read_upload(path)
         except gr.Error as exc:
             # Shown beside the upload (and as a toast) rather than as an error on every output:
-            # the page stays as it was and the user just picks another file.
-            message = exc.message if Path(path).name in exc.message else f"{Path(path).name}: {exc.message}"
+            # the page stays as it was and the user just picks another file. A refused path is not named.
+            refused = exc.message == batch.UPLOAD_REFUSED
+            message = exc.message if refused or name in exc.message else f"{name}: {exc.message}"
             gr.Warning(f"文件无法使用 File not usable — {message}")
-            return (gr.Dataframe(value=None, visible=False),
-                    f"⚠️ **文件无法使用 File not usable.** {message}\n\n请换一个文件再试。/ Please choose another file.",
-                    gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
-                    gr.Button(interactive=False), gr.Column(visible=False))
-        info = (f"✅ **{Path(path).name}** · {table.description}\n\n"
+            return PreviewOutputs(
+                gr.Dataframe(value=None, visible=False),
+                f"⚠️ **文件无法使用 File not usable.** {message}\n\n请换一个文件再试。/ Please choose another file.",
+                gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
+                gr.Button(interactive=False), gr.Column(visible=False))
+        info = (f"✅ **{name}** · {table.description}\n\n"
                 f"已自动选择文本列和标签列，可在下方修改。/ Text and label columns were detected; change them below.")
         if table.warnings:
             info += "\n\n" + "\n".join(f"⚠️ {w}" for w in table.warnings)
         label_choices = [NO_LABEL] + table.columns
-        return (gr.Dataframe(value=table.frame.head(PREVIEW_ROWS), visible=True),
-                info,
-                gr.Dropdown(choices=table.columns, value=table.text_column, interactive=True),
-                gr.Dropdown(choices=label_choices, value=table.label_column or NO_LABEL, interactive=True),
-                gr.Button(interactive=True),
-                gr.Column(visible=False))
+        return PreviewOutputs(gr.Dataframe(value=table.frame.head(PREVIEW_ROWS), visible=True),
+                              info,
+                              gr.Dropdown(choices=table.columns, value=table.text_column, interactive=True),
+                              gr.Dropdown(choices=label_choices, value=table.label_column or NO_LABEL,
+                                          interactive=True),
+                              gr.Button(interactive=True),
+                              gr.Column(visible=False))
+
+    def _start_job(self, source: Path, clf: SentimentClassifier, text_column: str | None, label_column: str | None,
+                   formats: Sequence[str]) -> batch.BatchJob:
+        return batch.start_batch(self._budget(), source=source, model=clf, text_column=text_column or None,
+                                 label_column=label_column, formats=formats, output_dir=self.results.new_job,
+                                 limits=self._limits(), chunk_size=self.chunk_size, summary_text_column=True)
+
+    def _events(self, job: batch.BatchJob) -> Iterator[batch.Progress]:
+        """The job's progress; its user errors (bad file, time or memory limit) as ``gr.Error``."""
+        try:
+            yield from job.events()
+        except batch.BudgetExceeded as exc:
+            raise gr.Error(str(exc), title="任务已停止 Job stopped") from None
+        except batch.TableError as exc:
+            raise gr.Error(str(exc), title="文件无法使用 File not usable") from None
 
     def run_table(self, path: str | None, text_column: str | None, label_column: str | None,
-                  model: str | None = None, progress: gr.Progress = gr.Progress()) -> Iterator[tuple[Any, ...]]:
-        """Classify the uploaded table chunk by chunk; a generator so Stop and closing the tab cancel it."""
-        table = self.read_upload(path, text_column, None if label_column in (None, NO_LABEL) else label_column)
+                  model: str | None = None, progress: gr.Progress = gr.Progress()) -> Iterator[RunOutputs]:
+        """Classify the uploaded table in a worker; a generator so Stop and closing the tab cancel the job."""
+        source = self._upload(path, from_component=True)
         clf = self.model(model)
-        progress(0.0, desc=f"开始分析 {table.rows:,} 行 / starting {table.rows:,} rows")
-        frame: pd.DataFrame | None = None
-        for update in self._classify_in_worker(table, clf):
-            if isinstance(update, pd.DataFrame):
-                frame = update
-            else:
-                done, total = update
-                progress(done / max(total, 1), desc=f"已分析 {done:,} / {total:,} 行 rows")
-                yield tuple(gr.skip() for _ in range(RUN_OUTPUTS))
-        assert frame is not None
-        progress(1.0, desc="写出结果文件 / writing result files")
-        job = self.results.new_job()
-        stem = Path(path or "table").stem or "table"
-        csv_path = tables.write_csv(frame, job / f"{stem}_sentiment.csv")
-        xlsx_path = tables.write_xlsx(frame, job / f"{stem}_sentiment.xlsx")
-        summary = tables.summarize(frame, clf.labels, label_column=table.label_column,
-                                   text_column=table.text_column)
-        yield self._run_outputs(table, frame, summary, clf, csv_path, xlsx_path)
+        # "none" drops the gold label column; no choice at all (no text column either) detects both
+        no_label = label_column in (None, NO_LABEL)
+        label = ("" if text_column else None) if no_label else label_column
+        progress(0.0, desc="读取文件 / reading the file")
+        with self._start_job(source, clf, text_column, label, ("csv", "xlsx")) as job:
+            for event in self._events(job):
+                if event.stage == "classifying":
+                    if event.done == 0:
+                        desc = f"开始分析 {event.total:,} 行 / starting {event.total:,} rows"
+                    else:
+                        desc = f"已分析 {event.done:,} / {event.total:,} 行 rows"
+                    progress(event.done / max(event.total, 1), desc=desc)
+                elif event.stage == "writing":
+                    progress(1.0, desc="写出结果文件 / writing result files")
+                yield RunOutputs(*(gr.skip() for _ in RunOutputs._fields))
+        yield self._run_outputs(job.result, clf)
 
-    def _classify_in_worker(self, table: tables.LoadedTable, clf: SentimentClassifier) -> Iterator[Any]:
-        """Yield (done, total) while a worker thread classifies; stop it when the consumer goes away."""
-        stop = threading.Event()
-        updates: queue.Queue[Any] = queue.Queue()
-        box: dict[str, Any] = {}
-
-        def report(done: int, total: int) -> None:
-            if stop.is_set():
-                raise JobCancelled()
-            updates.put((done, total))
-
-        def work() -> None:
-            try:
-                box["frame"] = tables.classify_table(table, clf, chunk_size=self.chunk_size, progress=report)
-            except BaseException as exc:  # handed to the generator, which re-raises it
-                box["error"] = exc
-            finally:
-                updates.put(None)
-
-        worker = threading.Thread(target=work, name="sentiment-batch", daemon=True)
-        worker.start()
-        try:
-            while (item := updates.get()) is not None:
-                yield item
-        finally:
-            # Runs on normal exit and when Gradio closes the generator (Stop, tab closed):
-            # the worker sees the flag at its next chunk and ends, freeing the CPU.
-            stop.set()
-        if "error" in box:
-            error = box["error"]
-            if isinstance(error, tables.TableError):
-                raise gr.Error(str(error)) from None
-            raise error
-        yield box["frame"]
-
-    def _run_outputs(self, table: tables.LoadedTable, frame: pd.DataFrame, summary: tables.Summary,
-                     clf: SentimentClassifier, csv_path: Path, xlsx_path: Path) -> tuple[Any, ...]:
+    def _run_outputs(self, result: batch.BatchResult, clf: SentimentClassifier) -> RunOutputs:
+        table, frame, summary = result.table, result.frame, result.summary
         counts = summary.counts_frame()
         chart = counts.rename(columns={"label": "情感 label", "count": "条数 count"})
         lines = [f"### 结果概要 Summary",
@@ -319,31 +279,40 @@ class Callbacks:
             confusion.index = [f"真实 {name}" for name in confusion.index]
             confusion.columns = [f"预测 {name}" for name in confusion.columns]
             confusion = confusion.reset_index(names="真实＼预测 gold＼predicted")
-        numeric = tables.find_result_columns(frame, clf.labels)[1:]
+        numeric = batch.find_result_columns(frame, clf.labels)[1:]
         least = _rounded(summary.least_confident, numeric)
         least.insert(0, "行 row", [int(i) + 1 for i in least.index])
         status = (f"✅ 完成 done: {summary.total_rows:,} 行 rows · 使用模型 model **{clf.info.short_name}** · "
                   f"{table.description}")
-        return (gr.Column(visible=True),
-                status,
-                _rounded(frame.head(RESULT_PREVIEW_ROWS), numeric),
-                chart,
-                "\n".join(lines),
-                gr.Dataframe(value=confusion, visible=confusion is not None),
-                least,
-                gr.DownloadButton(value=str(csv_path), visible=True),
-                gr.DownloadButton(value=str(xlsx_path), visible=True))
+        return RunOutputs(results_box=gr.Column(visible=True),
+                          status=status,
+                          table=_rounded(frame.head(RESULT_PREVIEW_ROWS), numeric),
+                          chart=chart,
+                          summary="\n".join(lines),
+                          confusion=gr.Dataframe(value=confusion, visible=confusion is not None),
+                          least=least,
+                          download_csv=gr.DownloadButton(value=str(result.files["csv"]), visible=True),
+                          download_xlsx=gr.DownloadButton(value=str(result.files["xlsx"]), visible=True))
 
     def classify_file_api(self, file: gr.FileData, text_column: str = "", label_column: str = "") \
-            -> tuple[gr.FileData, dict[str, Any]]:
-        """``/classify_file``: classify a CSV/TSV/TXT/XLSX file; returns the result CSV (UTF-8 BOM) and a summary."""
-        path = file["path"] if isinstance(file, dict) else getattr(file, "path", file)
-        table = self.read_upload(path, text_column or None, label_column if label_column else None)
-        frame = tables.classify_table(table, self.primary, chunk_size=self.chunk_size)
-        job = self.results.new_job()
-        csv_path = tables.write_csv(frame, job / f"{Path(path).stem or 'table'}_sentiment.csv")
-        summary = tables.summarize(frame, self.primary.labels, label_column=table.label_column)
-        return gr.FileData(path=str(csv_path)), {
+            -> tuple[gr.FileData | None, dict[str, Any]]:
+        """``/classify_file``: classify an uploaded CSV/TSV/TXT/XLSX file; the result CSV (UTF-8 BOM) and a summary.
+
+        Only a ``gradio.FileData`` of an upload is read (``handle_file(path)`` in gradio_client).
+        A generator over the same cancellable job as the batch tab: while it runs it yields
+        ``(None, {"progress": {...}})``, and Gradio closing it (a cancel, a client gone) stops the
+        job; the last yield is the answer. Annotated with what it yields, since ``gr.api`` reads
+        the endpoint's outputs from the return annotation.
+        """
+        source = self._upload(file, from_component=False)
+        # "" for the label column: detect it when the text column is detected too, else none (as before)
+        label = label_column or (None if not text_column else "")
+        with self._start_job(source, self.primary, text_column, label, ("csv",)) as job:
+            for event in self._events(job):
+                yield None, {"progress": {"stage": event.stage, "done": event.done, "total": event.total}}
+        result = job.result
+        table, summary = result.table, result.summary
+        yield gr.FileData(path=str(result.files["csv"])), {
             "rows": summary.total_rows, "classified": summary.classified_rows, "empty": summary.empty_rows,
             "counts": summary.counts, "shares": summary.shares, "mean_confidence": summary.mean_confidence,
             "accuracy": summary.accuracy, "macro_f1": summary.macro_f1, "text_column": table.text_column,
@@ -400,7 +369,34 @@ class Callbacks:
 
 
 NO_LABEL = "（无 none）"
-RUN_OUTPUTS = 9
+
+
+class PreviewOutputs(NamedTuple):
+    """What the upload preview updates, in the order of its outputs."""
+
+    preview: Any
+    info: str
+    text_column: Any
+    label_column: Any
+    run: Any
+    results_box: Any
+
+
+class RunOutputs(NamedTuple):
+    """What a batch run updates, in the order of its outputs."""
+
+    results_box: Any
+    status: Any
+    table: Any
+    chart: Any
+    summary: Any
+    confusion: Any
+    least: Any
+    download_csv: Any
+    download_xlsx: Any
+
+
+RUN_OUTPUTS = len(RunOutputs._fields)
 
 
 def _unique_names(names: list[str]) -> list[str]:
@@ -469,6 +465,12 @@ def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfi
         what = f"**当前模型 Serving:** `{info.name}`{rev}（{where} · {kind}{_accuracy_note(info.metrics)}）"
     lines = [f"# {APP_TITLE}",
              f"{what} · 设备 device {info.device.upper()} · {quant} · 标签 labels: {labels}"]
+    if generic_labels(info.labels):
+        example = ",".join(("负面", "正面") if len(info.labels) == 2 else (f"名称{i}" for i in range(len(info.labels))))
+        lines.append(f"> 🏷️ 模型没有标签名，显示为 {labels}。请设置变量 `SENTIMENT_LABELS={example}`（按类别序号顺序，"
+                     f"逗号分隔），或在模型文件夹里加 `labels.json`。/ The model names no labels: set "
+                     f"`SENTIMENT_LABELS={example}` (class-index order, comma-separated; `--labels` locally) "
+                     "or add `labels.json` to the model.")
     if len(classifiers) > 1:
         lines.append("**对比模型 Comparison:** " + "、".join(f"`{c.info.short_name}`" for c in classifiers))
     if info.warning:
@@ -636,23 +638,26 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
             gr.api(cb.classify_one, api_name="classify", **single)
         gr.api(cb.classify_file_api, api_name="classify_file", **batch)
         gr.api(cb.compare_api, api_name="compare", **single)
-    # /classify_file returns its CSV from the result folder: launch() must let Gradio serve it.
-    demo.sentiment_result_files = cb.results  # type: ignore[attr-defined]
     return demo
 
 
-def launch(demo: gr.Blocks, config: AppConfig, **overrides: Any) -> Any:
-    """Queue with bounded size and the configured concurrency, then serve."""
+def launch(demo: gr.Blocks, config: AppConfig, *, results: ResultFiles | None = None, **overrides: Any) -> Any:
+    """Queue with bounded size and the configured concurrency, then serve.
+
+    ``results``: the folder ``build_demo`` was given for result files; Gradio may serve files from
+    it, and it and Gradio's upload folder (partial uploads too) are purged by age from now on.
+    """
     demo.queue(max_size=config.max_queue, default_concurrency_limit=config.concurrency)
     kwargs: dict[str, Any] = dict(
         server_name=config.host, server_port=config.port, share=config.share,
         max_file_size=config.max_file_bytes, show_error=True, ssr_mode=False,
         footer_links=["api"], theme=THEME, css=CSS,
     )
-    results = getattr(demo, "sentiment_result_files", None)
+    folders: list[tuple[str | Path, float, bool]] = [(get_upload_folder(), config.file_ttl, False)]
     if results is not None:
-        results.root.mkdir(parents=True, exist_ok=True)
         kwargs["allowed_paths"] = [str(results.root)]
+        folders.append((results.root, config.file_ttl, True))
+    FileSweeper(folders, every=max(1, config.file_ttl // 10)).start()
     kwargs.update(overrides)
     return demo.launch(**kwargs)
 

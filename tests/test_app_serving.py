@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from sentiment_app.batch import ResultFiles
 from sentiment_app.config import AppConfig
 from sentiment_app.loading import load_classifier
-from sentiment_app.ui import ResultFiles, build_demo, launch
+from sentiment_app.ui import build_demo, launch
 from tests import tiny
-from tests.app_process import free_port
+from tests.app_process import ROOT, free_port
 
 
 class CountingClassifier:
@@ -50,8 +51,8 @@ def serve(tmp_path, monkeypatch):
     def start(classifiers, config):
         results = ResultFiles(tmp_path / "results", max_age=config.file_ttl)
         demo = build_demo(classifiers, config, results=results)
-        launch(demo, config, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-               quiet=True)
+        launch(demo, config, results=results, server_name="127.0.0.1", server_port=free_port(),
+               prevent_thread_lock=True, quiet=True)
         demos.append(demo)
         return demo.local_url, tmp_path
 
@@ -159,3 +160,86 @@ def test_temp_folder_does_not_grow_across_100_uploads(classifier, serve, tmp_pat
     leftover = [p for p in (temp / "gradio").rglob("*") if p.is_file()] + \
                [p for p in (temp / "results").rglob("*") if p.is_file()]
     assert len(leftover) <= 4, leftover  # at most the newest upload and its result, not 100 of each
+
+
+def test_classify_file_reads_nothing_but_uploads(classifier, serve, tmp_path):
+    """Issue 14: /classify_file given a server path (plain, untagged, relative, ../, a symlink out of the
+    upload folder) used to return its contents; each is now refused with one and the same line."""
+    from gradio_client.exceptions import AppError
+
+    from sentiment_app.batch import UPLOAD_REFUSED
+
+    counting = CountingClassifier(classifier)
+    url, temp = serve([counting], AppConfig())
+    uploads = temp / "gradio"
+    uploads.mkdir(exist_ok=True)
+    secret = write_reviews(tmp_path / "secret.csv", 5)
+    (uploads / "link.csv").symlink_to(secret)
+    client = client_for(url)
+    attempts = ["/etc/passwd", "app.py", str(ROOT / "app.py"), str(secret), {"path": "/etc/passwd"},
+                {"path": str(secret)}, str(uploads / ".." / "secret.csv"), "../../../../etc/passwd",
+                str(uploads / "link.csv"), "/no/such/file.csv"]
+    messages = []
+    for value in attempts:
+        with pytest.raises(AppError) as info:
+            client.predict(value, "", "", api_name="/classify_file")
+        messages.append(str(info.value))
+    assert set(messages) == {UPLOAD_REFUSED}, messages
+    assert counting.calls == 0
+
+
+def test_tagged_paths_outside_the_upload_folder_are_refused_before_the_app(classifier, serve, tmp_path):
+    """A FileData-tagged path that was never uploaded: Gradio itself refuses it, with one template
+    whether the file exists or not, and the endpoints never run."""
+    import httpx
+
+    counting = CountingClassifier(classifier)
+    url, temp = serve([counting], AppConfig())
+    uploads = temp / "gradio"
+    uploads.mkdir(exist_ok=True)
+    (uploads / "link.csv").symlink_to(write_reviews(tmp_path / "secret.csv", 5))
+    errors = {}
+    paths = ("/etc/passwd", "/no/such/file.csv", str(uploads / "link.csv"), str(uploads / ".." / "secret.csv"))
+    for api, extra in (("classify_file", ["", ""]), ("ui_run_table", ["评论", "（无 none）", counting.info.short_name])):
+        for path in paths:
+            data = [{"path": path, "meta": {"_type": "gradio.FileData"}}, *extra]
+            event = httpx.post(f"{url}gradio_api/call/{api}", json={"data": data}, timeout=30).json()["event_id"]
+            body = httpx.get(f"{url}gradio_api/call/{api}/{event}", timeout=60).text
+            assert "event: error" in body and tiny.REVIEWS[0][0] not in body, body
+            errors[(api, path)] = body.replace(path, "<path>").replace(os.path.abspath(path), "<path>")
+    assert len(set(errors.values())) == 1, errors
+    assert counting.calls == 0
+
+
+def test_cancelled_classify_file_stops_calling_the_model(classifier, serve, tmp_path):
+    slow = CountingClassifier(classifier, delay=0.05)
+    url, _ = serve([slow], AppConfig())
+    from gradio_client import handle_file
+
+    job = client_for(url).submit(handle_file(str(write_reviews(tmp_path / "big.csv", 5000))), "", "",
+                                 api_name="/classify_file")
+    deadline = time.monotonic() + 60
+    while slow.calls < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert slow.calls >= 2, "the job never started"
+    job.cancel()
+    time.sleep(1.5)
+    after_cancel = slow.calls
+    time.sleep(2.0)
+    assert slow.calls <= after_cancel + 1  # at most the chunk in flight
+    assert slow.calls < 20  # the job did not run to the end
+
+
+def test_a_job_over_its_time_limit_is_stopped_with_a_message(classifier, serve, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    slow = CountingClassifier(classifier, delay=0.2)
+    url, _ = serve([slow], AppConfig(job_timeout=1.0))
+    with pytest.raises(AppError, match=r"time limit of 1 s \(SENTIMENT_JOB_TIMEOUT\)"):
+        client_for(url).predict(handle_file(str(write_reviews(tmp_path / "big.csv", 5000))), "", "",
+                                api_name="/classify_file")
+    time.sleep(1.0)
+    stopped_at = slow.calls
+    time.sleep(1.0)
+    assert slow.calls <= stopped_at + 1 and slow.calls < 20

@@ -14,7 +14,7 @@ import pytest
 
 from sentiment_app import cli
 from tests import tiny
-from tests.test_tables import FakeClassifier, rows_text
+from tests.batch.helpers import FakeClassifier, rows_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_COLUMNS = ["sentiment", "confidence", "prob_负面", "prob_正面"]

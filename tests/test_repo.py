@@ -1,7 +1,8 @@
-"""Repository facts the Space and CI depend on: versions agree, files fit the Space, no secrets.
+"""Repository facts the Space and CI depend on: versions agree, the Space sync can take every file, no secrets.
 
-The Space reads README.md's front matter (sdk_version, python_version) and has no LFS for
-big files; CI (.ci/run) runs the README's test command; workflows pin actions by commit.
+The Space reads README.md's front matter (sdk_version, python_version); the Hub refuses a git push that
+holds binary files outside Xet/LFS, so the sync commits through huggingface_hub (scripts/sync_space.py);
+CI (.ci/run) runs the README's test command; workflows pin actions by commit.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = ROOT / ".github" / "workflows"
-SPACE_FILE_LIMIT = 10 * 1024 * 1024
+# git's own test for a binary file: a NUL byte in the first 8,000 bytes.
+BINARY_SNIFF_BYTES = 8000
 # A Hugging Face token: "hf_" and 34 random letters. Only strings that mix upper and lower case
 # count, so an obviously fake test token such as hf_wrongwrong... does not.
 TOKEN = re.compile(rb"hf_[A-Za-z0-9]{30,}")
@@ -69,10 +71,43 @@ def test_front_matter_points_at_the_app() -> None:
     assert (ROOT / "app.py").is_file()
 
 
-def test_every_tracked_file_fits_the_space_without_lfs() -> None:
-    big = [f"{path.relative_to(ROOT)} ({path.stat().st_size / 2**20:.1f} MB)"
-           for path in tracked_files() if path.is_file() and path.stat().st_size > SPACE_FILE_LIMIT]
-    assert not big, f"files over 10 MB cannot go to the Space: {big}"
+def is_binary(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return b"\0" in handle.read(BINARY_SNIFF_BYTES)
+
+
+def test_binary_files_reach_the_space_through_huggingface_hub_never_a_git_push() -> None:
+    # The Hub rejects a git push holding any binary file outside Xet/LFS, whatever its size; commits made
+    # with huggingface_hub store binaries there themselves. So: binaries are tracked, and nothing git-pushes.
+    binaries = [path.relative_to(ROOT).as_posix() for path in tracked_files() if path.is_file() and is_binary(path)]
+    assert "sentiment_app/embedded_model/model.safetensors" in binaries
+    text = (WORKFLOWS / "sync-space.yml").read_text(encoding="utf-8")
+    runs = [step.get("run", "") for step in steps(workflow("sync-space.yml"))]
+    assert not any(re.search(r"\bgit\b.*\bpush\b", run) for run in runs), "the Space sync must not git-push"
+    assert any(line.strip() == "python scripts/sync_space.py" for run in runs for line in run.splitlines())
+    assert f"huggingface-hub=={pinned('requirements.txt', 'huggingface-hub')}" in text
+
+
+def requirement_lines(name: str) -> list[str]:
+    return [line.strip() for line in (ROOT / name).read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.strip().startswith("#")]
+
+
+def test_the_space_installs_the_cpu_build_of_the_pinned_torch_first() -> None:
+    # Spaces install pre-requirements.txt before requirements.txt; 2.13.0+cpu satisfies torch==2.13.0.
+    lines = requirement_lines("pre-requirements.txt")
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
+    assert f"torch=={pinned('requirements.txt', 'torch')}+cpu" in lines
+    flow = (WORKFLOWS / "ci.yml").read_text(encoding="utf-8")
+    assert "pip install -r pre-requirements.txt" in flow  # CI tests the build the Space gets
+
+
+def test_no_requirements_file_names_an_index() -> None:
+    # An index that cannot be reached costs each of the ~70 packages a round of retries (8 s each measured
+    # here), so index options live only in pre-requirements.txt, which holds one package.
+    for name in ("requirements.txt", "requirements-train.txt", "requirements-dev.txt"):
+        for line in requirement_lines(name):
+            assert not re.match(r"--?(extra-)?index-url|-i\b|--find-links|-f\b", line), f"{name}: {line}"
 
 
 def test_no_token_is_committed() -> None:
@@ -118,9 +153,10 @@ def test_sync_workflow_skips_without_settings_and_never_prints_the_token() -> No
     assert "::notice" in text
     assert text.count("secrets.HF_TOKEN") == 2  # the "is it set" check and the push step's env
     for step in job["steps"]:
-        for line in step.get("run", "").splitlines():
-            if re.search(r"\$\{?HF_TOKEN\b", line):  # only git's credential helper may expand it
-                assert "credential.helper=" in line, f"the token is expanded outside git's helper: {line}"
+        for line in step.get("run", "").splitlines():  # the script reads the token from its environment
+            assert not re.search(r"\$\{?HF_TOKEN\b", line), f"the token is expanded on a command line: {line}"
+        if "HF_TOKEN" in step.get("env", {}):
+            assert step["run"].strip() == "python scripts/sync_space.py", "only the sync step gets the token"
 
 
 def load_readme_command_module():

@@ -11,6 +11,7 @@ import gradio as gr
 import pandas as pd
 import pytest
 
+from sentiment_app.batch import UPLOAD_REFUSED, ResultFiles
 from sentiment_app.config import AppConfig
 from sentiment_app.loading import load_classifier
 from sentiment_app.ui import (
@@ -19,7 +20,6 @@ from sentiment_app.ui import (
     NO_LABEL,
     RUN_OUTPUTS,
     Callbacks,
-    ResultFiles,
     build_demo,
     header_markdown,
     positive_label,
@@ -41,7 +41,14 @@ def second(tmp_path_factory):
 
 @pytest.fixture()
 def cb(classifier, tmp_path):
-    return Callbacks([classifier], AppConfig(), results=ResultFiles(tmp_path / "results"), chunk_size=8)
+    # tmp_path stands for Gradio's upload folder: the files the tests write there count as uploads
+    return Callbacks([classifier], AppConfig(), results=ResultFiles(tmp_path / "results"), chunk_size=8,
+                     upload_root=tmp_path)
+
+
+def file_data(path: Path) -> dict:
+    """What gradio_client's handle_file(path) becomes once Gradio has the upload: a tagged FileData."""
+    return {"path": str(path), "meta": {"_type": "gradio.FileData"}}
 
 
 class CountingClassifier:
@@ -204,13 +211,13 @@ def test_broken_upload_is_a_clear_error(cb, tmp_path):
         drain(cb.run_table(str(path), "评论", NO_LABEL))
     assert "\n" not in exc.value.message and "photo.csv" in exc.value.message
     with pytest.raises(gr.Error) as exc:
-        cb.preview(str(tmp_path / "gone.csv")) if False else drain(cb.run_table(None, None, None))
+        drain(cb.run_table(None, None, None))
     assert "上传" in exc.value.message
 
 
 def test_limits_refuse_before_the_model(classifier, tmp_path):
     counting = CountingClassifier(classifier)
-    cb = Callbacks([counting], AppConfig(max_rows=10), results=ResultFiles(tmp_path / "r"))
+    cb = Callbacks([counting], AppConfig(max_rows=10), results=ResultFiles(tmp_path / "r"), upload_root=tmp_path)
     path = gbk_csv(tmp_path / "big.csv", ROWS)
     _, info, _, _, run, _ = cb.preview(str(path))
     assert "10" in info and "文件无法使用" in info and run.interactive is False
@@ -254,7 +261,7 @@ def test_run_writes_both_downloads_and_a_summary(cb, tmp_path, classifier):
 def test_stopping_a_run_stops_the_worker(classifier, tmp_path):
     """Closing the generator (what Gradio does on Stop or a closed tab) ends the classification."""
     counting = CountingClassifier(classifier)
-    cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path / "r"), chunk_size=2)
+    cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path / "r"), chunk_size=2, upload_root=tmp_path)
     path = gbk_csv(tmp_path / "many.csv", [("评论",)] + [(f"第{i}条评论，服务很好",) for i in range(400)])
     generator = cb.run_table(str(path), "评论", NO_LABEL, progress=lambda *a, **k: None)
     next(generator)
@@ -268,13 +275,44 @@ def test_stopping_a_run_stops_the_worker(classifier, tmp_path):
 
 def test_classify_file_api(cb, tmp_path):
     path = gbk_csv(tmp_path / "api.csv", ROWS)
-    result, summary = cb.classify_file_api({"path": str(path)}, "", "")
+    (result, summary), yields = drain(cb.classify_file_api(file_data(path), "", ""))
     out = Path(result.path)
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     assert summary["rows"] == 25 and summary["empty"] == 5 and summary["label_column"] == "标签"
     assert summary["accuracy"] is not None and summary["text_column"] == "评论"
+    assert yields > 1  # progress yields before the answer: each one is a point where a cancel lands
     with pytest.raises(gr.Error):
-        cb.classify_file_api({"path": str(path)}, "nope", "")
+        drain(cb.classify_file_api(file_data(path), "nope", ""))
+
+
+@pytest.mark.parametrize("make", [
+    lambda upload, tmp: str(upload),  # a plain string path, even of a real upload
+    lambda upload, tmp: {"path": str(upload)},  # a dict without the FileData tag
+    lambda upload, tmp: {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+    lambda upload, tmp: {"path": str(tmp / ".." / "outside.csv"), "meta": {"_type": "gradio.FileData"}},
+    lambda upload, tmp: {"path": "/no/such/file.csv", "meta": {"_type": "gradio.FileData"}},
+    lambda upload, tmp: {"path": str(upload), "meta": {"_type": "something.else"}},
+    lambda upload, tmp: 42,
+])
+def test_classify_file_api_reads_only_uploads(classifier, tmp_path, make):
+    uploads = tmp_path / "uploads"
+    upload = gbk_csv(uploads.mkdir() or uploads / "mine.csv", ROWS)
+    gbk_csv(tmp_path / "outside.csv", ROWS)
+    counting = CountingClassifier(classifier)
+    cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path / "r"), upload_root=uploads)
+    with pytest.raises(gr.Error) as exc:
+        drain(cb.classify_file_api(make(upload, uploads), "", ""))
+    assert exc.value.message == UPLOAD_REFUSED and "\n" not in exc.value.message
+    assert counting.calls == 0
+
+
+def test_ui_callbacks_read_only_uploads(cb, tmp_path):
+    outside = gbk_csv(tmp_path.parent / f"{tmp_path.name}-outside.csv", ROWS)
+    _, info, _, _, run, _ = cb.preview(str(outside))
+    assert UPLOAD_REFUSED in info and outside.name not in info and run.interactive is False
+    with pytest.raises(gr.Error) as exc:
+        drain(cb.run_table(str(outside), "评论", NO_LABEL))
+    assert exc.value.message == UPLOAD_REFUSED
 
 
 def test_result_files_are_purged(tmp_path):

@@ -170,6 +170,9 @@ class TrainConfig:
     card_notes: str | None = None
     # Hub repo id to push the artifact to; None = local only.
     push_to_hub: str | None = None
+    # Hub repo id for a merged plain-transformers export (python -m sentiment_app export), which TEI, Ray and
+    # transformers.pipeline load (they cannot load an adapter); None = none.
+    push_merged: str | None = None
     # New repos are public unless asked; an existing repo keeps its visibility.
     private: bool = False
     # Branch to push to; None = main.
@@ -303,10 +306,12 @@ class TrainConfig:
             raise UserError(f"--label-names needs at least two distinct names, got {self.label_names}")
         if self.lora_target_modules is not None and not self.lora_target_modules:
             raise UserError("--lora-target-modules is empty")
-        if self.dry_run and not self.push_to_hub:
+        if self.dry_run and not (self.push_to_hub or self.push_merged):
             raise UserError("--dry-run lists what --push-to-hub would upload: give --push-to-hub REPO_ID")
         if self.push_to_hub:
             _check_repo_id(self.push_to_hub)
+        if self.push_merged:
+            _check_repo_id(self.push_merged, "--push-merged")
         return self
 
 
@@ -315,14 +320,14 @@ def _positive(name: str, value: float) -> None:
         raise UserError(f"{name} must be positive, got {value}")
 
 
-def _check_repo_id(repo_id: str) -> None:
+def _check_repo_id(repo_id: str, flag: str = "--push-to-hub") -> None:
     from huggingface_hub.errors import HFValidationError
     from huggingface_hub.utils import validate_repo_id
 
     try:
         validate_repo_id(repo_id)
     except HFValidationError:
-        raise UserError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (owner/name)") from None
+        raise UserError(f"{flag} {repo_id!r} is not a valid Hub repo id (owner/name)") from None
 
 
 # ---- recipe files -----------------------------------------------------------------------------
@@ -475,6 +480,8 @@ _FLAGS: list[tuple[str, Any, str | None, str]] = [
     ("save_dtype", str, "{float32,float16}", "dtype of a full model's weights on disk (float16 halves the folder)"),
     ("card_notes", str, "TEXT", "a Notes section for the model card"),
     ("push_to_hub", str, "REPO_ID", "push the artifact folder to this Hub model repo (token: HF_TOKEN or `hf auth login`)"),
+    ("push_merged", str, "REPO_ID", "also push the model merged into a plain transformers folder (for pipeline, "
+     "Text Embeddings Inference, Ray) to this Hub repo"),
     ("private", bool, None, "create the Hub repo as private"),
     ("revision", str, "BRANCH", "Hub branch to push to (created if missing; default: main)"),
     ("commit_message", str, "TEXT", "commit message for the push"),

@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None, *, api_factory: ApiFactory | None = 
     token: str | None = os.environ.get("HF_TOKEN") or None  # redacted from every message, used or not
     try:
         config = parse_config(argv)
-        if config.push_to_hub:
+        if config.push_to_hub or config.push_merged:
             from training.push import hub_token
 
             token = hub_token()
@@ -75,8 +75,9 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
         api_factory: ApiFactory | None = None) -> Path:
     """Train, evaluate, save the artifact folder and (optionally) push it; return the folder."""
     out = Path(config.output_dir)
-    if config.push_to_hub and not config.dry_run and not token:
-        raise UserError("--push-to-hub needs a Hugging Face token: set HF_TOKEN or run `hf auth login` "
+    if (config.push_to_hub or config.push_merged) and not config.dry_run and not token:
+        flag = "--push-to-hub" if config.push_to_hub else "--push-merged"
+        raise UserError(f"{flag} needs a Hugging Face token: set HF_TOKEN or run `hf auth login` "
                         "(checked before training so no run is wasted)")
     prepare_output_dir(out)
 
@@ -147,6 +148,8 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
     print(f"artifact: {out} (serve it with SENTIMENT_MODEL={out} python app.py)")
     if config.push_to_hub:
         push(out, config, built, token=token, api_factory=api_factory)
+    if config.push_merged:
+        push_merged(out, config, token=token, api_factory=api_factory)
     return out
 
 
@@ -421,6 +424,35 @@ def push(out: Path, config: TrainConfig, built: Any, *, token: str | None,
                            private=config.private, revision=config.revision,
                            commit_message=config.commit_message or _commit_message(config, built, out))
     print(f"pushed {len(result.files)} files to {endpoint}/{repo_id} (branch {result.revision})"
+          + (f": {result.commit_url}" if result.commit_url else ""))
+
+
+def push_merged(out: Path, config: TrainConfig, *, token: str | None, api_factory: ApiFactory | None = None) -> None:
+    """Export the artifact merged into a plain transformers folder (what the app serves) and push that.
+
+    The export is written to a temporary folder: `python -m sentiment_app export OUT DIR` remakes it any time.
+    """
+    import tempfile
+
+    from sentiment_app.config import AppConfig
+    from sentiment_app.export import ExportError, export_model
+    from training.push import describe_upload, push_artifact
+
+    repo_id = str(config.push_merged)
+    endpoint = config.hub_write_endpoint
+    with tempfile.TemporaryDirectory(prefix="merged-") as tmp:
+        try:
+            merged = export_model(AppConfig(model=str(out)), Path(tmp) / "merged", repo_id=repo_id)
+        except ExportError as exc:
+            raise UserError(f"cannot export the merged model: {exc}") from None
+        if config.dry_run:
+            print(describe_upload(merged, repo_id, endpoint, private=config.private, revision=config.revision))
+            return
+        factory = api_factory or _hf_api
+        result = push_artifact(merged, repo_id, api=factory(endpoint, str(token)), token=token, endpoint=endpoint,
+                               private=config.private, revision=config.revision,
+                               commit_message=f"Upload the merged model of {config.push_to_hub or out.name}")
+    print(f"pushed the merged model ({len(result.files)} files) to {endpoint}/{repo_id} (branch {result.revision})"
           + (f": {result.commit_url}" if result.commit_url else ""))
 
 
