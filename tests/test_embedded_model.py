@@ -27,8 +27,8 @@ MAX_BYTES = 25 * 1024 * 1024  # issue 13's budget: a Space repository still take
 PHRASES = Path(__file__).resolve().parent / "data" / "sanity_phrases.csv"
 # Floors for what the shipped model must keep (measured figures are in the README's benchmark table):
 # the held-out phrase set and the two dev files, per file, as training measured them.
-PHRASE_FLOOR = 0.80
-DEV_FLOORS = {"chnsenticorp/dev.tsv": 0.92, "multidomain/dev.csv": 0.935}
+PHRASE_FLOOR = 0.84  # measured 84.4 % (190 of 225); issue 13 asks 92 %, not met
+DEV_FLOORS = {"chnsenticorp/dev.tsv": 0.925, "multidomain/dev.csv": 0.94}  # measured 92.6 / 94.3 %
 # The single-text tab's examples, in order: what a reader says each one is.
 SINGLE_EXAMPLE_LABELS = ["正面", "负面", "正面", "负面", "正面", "负面"]
 
