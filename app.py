@@ -17,15 +17,18 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sentiment_app.config import ConfigError, add_serving_arguments, config_from_args, describe
+    from sentiment_app.config import (
+        SERVER_FLAGS,
+        ConfigError,
+        add_serving_arguments,
+        add_setting_arguments,
+        config_from_args,
+        describe,
+    )
 
     parser = argparse.ArgumentParser(description="Serve the Chinese review sentiment app (Gradio).")
     add_serving_arguments(parser)
-    server = parser.add_argument_group("server")
-    server.add_argument("--host", help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; "
-                        "0.0.0.0 to accept other machines)")
-    server.add_argument("--port", type=int, help="port (default: $GRADIO_SERVER_PORT or 7860)")
-    server.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    add_setting_arguments(parser.add_argument_group("server"), SERVER_FLAGS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a Space log

@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
@@ -104,6 +104,14 @@ def write_labels(folder: str | Path, labels: Sequence[str]) -> Path:
     target = Path(folder) / LABELS_FILE
     target.write_text(json.dumps({"labels": names}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return target
+
+
+def label_maps(labels: Sequence[str]) -> dict[str, Any]:
+    """``num_labels``, ``id2label`` and ``label2id`` for a transformers config, from label names in
+    class-index order: what training builds the head with and serving loads it with."""
+    names = [str(label) for label in labels]
+    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
+            "label2id": {name: i for i, name in enumerate(names)}}
 
 
 def read_labels(folder: str | Path) -> list[str] | None:

@@ -39,10 +39,6 @@ class Prediction:
     def long_text(self) -> bool:
         return self.windows > 1
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "score": self.score, "probabilities": dict(self.probabilities),
-                "windows": self.windows, "tokens": self.tokens, "uncertain": self.uncertain}
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -55,7 +51,6 @@ class ModelInfo:
     base_model: str | None = None
     revision: str | None = None
     quantized: bool = False
-    device: str = "cpu"
     parameters: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     warning: str | None = None  # e.g. why the configured model was replaced by the embedded one

@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .config import ConfigError, add_serving_arguments, config_from_args
 from .batch import DEFAULT_CHUNK_SIZE, TableError
+from .config import LIMIT_FLAGS, ConfigError, add_serving_arguments, add_setting_arguments, config_from_args
+from .distributed import add_command as add_distributed_command  # imports no Ray
 
 EXIT_USAGE = 2
 OUTPUT_FORMATS = (".csv", ".xlsx")
@@ -48,14 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the first row is (or is not) a header (default: detected)")
     table.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="N",
                        help=f"rows per model call and progress step (default {DEFAULT_CHUNK_SIZE})")
-    table.add_argument("--max-rows", type=int, metavar="N", help="refuse files with more rows "
-                       "($SENTIMENT_MAX_ROWS, default 100000)")
-    table.add_argument("--max-file-mb", type=float, metavar="MB", help="refuse larger files "
-                       "($SENTIMENT_MAX_FILE_MB, default 50)")
+    add_setting_arguments(table, LIMIT_FLAGS)  # --max-rows, --max-file-mb
     table.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes; only errors and "
                        "the summary")
     add_serving_arguments(predict, fallback_flag=False)  # a batch run never swaps models silently
     predict.set_defaults(handler=run_predict)
+    add_distributed_command(commands)  # predict-distributed: Ray Data; sentiment_app/distributed.py
     from .export import add_export_parser
 
     add_export_parser(commands)  # python -m sentiment_app export MODEL OUTPUT_DIR (sentiment_app/export.py)

@@ -28,12 +28,14 @@ from .artifact import (
     ArtifactError,
     artifact_kind,
     config_labels,
+    label_maps,
     read_calibration,
     read_json,
     read_labels,
 )
 from .classifier import ModelInfo, SentimentClassifier
 from .config import AppConfig
+from .sources import is_repo_id, looks_like_path
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +60,13 @@ def resolve_source(
     candidate = Path(source).expanduser()
     if candidate.is_dir():
         return candidate.resolve(), "local"
-    if source.startswith((".", "/", "~")) or source.count("/") > 1 or "\\" in source:
+    if looks_like_path(source):
         raise ModelLoadError(f"model folder {source} does not exist")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
 
     _bound_hub_waits(timeout)
-    try:
-        validate_repo_id(source)
-    except HFValidationError:
-        raise ModelLoadError(f"{source!r} is neither an existing folder nor a valid Hub repo id (owner/name)") from None
+    if not is_repo_id(source):
+        raise ModelLoadError(f"{source!r} is neither an existing folder nor a valid Hub repo id (owner/name)")
     try:
         folder = snapshot_download(
             source,
@@ -264,8 +262,7 @@ def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
                   or [config.id2label[i] for i in range(config.num_labels)])
     if len(labels) != config.num_labels:
         raise ModelLoadError(f"{folder} names {len(labels)} labels but the model has {config.num_labels} outputs")
-    config.id2label = dict(enumerate(labels))
-    config.label2id = {name: i for i, name in enumerate(labels)}
+    config.update(label_maps(labels))
     try:
         with _quiet_transformers():
             # fp32 whatever the stored dtype: a model saved in fp16 to stay small would otherwise
@@ -314,9 +311,7 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
             f"the adapter does not match base model {base_spec}: its classifier expects hidden size "
             f"{head_weight[1]}, the base has {hidden}; set SENTIMENT_BASE_MODEL to the base it was trained on "
             f"(adapter_config.json says {adapter_config.get('base_model_name_or_path')!r})")
-    base_config.num_labels = num_labels
-    base_config.id2label = dict(enumerate(labels))
-    base_config.label2id = {name: i for i, name in enumerate(labels)}
+    base_config.update(label_maps(labels))  # num_labels, id2label, label2id
     try:
         with _quiet_transformers():
             base = AutoModelForSequenceClassification.from_pretrained(

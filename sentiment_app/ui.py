@@ -149,7 +149,7 @@ class Callbacks:
         if self.text_problem(text) is not None:
             return [], ""
         result = explain(self.model(model), str(text))
-        spans = [(ch, (w if abs(w) >= HIGHLIGHT_FLOOR else None)) for ch, w in zip(result.text, result.weights)]
+        spans = result.spans(HIGHLIGHT_FLOOR)
         top = "、".join(ch for ch, _ in result.top(6))
         caption = (f"推动判断为 **{result.prediction.label}** 的字 / characters pushing toward it: {top}"
                    if top else "")
@@ -450,7 +450,7 @@ def _texts_from_frame(frame: pd.DataFrame | None) -> list[tuple[str, str]]:
 # ---- page --------------------------------------------------------------------------------------
 
 def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfig) -> str:
-    """Which model serves, where from, on what, and what to do to change it."""
+    """Which model serves, where from, and what to do to change it."""
     info = classifiers[0].info
     quant = "int8 开 on" if info.quantized else "int8 关 off"
     labels = " / ".join(info.labels)
@@ -464,7 +464,7 @@ def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfi
         where = "Hub" if info.source == "hub" else "本地 local"
         what = f"**当前模型 Serving:** `{info.name}`{rev}（{where} · {kind}{_accuracy_note(info.metrics)}）"
     lines = [f"# {APP_TITLE}",
-             f"{what} · 设备 device {info.device.upper()} · {quant} · 标签 labels: {labels}"]
+             f"{what} · {quant} · 标签 labels: {labels}"]
     if generic_labels(info.labels):
         example = ",".join(("负面", "正面") if len(info.labels) == 2 else (f"名称{i}" for i in range(len(info.labels))))
         lines.append(f"> 🏷️ 模型没有标签名，显示为 {labels}。请设置变量 `SENTIMENT_LABELS={example}`（按类别序号顺序，"

@@ -141,6 +141,7 @@ def test_classify_file_api_round_trip(classifier, serve, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # 100 uploads through a running app
 def test_temp_folder_does_not_grow_across_100_uploads(classifier, serve, tmp_path):
     url, temp = serve([classifier], AppConfig(file_ttl=3))
     from gradio_client import handle_file

@@ -115,6 +115,5 @@ def test_uncertain_band_marks_predictions_below_the_threshold():
     predictions = banded.predict(TEXTS)
     assert [p.uncertain for p in predictions] == [s < cut for s in scores]
     assert any(p.uncertain for p in predictions) and not all(p.uncertain for p in predictions)
-    assert predictions[0].to_dict()["uncertain"] == predictions[0].uncertain
     empty = banded.predict("   ")
     assert empty.label is None and not empty.uncertain

@@ -188,9 +188,8 @@ def test_a_missing_or_broken_test_command_block_is_an_error(readme: str) -> None
         module.test_command(readme)
 
 
-def test_readme_documents_every_setting_the_app_reads() -> None:
-    from sentiment_app.config import ENV_VARS
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [name for name in ENV_VARS if f"`{name}`" not in readme]
-    assert not missing, f"README's settings table lacks {missing}"
+def test_sentiment_app_never_imports_training() -> None:
+    """Serving must run without training/ (the Space ships both, but the app needs none of it)."""
+    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "sentiment_app").rglob("*.py")
+                 if re.search(r"^\s*(from|import)\s+training\b", path.read_text(encoding="utf-8"), re.M)]
+    assert not offenders, f"sentiment_app imports training in {offenders}"

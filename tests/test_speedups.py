@@ -5,13 +5,11 @@ Exactness only: speed lives in ``benchmarks/bench_inference.py``, never in a uni
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
 
-from sentiment_app.config import AppConfig, ConfigError, add_serving_arguments, config_from_args
+from sentiment_app.config import AppConfig
 from sentiment_app.explain import explain
 from sentiment_app.loading import load_classifier
 from sentiment_app.packed_bert import PackedBertClassifier, packing_problem
@@ -146,8 +144,12 @@ def test_explanations_are_unchanged_by_packing(fp32_pair):
 
 
 def test_models_that_cannot_be_packed_are_served_plain(tmp_path):
-    from transformers import BertConfig, BertForSequenceClassification, DistilBertConfig, \
-        DistilBertForSequenceClassification
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
 
     distil = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2,
                                                                   hidden_dim=64))
@@ -184,22 +186,3 @@ def test_int8_does_not_touch_the_fp32_model(full_model_dir):
     tokenizer = clf.tokenizer
     np.testing.assert_allclose(tiny.one_by_one_logits(clf.explain_model, tokenizer, TEXTS[:4]),
                                reference.logits(TEXTS[:4]), atol=1e-5, rtol=0)
-
-
-def test_speed_settings_from_env_and_flags():
-    config = AppConfig.from_env({"SENTIMENT_BATCH_TOKENS": "2048", "SENTIMENT_PACKED": "0",
-                                 "SENTIMENT_INT8_ENGINE": "FBGEMM"})
-    assert (config.batch_tokens, config.packed, config.int8_engine) == (2048, False, "fbgemm")
-    defaults = AppConfig()
-    assert (defaults.batch_size, defaults.batch_tokens, defaults.packed, defaults.int8_engine) == (
-        64, None, True, "onednn")
-    parser = argparse.ArgumentParser()
-    add_serving_arguments(parser)
-    args = parser.parse_args(["--batch-tokens", "1024", "--no-packed", "--int8-engine", "x86"])
-    config = config_from_args(args, environ={})
-    assert (config.batch_tokens, config.packed, config.int8_engine) == (1024, False, "x86")
-    assert config_from_args(parser.parse_args([]), environ={}).packed is True
-    with pytest.raises(ConfigError, match="int8_engine"):
-        AppConfig(int8_engine="qnnpack")
-    with pytest.raises(ConfigError, match="batch_tokens"):
-        AppConfig(batch_tokens=0)

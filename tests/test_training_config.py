@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from training.config import RECIPES_DIR, ScratchConfig, TrainConfig, build_parser, load_recipe, parse_config
+from training.config import (
+    RECIPES_DIR,
+    ScratchConfig,
+    TrainConfig,
+    build_parser,
+    flag_fields,
+    flag_type,
+    load_recipe,
+    parse_config,
+)
 from training.errors import UserError
 from training.train_and_push import main
 
@@ -122,6 +131,38 @@ def test_every_flag_is_documented():
     from dataclasses import fields
 
     assert {f.name for f in fields(TrainConfig)} - settable == {"scratch"}
+
+
+def _other_value(f) -> tuple[list[str], object]:
+    """Flag arguments that set ``f`` to a value other than its default, and that value."""
+    kind, option = flag_type(f), "--" + f.name.replace("_", "-")
+    if kind is bool:
+        return [option], True
+    if kind == "list":
+        return [option, "a,b"], ["a", "b"]
+    if kind in (int, float):
+        value = kind(3) if f.default is None else kind(f.default * 2 + 1)
+        return [option, str(value)], value
+    return [option, "x/y"], "x/y"
+
+
+@pytest.mark.parametrize("f", flag_fields(), ids=lambda f: f.name)
+def test_every_flag_parses_to_its_field_with_the_annotated_type(f):
+    argv, value = _other_value(f)
+    assert vars(build_parser().parse_args(argv)) == {"recipe": None, f.name: value}
+    assert type(value) is (list if flag_type(f) == "list" else flag_type(f))
+    if flag_type(f) is bool:
+        assert vars(build_parser().parse_args([argv[0].replace("--", "--no-", 1)])) == {"recipe": None, f.name: False}
+
+
+@pytest.mark.parametrize("f", [f for f in flag_fields() if flag_type(f) in (int, float)], ids=lambda f: f.name)
+def test_recipe_numbers_are_checked_against_the_annotation(tmp_path, f):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"{f.name}: lots\n", encoding="utf-8")
+    with pytest.raises(UserError, match=f"{f.name} must be {flag_type(f).__name__}"):
+        load_recipe(recipe)
+    recipe.write_text(f"{f.name}: 3\n", encoding="utf-8")
+    assert load_recipe(recipe) == {f.name: flag_type(f)(3)}
 
 
 def test_user_error_is_one_line_and_exit_2(tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""Data loading, label naming, sub-sampling, tokenization, the character vocabulary and model building checks."""
+"""training/data.py: data loading, label naming, sub-sampling, clause excerpts, tokenization."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import tiny
-from training import data, modeling
+from training import data
 from training.config import TrainConfig
 from training.errors import UserError
 
@@ -152,6 +152,7 @@ def test_hub_dataset_splits_and_columns(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(660)  # two runs of the script, each allowed 300 s
 def test_offline_hub_through_the_real_libraries(tmp_path, base_model_dir):
     """The script with HF_HUB_OFFLINE=1: real datasets/transformers code, one error line each, exit 2."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": "hf_SECRET_dataset"}
@@ -179,93 +180,6 @@ def test_tokenization_truncates_but_does_not_pad(tmp_path):
     assert max(lengths) == 20 and min(lengths) < 20  # truncated to 20, shorter ones left unpadded
     assert set(encoded["train"].column_names) >= {"input_ids", "attention_mask", "labels"}
     assert "text" not in encoded["train"].column_names
-
-
-# ---- model building --------------------------------------------------------------------------
-
-def test_character_vocabulary(tmp_path):
-    from transformers import AutoTokenizer
-
-    texts = ["好好好", "很好", "iPhone 很好", "iphone 差", "罕"]
-    tokenizer = modeling.build_char_tokenizer(texts, min_freq=2)
-    vocab = tokenizer.get_vocab()
-    assert sorted(vocab, key=vocab.get)[:5] == modeling.SPECIAL_TOKENS
-    assert {"好", "很", "i", "##p", "##h", "##o", "##n", "##e"} <= set(vocab)
-    assert "罕" not in vocab and "差" not in vocab  # seen once: below min_freq
-    assert tokenizer.tokenize("IPHONE很好罕") == ["i", "##p", "##h", "##o", "##n", "##e", "很", "好", "[UNK]"]
-    tokenizer.save_pretrained(tmp_path / "tok")
-    assert {p.name for p in (tmp_path / "tok").iterdir()} >= {"tokenizer.json", "tokenizer_config.json"}
-    reloaded = AutoTokenizer.from_pretrained(tmp_path / "tok")
-    assert reloaded.is_fast and reloaded("很好罕")["input_ids"] == tokenizer("很好罕")["input_ids"]
-    with pytest.raises(UserError, match="min_freq"):
-        modeling.build_char_tokenizer(["独一"], min_freq=2)
-
-
-def test_lora_targets_resolved_per_architecture():
-    model = tiny.tiny_bert(10)
-    assert modeling.resolve_target_modules(model, "bert", None) == ["query", "value"]
-    assert modeling.resolve_target_modules(model, "roberta", None) == ["query", "value"]
-    assert modeling.resolve_target_modules(model, "bert", ["key", "dense"]) == ["key", "dense"]
-    with pytest.raises(UserError, match="match no linear layer.*query"):
-        modeling.resolve_target_modules(model, "bert", ["q_proj", "v_proj"])
-    with pytest.raises(UserError, match="no default LoRA targets.*--lora-target-modules"):
-        modeling.resolve_target_modules(model, "mystery-net", None)
-    assert modeling.head_module_name(model) == "classifier"
-
-
-def test_base_model_resolution(tmp_path, base_model_dir):
-    assert modeling.resolve_base_model(str(base_model_dir)) == str(base_model_dir.resolve())
-    assert modeling.resolve_base_model("hfl/chinese-roberta-wwm-ext") == "hfl/chinese-roberta-wwm-ext"
-    assert modeling.resolve_base_model("someone/bert-2.5k") == "someone/bert-2.5k"  # a dot is no file suffix
-    with pytest.raises(UserError, match="does not exist"):
-        modeling.resolve_base_model(str(tmp_path / "missing"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="no config.json"):
-        modeling.resolve_base_model(str(tmp_path / "empty"))
-
-
-def test_quantization_without_gpu_is_a_clear_error(monkeypatch):
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(UserError, match="--quantization 4bit needs a CUDA GPU"):
-        modeling.quantized_loading_kwargs("4bit")
-
-
-def test_trainer_setup(tmp_path, base_model_dir):
-    """Per-epoch evaluation, best checkpoint by the chosen metric, length grouping, dynamic padding, fp32 on CPU."""
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback
-
-    from training.train_and_push import make_trainer
-
-    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
-    config = _config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"], early_stopping_patience=2,
-                     output_dir=str(tmp_path / "out"))
-    splits = data.load_splits(config)
-    tokenizer = modeling.load_base_tokenizer(str(base_model_dir))
-    built = modeling.build_model(config, splits.labels, tokenizer, str(base_model_dir),
-                                 modeling.load_base_config(str(base_model_dir)))
-    assert built.kind == "adapter" and built.head_module == "classifier"
-    assert 0 < built.trainable_parameters < built.total_parameters
-    assert "classifier" in built.model.peft_config["default"].modules_to_save
-    encoded = data.tokenize_splits(splits, tokenizer, config.max_length)
-
-    trainer = make_trainer(config, built, encoded, splits.labels)
-    args = trainer.args
-    assert (args.eval_strategy, args.save_strategy) == ("epoch", "epoch")
-    assert args.load_best_model_at_end and args.metric_for_best_model == "f1_macro" and args.greater_is_better
-    from training.sampling import ShuffledLengthGroupedSampler
-
-    assert isinstance(trainer._get_train_sampler(), ShuffledLengthGroupedSampler)
-    assert not args.fp16 and not args.bf16  # no CUDA here
-    assert args.output_dir == str(tmp_path / "out" / "checkpoints")
-    assert isinstance(trainer.data_collator, DataCollatorWithPadding)
-    assert any(isinstance(cb, EarlyStoppingCallback) for cb in trainer.callback_handler.callbacks)
-
-    from dataclasses import replace
-
-    capped = make_trainer(replace(config, max_steps=2, early_stopping_patience=None), built, encoded, splits.labels)
-    assert capped.args.eval_strategy == "steps" and capped.args.eval_steps == 2 and capped.args.max_steps == 2
 
 
 def test_clause_crops_are_short_excerpts_with_the_review_label():

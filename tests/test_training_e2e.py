@@ -23,7 +23,8 @@ from tests import tiny
 from tests.test_training_push import FakeHub, http_error
 from training.train_and_push import main
 
-pytestmark = pytest.mark.slow
+# Several training runs of the script; the module's first test also pays for the shared LoRA run.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 TOKEN = "hf_" + "E2ESECRETtoken0987654321"  # a fake, built so no token-shaped literal is committed
 REPO = "someone/tiny-sentiment"

@@ -2,5 +2,6 @@
 artifact folder of :mod:`sentiment_app.artifact`, and push it to the Hub.
 
 Entry point: ``python training/train_and_push.py`` or ``python -m training.train_and_push``.
-Nothing in ``sentiment_app`` imports this package; this package may import ``sentiment_app.artifact``.
+Nothing in ``sentiment_app`` imports this package; this package imports ``sentiment_app`` for what
+both sides share: the artifact contract and label maps (``artifact``), folder-or-repo-id rules (``sources``).
 """

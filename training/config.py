@@ -1,6 +1,8 @@
 """One training configuration: dataclass defaults < YAML recipe < command-line flags.
 
-:class:`TrainConfig` holds every setting with the reason for its default beside it. A recipe
+:class:`TrainConfig` holds every setting with the reason for its default beside it, and each
+field carries its flag's help text (:func:`flag`): the command line and the recipe's type checks
+are built from the fields and their annotations, so a new setting is written once. A recipe
 (``training/configs/*.yaml``) uses the same field names, plus an optional ``scratch:`` section
 (:class:`ScratchConfig`) for a model trained from scratch. Flags override the recipe. Nothing
 here imports torch, so ``--help`` and configuration mistakes answer at once.
@@ -10,9 +12,13 @@ from __future__ import annotations
 
 import argparse
 import difflib
-from dataclasses import asdict, dataclass, fields, replace
+import functools
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .errors import UserError
 
@@ -22,7 +28,22 @@ DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 BEST_METRICS = ("f1_macro", "accuracy", "precision_macro", "recall_macro", "loss")
 QUANTIZATION_CHOICES = ("none", "8bit", "4bit")
 LORA_BIAS_CHOICES = ("none", "all", "lora_only")
+SAVE_DTYPES = ("float32", "float16")
 RECIPES_DIR = Path(__file__).resolve().parent / "configs"
+
+
+def flag(default: Any, metavar: str | None, help: str) -> Any:
+    """A :class:`TrainConfig` field that is also the flag ``--name-with-dashes``.
+
+    ``help`` is its ``--help`` text (the default is appended unless the text states it), ``metavar``
+    the placeholder shown for its value (None for on/off switches). The flag's type comes from the
+    field's annotation, so a new setting is written once, here.
+    """
+    return field(default=default, metadata={"help": help, "metavar": metavar})
+
+
+def _choices(choices: Sequence[str]) -> str:
+    return "{" + ",".join(choices) + "}"
 
 
 @dataclass
@@ -68,121 +89,146 @@ class TrainConfig:
 
     # --- model ---
     # The seed's base and the usual Chinese baseline; any BERT-family encoder id or local folder works.
-    base_model: str = "bert-base-chinese"
+    base_model: str = flag("bert-base-chinese", "ID_OR_PATH",
+        "base encoder: Hub id (bert-base-chinese, hfl/chinese-roberta-wwm-ext, hfl/chinese-macbert-base, "
+        "...), a local model folder, or 'scratch' for a fresh BERT with a vocabulary from the training texts "
+        "(needs --full-finetune; shape from the recipe's scratch: section)")
     # False = LoRA: ~0.3% of the weights train, the adapter is ~1 MB; True trains (and saves) all weights.
-    full_finetune: bool = False
+    full_finetune: bool = flag(False, None,
+        "train every weight instead of a LoRA adapter; the artifact is a full model")
     # Set (recipe `scratch:` section) only with base_model "scratch"; None there means ScratchConfig().
     scratch: ScratchConfig | None = None
     # QLoRA-style base loading; needs a CUDA GPU and bitsandbytes, so off by default.
-    quantization: str = "none"
+    quantization: str = flag("none", _choices(QUANTIZATION_CHOICES),
+        "load the base in 8 or 4 bit for QLoRA-style training (needs a CUDA GPU and bitsandbytes)")
 
     # --- data ---
     # The Hub copy of ChnSentiCorp (train/validation/test); local files replace it.
-    dataset: str | None = DEFAULT_DATASET
-    train_file: str | None = None
-    validation_file: str | None = None
-    # Optional: without it the card reports validation results only.
-    test_file: str | None = None
+    dataset: str | None = flag(DEFAULT_DATASET, "HUB_ID", "Hub dataset with train/validation[/test] splits")
     # train_file / validation_file / test_file may each name several files, comma-separated (e.g. ChnSentiCorp
     # and the multidomain reviews): their rows are concatenated, and each validation file is also reported alone.
+    train_file: str | None = flag(None, "F[,F...]",
+        "local training file(s) (.csv, .tsv, .jsonl, .json, .parquet), comma-separated; replaces --dataset")
+    validation_file: str | None = flag(None, "F[,F...]",
+        "local validation file(s) (best checkpoint is chosen on all of them together; each is also reported alone)")
+    # Optional: without it the card reports validation results only.
+    test_file: str | None = flag(None, "F[,F...]", "local test file(s), evaluated once at the end")
     # lansinuote/ChnSentiCorp's column names; the local TSV copy uses text_a. Several names, comma-separated
     # (text_a,text): each file uses the first one it has.
-    text_column: str = "text"
-    label_column: str = "label"
+    text_column: str = flag("text", "NAME[,NAME...]",
+        "column holding the review text; with several names each file uses the first it has")
+    label_column: str = flag("label", "NAME", "column holding the label (strings such as 负面/正面, or integers)")
     # Names for integer labels in class-index order (e.g. [负面, 正面]); None = from the data.
-    label_names: list[str] | None = None
+    label_names: list[str] | None = flag(None, "A,B,...",
+        "comma-separated names for integer labels in class-index order (e.g. 负面,正面), or the order of string "
+        "labels")
     # Hub dataset id named in the model card when training from local copies of it.
-    dataset_name: str | None = None
+    dataset_name: str | None = flag(None, "HUB_ID",
+        "dataset named in the model card when training from local copies of a Hub dataset")
     # None = every row; small numbers make smoke runs take seconds.
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
+    max_train_samples: int | None = flag(None, "N", "use N training rows (shuffled by --seed) for quick runs")
+    max_eval_samples: int | None = flag(None, "N", "use N validation and N test rows (shuffled by --seed)")
     # 256 keeps ~95% of ChnSentiCorp reviews whole (128 cut a third of them); padding is dynamic.
-    max_length: int = 256
+    max_length: int = flag(256, "N", "tokens per review (longer ones are truncated); batches are padded dynamically")
     # Optional column naming each row's domain (multidomain: "domain"); a file without it is one domain
     # named after its folder (chnsenticorp). Used by min_domain_share and the per-domain validation report.
-    domain_column: str | None = None
+    domain_column: str | None = flag(None, "NAME",
+        "optional column naming each row's domain (files without it: one domain named after the file's folder)")
     # Every training domain is repeated (whole copies, then a seeded random part) until it holds at least
     # this share of the original training rows, so small domains (516 water-heater reviews against 9,000
     # tablet reviews) are not drowned out. 0 = off.
-    min_domain_share: float = 0.0
+    min_domain_share: float = flag(0.0, "X", "repeat small training domains until each holds this share of the rows")
     # Fraction of training reviews that are also added as a short excerpt (1-3 consecutive clauses, same
     # label). ChnSentiCorp's negative reviews are shorter (median 69 characters against 91), and a model
     # trained from scratch learns "short = negative"; excerpts break that shortcut. 0 = off.
-    clause_crops: float = 0.0
+    clause_crops: float = flag(0.0, "X",
+        "add this fraction of training reviews again as a short excerpt of 1-3 clauses with the same label "
+        "(counters a length/label shortcut)")
 
     # Knowledge distillation: "tfidf" trains a character 1-3-gram TF-IDF + logistic regression teacher on the
     # training rows (out-of-fold: each row's soft target comes from the fold model that never saw it, so the
     # targets are not memorised) and adds its probabilities as soft targets. None = off.
-    distill_teacher: str | None = None
+    distill_teacher: str | None = flag(None, "{tfidf}",
+        "distil from a TF-IDF + logistic regression teacher trained on the training rows (out-of-fold soft targets)")
     # Share of the loss from the teacher's soft targets (the rest is the usual cross-entropy on the labels).
-    distill_weight: float = 0.5
+    distill_weight: float = flag(0.5, "X", "share of the loss from the teacher's soft targets")
     # Folds for the out-of-fold teacher targets.
-    distill_folds: int = 5
+    distill_folds: int = flag(5, "N", "folds for the teacher's out-of-fold soft targets")
 
     # --- optimisation ---
     # The seed's 2 epochs: LoRA on ChnSentiCorp plateaus after that.
-    epochs: float = 2.0
+    epochs: float = flag(2.0, "N", "training epochs")
     # None = run the epochs; a number caps the optimizer steps (smoke runs).
-    max_steps: int | None = None
+    max_steps: int | None = flag(None, "N", "stop after N optimizer steps (overrides --epochs)")
     # None = 2e-4 for LoRA (few, freshly initialised weights) or 3e-5 for full fine-tuning.
-    learning_rate: float | None = None
+    learning_rate: float | None = flag(None, "X",
+        "peak learning rate (default: 2e-4 LoRA, 3e-5 full fine-tuning, 5e-4 scratch)")
     # The seed's batch of 16 fits a T4 at 256 tokens and 2 CPU cores alike.
-    batch_size: int = 16
+    batch_size: int = flag(16, "N", "training batch size per device")
     # Evaluation keeps no gradients, so bigger batches are free.
-    eval_batch_size: int = 64
+    eval_batch_size: int = flag(64, "N", "evaluation batch size per device")
     # 6% linear warm-up: the usual BERT fine-tuning schedule.
-    warmup_ratio: float = 0.06
+    warmup_ratio: float = flag(0.06, "X", "fraction of steps with linear learning-rate warm-up")
     # BERT's AdamW weight decay.
-    weight_decay: float = 0.01
+    weight_decay: float = flag(0.01, "X", "AdamW weight decay")
     # Cross-entropy label smoothing: 0 = off; 0.1 keeps a from-scratch model from answering 99 % for everything.
-    label_smoothing: float = 0.0
+    label_smoothing: float = flag(0.0, "X", "cross-entropy label smoothing (0 = off)")
     # Macro F1 keeps the best checkpoint honest when classes are unbalanced.
-    metric_for_best_model: str = "f1_macro"
+    metric_for_best_model: str = flag("f1_macro", _choices(BEST_METRICS),
+        "validation metric that picks the best checkpoint")
     # None = no early stopping; N = stop after N evaluations without improvement.
-    early_stopping_patience: int | None = None
+    early_stopping_patience: int | None = flag(None, "N", "stop after N evaluations without improvement (default: off)")
     # Log the loss every 50 steps: ~6 lines per ChnSentiCorp epoch at batch 16.
-    logging_steps: int = 50
+    logging_steps: int = flag(50, "N", "log the training loss every N steps")
     # One seed for data shuffling, LoRA initialisation and the new head.
-    seed: int = 42
+    seed: int = flag(42, "N", "seed for shuffling, sub-sampling and weight initialisation")
     # AdamW's second-moment decay and epsilon: the usual 0.999 / 1e-8 for fine-tuning; models trained
     # from scratch are steadier with RoBERTa's 0.98 / 1e-6.
-    adam_beta2: float = 0.999
-    adam_epsilon: float = 1e-8
+    adam_beta2: float = flag(0.999, "X", "AdamW beta2 (0.98 steadies training from scratch)")
+    adam_epsilon: float = flag(1e-8, "X", "AdamW epsilon")
 
     # --- LoRA ---
     # The seed's r=8, alpha=16 (scale 2), dropout 0.05, no bias: the PEFT defaults for BERT classification.
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
-    lora_bias: str = "none"
+    lora_r: int = flag(8, "N", "LoRA rank")
+    lora_alpha: int = flag(16, "N", "LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = flag(0.05, "X", "dropout on the LoRA path")
+    lora_bias: str = flag("none", _choices(LORA_BIAS_CHOICES), "which biases LoRA trains")
     # None = resolved from the architecture (BERT/RoBERTa: query, value).
-    lora_target_modules: list[str] | None = None
+    lora_target_modules: list[str] | None = flag(None, "A,B,...",
+        "comma-separated module names LoRA adapts (default: resolved from the architecture, query,value for "
+        "BERT/RoBERTa)")
 
     # --- output and push ---
     # The artifact folder the app loads; checkpoints go to its checkpoints/ subfolder.
-    output_dir: str = "outputs/sentiment-lora"
+    output_dir: str = flag("outputs/sentiment-lora", "DIR",
+        "artifact folder to write (checkpoints go to DIR/checkpoints)")
     # Checkpoints are deleted once the best model is saved; keep them to resume or inspect.
-    keep_checkpoints: bool = False
+    keep_checkpoints: bool = flag(False, None, "keep DIR/checkpoints after training")
     # Weights of full models on disk: "float16" halves the folder (what keeps the embedded model under
     # 10 MB); loaders cast back to float32 and the predictions stay the same. Adapters are saved as trained.
-    save_dtype: str = "float32"
+    save_dtype: str = flag("float32", _choices(SAVE_DTYPES),
+        "dtype of a full model's weights on disk (float16 halves the folder)")
     # Free text for the model card's Notes section (what the model is for, its limits); recipes set it.
-    card_notes: str | None = None
+    card_notes: str | None = flag(None, "TEXT", "a Notes section for the model card")
     # Hub repo id to push the artifact to; None = local only.
-    push_to_hub: str | None = None
+    push_to_hub: str | None = flag(None, "REPO_ID",
+        "push the artifact folder to this Hub model repo (token: HF_TOKEN or `hf auth login`)")
     # Hub repo id for a merged plain-transformers export (python -m sentiment_app export), which TEI, Ray and
     # transformers.pipeline load (they cannot load an adapter); None = none.
-    push_merged: str | None = None
+    push_merged: str | None = flag(None, "REPO_ID",
+        "also push the model merged into a plain transformers folder (for pipeline, Text Embeddings Inference, "
+        "Ray) to this Hub repo")
     # New repos are public unless asked; an existing repo keeps its visibility.
-    private: bool = False
+    private: bool = flag(False, None, "create the Hub repo as private")
     # Branch to push to; None = main.
-    revision: str | None = None
+    revision: str | None = flag(None, "BRANCH", "Hub branch to push to (created if missing; default: main)")
     # None = "Train <base> on <data>: <metric>".
-    commit_message: str | None = None
+    commit_message: str | None = flag(None, "TEXT", "commit message for the push")
     # None = https://huggingface.co even when HF_ENDPOINT points downloads at a mirror.
-    hub_endpoint: str | None = None
+    hub_endpoint: str | None = flag(None, "URL",
+        "Hub to push to (default: https://huggingface.co, even when HF_ENDPOINT is set)")
     # List what would be uploaded instead of uploading.
-    dry_run: bool = False
+    dry_run: bool = flag(False, None, "train and save, then list what --push-to-hub would upload without uploading")
 
     # ---- derived values -----------------------------------------------------------------
     @property
@@ -234,7 +280,7 @@ class TrainConfig:
         return asdict(self)
 
     # ---- checks -------------------------------------------------------------------------
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise :class:`UserError` for a combination that cannot work; return self otherwise."""
         if self.dataset and self.train_file:
             raise UserError("use either --dataset or --train-file/--validation-file, not both")
@@ -274,7 +320,7 @@ class TrainConfig:
         if self.is_scratch and self.max_length > self.resolved_scratch.max_position_embeddings:
             raise UserError(f"--max-length {self.max_length} exceeds the scratch model's "
                             f"max_position_embeddings {self.resolved_scratch.max_position_embeddings}")
-        if self.save_dtype not in ("float32", "float16"):
+        if self.save_dtype not in SAVE_DTYPES:
             raise UserError(f"--save-dtype must be float32 or float16, got {self.save_dtype!r}")
         if self.distill_teacher not in (None, "tfidf"):
             raise UserError(f"--distill-teacher must be tfidf (or unset), got {self.distill_teacher!r}")
@@ -321,13 +367,10 @@ def _positive(name: str, value: float) -> None:
 
 
 def _check_repo_id(repo_id: str, flag: str = "--push-to-hub") -> None:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from sentiment_app.sources import is_repo_id
 
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        raise UserError(f"{flag} {repo_id!r} is not a valid Hub repo id (owner/name)") from None
+    if not is_repo_id(repo_id):
+        raise UserError(f"{flag} {repo_id!r} is not a valid Hub repo id (owner/name)")
 
 
 # ---- recipe files -----------------------------------------------------------------------------
@@ -387,7 +430,7 @@ def _coerce(values: dict[str, Any], where: str) -> dict[str, Any]:
     """Check recipe values against the flags' types (YAML reads 2e-4 as a string, 16 as an int)."""
     out = {}
     for name, value in values.items():
-        kind = _FLAG_TYPES.get(name)
+        kind = _flag_types().get(name)
         if value is None or kind is None:  # scratch section and lists are checked by the caller
             out[name] = value
             continue
@@ -423,75 +466,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see --help)\n")
 
 
-# (field, type, metavar, help). Defaults come from TrainConfig and are appended to the help.
-_FLAGS: list[tuple[str, Any, str | None, str]] = [
-    ("base_model", str, "ID_OR_PATH", "base encoder: Hub id (bert-base-chinese, hfl/chinese-roberta-wwm-ext, "
-     "hfl/chinese-macbert-base, ...), a local model folder, or 'scratch' for a fresh BERT with a "
-     "vocabulary from the training texts (needs --full-finetune; shape from the recipe's scratch: section)"),
-    ("full_finetune", bool, None, "train every weight instead of a LoRA adapter; the artifact is a full model"),
-    ("quantization", str, "{none,8bit,4bit}", "load the base in 8 or 4 bit for QLoRA-style training "
-     "(needs a CUDA GPU and bitsandbytes)"),
-    ("dataset", str, "HUB_ID", "Hub dataset with train/validation[/test] splits"),
-    ("train_file", str, "F[,F...]", "local training file(s) (.csv, .tsv, .jsonl, .json, .parquet), comma-separated; "
-     "replaces --dataset"),
-    ("validation_file", str, "F[,F...]", "local validation file(s) (best checkpoint is chosen on all of them together; "
-     "each is also reported alone)"),
-    ("test_file", str, "F[,F...]", "local test file(s), evaluated once at the end"),
-    ("text_column", str, "NAME[,NAME...]", "column holding the review text; with several names each file uses the "
-     "first it has"),
-    ("domain_column", str, "NAME", "optional column naming each row's domain (files without it: one domain "
-     "named after the file's folder)"),
-    ("min_domain_share", float, "X", "repeat small training domains until each holds this share of the rows"),
-    ("label_column", str, "NAME", "column holding the label (strings such as 负面/正面, or integers)"),
-    ("label_names", "list", "A,B,...", "comma-separated names for integer labels in class-index order "
-     "(e.g. 负面,正面), or the order of string labels"),
-    ("dataset_name", str, "HUB_ID", "dataset named in the model card when training from local copies of a Hub dataset"),
-    ("max_train_samples", int, "N", "use N training rows (shuffled by --seed) for quick runs"),
-    ("max_eval_samples", int, "N", "use N validation and N test rows (shuffled by --seed)"),
-    ("max_length", int, "N", "tokens per review (longer ones are truncated); batches are padded dynamically"),
-    ("distill_teacher", str, "{tfidf}", "distil from a TF-IDF + logistic regression teacher trained on the training "
-     "rows (out-of-fold soft targets)"),
-    ("distill_weight", float, "X", "share of the loss from the teacher's soft targets"),
-    ("distill_folds", int, "N", "folds for the teacher's out-of-fold soft targets"),
-    ("clause_crops", float, "X", "add this fraction of training reviews again as a short excerpt of 1-3 clauses "
-     "with the same label (counters a length/label shortcut)"),
-    ("epochs", float, "N", "training epochs"),
-    ("max_steps", int, "N", "stop after N optimizer steps (overrides --epochs)"),
-    ("learning_rate", float, "X", "peak learning rate (default: 2e-4 LoRA, 3e-5 full fine-tuning, 5e-4 scratch)"),
-    ("batch_size", int, "N", "training batch size per device"),
-    ("eval_batch_size", int, "N", "evaluation batch size per device"),
-    ("warmup_ratio", float, "X", "fraction of steps with linear learning-rate warm-up"),
-    ("weight_decay", float, "X", "AdamW weight decay"),
-    ("label_smoothing", float, "X", "cross-entropy label smoothing (0 = off)"),
-    ("metric_for_best_model", str, "{" + ",".join(BEST_METRICS) + "}", "validation metric that picks the best checkpoint"),
-    ("early_stopping_patience", int, "N", "stop after N evaluations without improvement (default: off)"),
-    ("logging_steps", int, "N", "log the training loss every N steps"),
-    ("seed", int, "N", "seed for shuffling, sub-sampling and weight initialisation"),
-    ("adam_beta2", float, "X", "AdamW beta2 (0.98 steadies training from scratch)"),
-    ("adam_epsilon", float, "X", "AdamW epsilon"),
-    ("lora_r", int, "N", "LoRA rank"),
-    ("lora_alpha", int, "N", "LoRA alpha (scale = alpha / r)"),
-    ("lora_dropout", float, "X", "dropout on the LoRA path"),
-    ("lora_bias", str, "{none,all,lora_only}", "which biases LoRA trains"),
-    ("lora_target_modules", "list", "A,B,...", "comma-separated module names LoRA adapts "
-     "(default: resolved from the architecture, query,value for BERT/RoBERTa)"),
-    ("output_dir", str, "DIR", "artifact folder to write (checkpoints go to DIR/checkpoints)"),
-    ("keep_checkpoints", bool, None, "keep DIR/checkpoints after training"),
-    ("save_dtype", str, "{float32,float16}", "dtype of a full model's weights on disk (float16 halves the folder)"),
-    ("card_notes", str, "TEXT", "a Notes section for the model card"),
-    ("push_to_hub", str, "REPO_ID", "push the artifact folder to this Hub model repo (token: HF_TOKEN or `hf auth login`)"),
-    ("push_merged", str, "REPO_ID", "also push the model merged into a plain transformers folder (for pipeline, "
-     "Text Embeddings Inference, Ray) to this Hub repo"),
-    ("private", bool, None, "create the Hub repo as private"),
-    ("revision", str, "BRANCH", "Hub branch to push to (created if missing; default: main)"),
-    ("commit_message", str, "TEXT", "commit message for the push"),
-    ("hub_endpoint", str, "URL", "Hub to push to (default: https://huggingface.co, even when HF_ENDPOINT is set)"),
-    ("dry_run", bool, None, "train and save, then list what --push-to-hub would upload without uploading"),
-]
+def flag_type(f: Field) -> type | str:
+    """What a flag's value parses to, from the field's annotation: bool, int, float, str, or "list"
+    (comma-separated names); ``None`` aside (``int | None`` -> int)."""
+    hint = _hints()[f.name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    return "list" if typing.get_origin(hint) is list else hint
 
 
-# Value type of each scalar setting, for recipe checks; the lists and the scratch section are checked apart.
-_FLAG_TYPES: dict[str, type] = {name: kind for name, kind, _, _ in _FLAGS if isinstance(kind, type)}
+@functools.cache
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(TrainConfig)
+
+
+def flag_fields() -> list[Field]:
+    """The TrainConfig fields that are flags, in --help order (all but the recipe-only scratch section)."""
+    return [f for f in fields(TrainConfig) if "help" in f.metadata]
+
+
+def _flag_types() -> dict[str, type]:
+    """Value type of each scalar setting, for recipe checks; the lists and the scratch section are checked apart."""
+    return {f.name: kind for f in flag_fields() if isinstance(kind := flag_type(f), type)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -511,21 +507,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("recipe", nargs="?", metavar="RECIPE.yaml",
                         help=f"YAML recipe with TrainConfig settings (see {RECIPES_DIR.name}/)")
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
-    for name, kind, metavar, text in _FLAGS:
-        flag = "--" + name.replace("_", "-")
-        default = defaults[name]
-        shown = ",".join(default) if isinstance(default, list) else default
-        if "default:" not in text:
-            text = f"{text} (default: {shown})" if default not in (None, False) else text
+    for f in flag_fields():
+        name, kind, text, metavar = f.name, flag_type(f), f.metadata["help"], f.metadata["metavar"]
+        option = "--" + name.replace("_", "-")
+        if "default:" not in text and f.default not in (None, False):
+            text = f"{text} (default: {f.default})"
         if kind is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                                help=text)
-        elif kind == "list":
-            parser.add_argument(flag, dest=name, type=_split_list, metavar=metavar, default=argparse.SUPPRESS,
-                                help=text)
+            parser.add_argument(option, dest=name, action=argparse.BooleanOptionalAction,
+                                default=argparse.SUPPRESS, help=text)
         else:
-            parser.add_argument(flag, dest=name, type=kind, metavar=metavar, default=argparse.SUPPRESS, help=text)
+            parser.add_argument(option, dest=name, type=_split_list if kind == "list" else kind, metavar=metavar,
+                                default=argparse.SUPPRESS, help=text)
     return parser
 
 

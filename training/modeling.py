@@ -19,7 +19,8 @@ from typing import Any, Iterable, Literal, Sequence
 
 import torch
 
-from sentiment_app.artifact import CLASSIFIER_HEAD_MODULES
+from sentiment_app.artifact import CLASSIFIER_HEAD_MODULES, label_maps
+from sentiment_app.sources import is_repo_id, looks_like_path
 
 from .config import SCRATCH, ScratchConfig, TrainConfig
 from .errors import UserError, first_line
@@ -72,16 +73,10 @@ def resolve_base_model(spec: str) -> str:
         if not (path / "config.json").is_file():
             raise UserError(f"model folder {spec} has no config.json: is it a transformers model folder?")
         return str(path.resolve())
-    looks_like_path = spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
-    if looks_like_path:
+    if looks_like_path(spec):
         raise UserError(f"model folder {spec} does not exist")
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(spec)
-    except HFValidationError:
-        raise UserError(f"--base-model {spec!r} is neither an existing folder nor a valid Hub model id") from None
+    if not is_repo_id(spec):
+        raise UserError(f"--base-model {spec!r} is neither an existing folder nor a valid Hub model id")
     return spec
 
 
@@ -255,23 +250,22 @@ def tie_traditional(model: torch.nn.Module, tokenizer: Any) -> int:
 def build_model(config: TrainConfig, labels: Sequence[str], tokenizer: Any, base: str | None = None,
                 base_config: Any = None) -> BuiltModel:
     """The model to train for ``config``: LoRA on ``base``, full fine-tuning of it, or a fresh BERT."""
-    label_maps = {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
-                  "label2id": {name: i for i, name in enumerate(labels)}}
+    maps = label_maps(labels)
     if config.is_scratch:
-        model = scratch_model(config.resolved_scratch, tokenizer, label_maps)
+        model = scratch_model(config.resolved_scratch, tokenizer, maps)
         return _built(model, tokenizer, "full", None, "bert")
     assert base is not None and base_config is not None
     model_type = getattr(base_config, "model_type", "unknown")
     limit = getattr(base_config, "max_position_embeddings", None)
     if limit and config.max_length > limit:
         raise UserError(f"--max-length {config.max_length} exceeds what {base} reads ({limit} positions)")
-    model = _load_pretrained(base, config, label_maps)
+    model = _load_pretrained(base, config, maps)
     if config.full_finetune:
         return _built(model, tokenizer, "full", base, model_type)
     return add_lora(model, config, tokenizer, base, model_type)
 
 
-def scratch_model(shape: ScratchConfig, tokenizer: Any, label_maps: dict[str, Any]) -> torch.nn.Module:
+def scratch_model(shape: ScratchConfig, tokenizer: Any, maps: dict[str, Any]) -> torch.nn.Module:
     """A randomly initialised BERT classifier sized by ``shape`` with the tokenizer's vocabulary."""
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -279,11 +273,11 @@ def scratch_model(shape: ScratchConfig, tokenizer: Any, label_maps: dict[str, An
         vocab_size=len(tokenizer), hidden_size=shape.hidden_size, num_hidden_layers=shape.num_layers,
         num_attention_heads=shape.num_heads, intermediate_size=shape.intermediate_size,
         max_position_embeddings=shape.max_position_embeddings, hidden_dropout_prob=shape.dropout,
-        attention_probs_dropout_prob=shape.dropout, pad_token_id=tokenizer.pad_token_id, **label_maps)
+        attention_probs_dropout_prob=shape.dropout, pad_token_id=tokenizer.pad_token_id, **maps)
     return BertForSequenceClassification(bert_config)
 
 
-def _load_pretrained(base: str, config: TrainConfig, label_maps: dict[str, Any]) -> torch.nn.Module:
+def _load_pretrained(base: str, config: TrainConfig, maps: dict[str, Any]) -> torch.nn.Module:
     from transformers import AutoModelForSequenceClassification
 
     kwargs: dict[str, Any] = {"dtype": torch.float32}  # fp32 master weights; mixed precision is the Trainer's job
@@ -291,7 +285,7 @@ def _load_pretrained(base: str, config: TrainConfig, label_maps: dict[str, Any])
         kwargs = quantized_loading_kwargs(config.quantization)
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            base, trust_remote_code=False, ignore_mismatched_sizes=True, **label_maps, **kwargs)
+            base, trust_remote_code=False, ignore_mismatched_sizes=True, **maps, **kwargs)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load base model {base}: {first_line(exc)[:200]}") from None
 

@@ -7,6 +7,13 @@ walk through the lengths makes the optimiser chase a drifting length/label bias:
 from scratch stays at chance (loss 0.70, dev 50 %) with it and reaches 92 % with the batch order
 shuffled. The sampler here keeps the padding savings (batches of similar lengths) and shuffles the
 order of the batches.
+
+Several processes (``torchrun`` / ``accelerate launch``): every rank builds the *same* order (seeded by
+the run's seed and the epoch), and accelerate's ``BatchSamplerShard``, which the Trainer's dataloader
+goes through, hands rank ``r`` the per-device batches ``r, r + N, r + 2N, ...`` of it, a disjoint share.
+The length buckets are ``per-device batch x gradient accumulation x N`` long, so the N batches of one
+optimiser step come from one bucket: no rank waits for another's longer batch, and the step sees the
+same mix of lengths a single process with an N-times larger batch would.
 """
 from __future__ import annotations
 
@@ -17,6 +24,7 @@ import torch
 from torch.utils.data import Sampler
 
 MEGA_BATCH_BATCHES = 50
+EPOCH_SEED_STRIDE = 1_000_003  # epoch e of seed s uses s + e * this: no two (seed, epoch) pairs share an order
 
 
 def bucketed_indices(lengths: Sequence[int], batch_size: int, generator: torch.Generator,
@@ -37,18 +45,29 @@ def bucketed_indices(lengths: Sequence[int], batch_size: int, generator: torch.G
 
 
 class ShuffledLengthGroupedSampler(Sampler[int]):
-    """Each epoch: a fresh permutation, similar lengths within a batch, batches in random order."""
+    """Each epoch: a fresh permutation, similar lengths within a batch, batches in random order.
+
+    The order depends only on ``seed`` and the epoch (``set_epoch``, which the Trainer calls; without
+    it each pass moves on to the next epoch), so every process of a distributed run builds the same one.
+    """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int) -> None:
         self.lengths = list(lengths)
         self.batch_size = batch_size
-        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.lengths)
 
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
     def __iter__(self) -> Iterator[int]:
-        return iter(bucketed_indices(self.lengths, self.batch_size, self.generator))
+        generator = torch.Generator().manual_seed(self.seed + EPOCH_SEED_STRIDE * self.epoch)
+        order = bucketed_indices(self.lengths, self.batch_size, generator)
+        self.epoch += 1
+        return iter(order)
 
 
 def lengths_of(dataset: Any, column: str = "input_ids") -> list[int]:
@@ -65,7 +84,8 @@ def length_grouped_trainer_class() -> type:
 
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
             dataset = train_dataset if train_dataset is not None else self.train_dataset
-            batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-            return ShuffledLengthGroupedSampler(lengths_of(dataset), batch, seed=self.args.seed)
+            # one optimiser step's batches on every rank come from one length bucket (see the module docstring)
+            bucket = self.args.train_batch_size * self.args.gradient_accumulation_steps * max(1, self.args.world_size)
+            return ShuffledLengthGroupedSampler(lengths_of(dataset), bucket, seed=self.args.seed)
 
     return LengthGroupedTrainer

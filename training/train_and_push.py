@@ -33,7 +33,8 @@ import json
 import math
 import shlex
 import shutil
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sentiment_app.artifact import (
     METRICS_FILE,
@@ -45,6 +46,13 @@ from sentiment_app.artifact import (
 )
 from training.config import TrainConfig, parse_config
 from training.errors import UserError, redact
+
+if TYPE_CHECKING:  # torch, transformers and datasets load only once the config is known good
+    import datasets
+    from transformers import Trainer
+
+    from training.data import LabelledSplits
+    from training.modeling import BuiltModel
 
 CHECKPOINTS_DIR = "checkpoints"
 COMMAND_PREFIX = "python training/train_and_push.py"
@@ -93,7 +101,8 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
     if config.is_scratch:
         shape = config.resolved_scratch
         tokenizer = modeling.build_scratch_tokenizer(list(splits.train["text"]), shape)
-        print(f"{shape.tokenizer} vocabulary from the training texts: {len(tokenizer)} tokens (min_freq {shape.min_freq})")
+        print(f"{shape.tokenizer} vocabulary from the training texts: {len(tokenizer)} tokens "
+              f"(min_freq {shape.min_freq})")
     encoded = data.tokenize_splits(splits, tokenizer, config.max_length)
     if config.distill_teacher:
         from training.teacher import out_of_fold_probabilities
@@ -178,7 +187,8 @@ def clear_previous_artifact(out: Path) -> None:
 
 # ---- training ----------------------------------------------------------------------------------
 
-def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], labels: Sequence[str]) -> Any:
+def make_trainer(config: TrainConfig, built: BuiltModel, encoded: dict[str, datasets.Dataset],
+                 labels: Sequence[str]) -> Trainer:
     """A Trainer that evaluates each epoch (or every epoch's worth of steps), keeps the best checkpoint,
     pads batches dynamically and groups reviews of similar length."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, TrainingArguments
@@ -190,8 +200,8 @@ def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], label
     precision = mixed_precision()
     on_gpu = any(precision.values())  # mixed precision is on exactly when a CUDA GPU is present
     schedule: dict[str, Any] = {"eval_strategy": "epoch", "save_strategy": "epoch"}
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun / accelerate launch
     if config.max_steps:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
         per_epoch = math.ceil(len(encoded["train"]) / (config.batch_size * world))
         every = max(1, min(config.max_steps, per_epoch))
         schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every}
@@ -222,6 +232,13 @@ def make_trainer(config: TrainConfig, built: Any, encoded: dict[str, Any], label
         disable_tqdm=False,
         seed=config.seed,
         data_seed=config.seed,
+        # several processes without CUDA: accelerate only joins them (gloo) when told it runs on CPU;
+        # otherwise each process silently trains, saves and pushes on its own
+        use_cpu=world > 1 and not on_gpu,
+        # one label per review, so no token counts to share between processes; with it on, the Trainer
+        # multiplies the loss by the number of processes (a PeftModel's forward(**kwargs) looks as if it
+        # took num_items_in_batch, which it ignores): losses and gradients N times too large under torchrun
+        average_tokens_across_devices=False,
         **precision,
     )
     collator = DataCollatorWithPadding(built.tokenizer, pad_to_multiple_of=8 if on_gpu else None)
@@ -256,8 +273,8 @@ def distilling_trainer_class(base: type, weight: float) -> type:
     return DistillingTrainer
 
 
-def evaluate_splits(trainer: Any, encoded: dict[str, Any], labels: Sequence[str],
-                    splits: Any = None) -> tuple[dict[str, Any], Any]:
+def evaluate_splits(trainer: Trainer, encoded: dict[str, datasets.Dataset], labels: Sequence[str],
+                    splits: LabelledSplits | None = None) -> tuple[dict[str, Any], Any]:
     """Full metrics (confusion matrix included) of the kept model on validation and, when present, test,
     and the validation logits (for calibration).
 
@@ -344,7 +361,7 @@ def shard_weights(out: Path, max_bytes: int = MAX_SHARD_BYTES) -> None:
     single.unlink()
 
 
-def write_artifact(out: Path, config: TrainConfig, built: Any, splits: Any, metrics: dict[str, Any],
+def write_artifact(out: Path, config: TrainConfig, built: BuiltModel, splits: LabelledSplits, metrics: dict[str, Any],
                    command: str) -> None:
     """Complete the folder the Trainer saved (weights, tokenizer) with labels, metrics, config and card."""
     from training.model_card import CardFacts, render_model_card
@@ -405,7 +422,7 @@ def _print_results(metrics: dict[str, Any]) -> None:
 
 # ---- push --------------------------------------------------------------------------------------
 
-def push(out: Path, config: TrainConfig, built: Any, *, token: str | None,
+def push(out: Path, config: TrainConfig, built: BuiltModel, *, token: str | None,
          api_factory: ApiFactory | None = None) -> None:
     """Upload the saved folder (or, with --dry-run, list what would go); failures are one line, exit 2."""
     from training.push import describe_upload, endpoint_note, push_artifact
@@ -462,7 +479,7 @@ def _hf_api(endpoint: str, token: str) -> Any:
     return HfApi(endpoint=endpoint, token=token, library_name="sentiment-lora-space")
 
 
-def _commit_message(config: TrainConfig, built: Any, out: Path) -> str:
+def _commit_message(config: TrainConfig, built: BuiltModel, out: Path) -> str:
     metrics = json.loads((out / METRICS_FILE).read_text(encoding="utf-8"))
     split = "test" if "test" in metrics else "validation"
     f1 = metrics[split]["f1_macro"]

@@ -1,4 +1,4 @@
-"""app.py: configuration mistakes and unloadable models end in one line and exit code 2."""
+"""app.py: configuration mistakes and unloadable models end in one line and exit code 2; --help lists the flags."""
 
 from __future__ import annotations
 

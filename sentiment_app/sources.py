@@ -1,0 +1,29 @@
+"""Where a model comes from: a local folder or a Hugging Face Hub repo id.
+
+Serving (``SENTIMENT_MODEL``, ``SENTIMENT_BASE_MODEL``) and training (``--base-model``,
+``--push-to-hub``) accept the same two kinds of names and tell them apart the same way; each
+caller words its own error, since the flag or variable to fix differs.
+"""
+
+from __future__ import annotations
+
+
+def looks_like_path(spec: str) -> bool:
+    """True when ``spec`` can only be a path (``./x``, ``/x``, ``~/x``, ``a/b/c``, back-slashes).
+
+    ``owner/name`` is a Hub repo id unless such a folder exists, so a missing folder written
+    that way is not reported as a missing folder but looked up on the Hub.
+    """
+    return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
+
+
+def is_repo_id(spec: str) -> bool:
+    """Whether the Hub accepts ``spec`` as a repo id (``name`` or ``owner/name``, no spaces or ``..``)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(spec)
+    except HFValidationError:
+        return False
+    return True
