@@ -207,6 +207,8 @@ def test_clause_crops_extend_only_the_training_split(tmp_path):
 
 # ---- several files, domains, the common alphabet -----------------------------------------------
 
+from training import modeling  # noqa: E402  (the alphabet and tying tests below)
+
 def _two_corpora(tmp_path: Path) -> TrainConfig:
     import pandas as pd
 

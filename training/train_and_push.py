@@ -260,6 +260,8 @@ def distilling_trainer_class(base: type, weight: float) -> type:
     import torch
 
     class DistillingTrainer(base):  # type: ignore[misc, valid-type]
+        distill_weight = weight
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             teacher = inputs.pop("teacher", None)
             if teacher is None:  # evaluation rows carry no soft targets
