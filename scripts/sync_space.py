@@ -4,8 +4,8 @@
     HF_SPACE_ID=you/your-space HF_TOKEN=... python scripts/sync_space.py [--dry-run]
 
 Why not ``git push``: the Hub refuses a git push that contains binary files outside its Xet/LFS
-storage, whatever their size, and ``sentiment_app/embedded_model/model.safetensors`` is a plain git
-blob here. ``HfApi.create_commit`` uploads every file through the Hub's own upload protocol, which
+storage, whatever their size, and the embedded model's ``model-*.safetensors`` shards are plain git
+blobs here. ``HfApi.create_commit`` uploads every file through the Hub's own upload protocol, which
 stores binaries in that storage itself, so the same tree is accepted without Git LFS.
 
 What it sends: exactly ``git ls-files`` (so ignored and untracked files never leave the machine),

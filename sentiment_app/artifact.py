@@ -8,7 +8,8 @@ Training writes it, the app and the batch CLI read it, and tests check it with
 * a full model: ``config.json`` + ``model.safetensors`` (or a sharded safetensors index),
 
 plus tokenizer files, ``labels.json`` (label names in class-index order),
-``metrics.json`` and a ``README.md`` model card with Hub metadata.
+``metrics.json``, a ``README.md`` model card with Hub metadata and, optionally,
+``calibration.json`` (a temperature fitted on validation and the "uncertain" threshold).
 
 Nothing here imports torch, so the training side and light tools can use it cheaply.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
@@ -26,6 +28,9 @@ MODEL_CONFIG_FILE = "config.json"
 MODEL_WEIGHTS_FILE = "model.safetensors"
 MODEL_WEIGHTS_INDEX_FILE = "model.safetensors.index.json"
 LABELS_FILE = "labels.json"
+# Optional: {"temperature": T, "uncertain_below": p or null}. The app divides logits by T before the
+# softmax and marks predictions whose top probability is below p as uncertain.
+CALIBRATION_FILE = "calibration.json"
 METRICS_FILE = "metrics.json"
 TRAINING_CONFIG_FILE = "training_config.json"
 MODEL_CARD_FILE = "README.md"
@@ -128,6 +133,43 @@ def read_labels(folder: str | Path) -> list[str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """How to turn logits into probabilities that mean what they say, fitted on validation data."""
+
+    temperature: float = 1.0  # probabilities = softmax(logits / temperature)
+    uncertain_below: float | None = None  # top probability below this: shown as uncertain; None: never
+
+
+def write_calibration(folder: str | Path, temperature: float, uncertain_below: float | None) -> Path:
+    """Write ``calibration.json`` (checked the way :func:`read_calibration` checks it)."""
+    calibration = _checked_calibration({"temperature": temperature, "uncertain_below": uncertain_below}, "calibration")
+    target = Path(folder) / CALIBRATION_FILE
+    target.write_text(json.dumps({"temperature": calibration.temperature,
+                                  "uncertain_below": calibration.uncertain_below}, indent=2) + "\n",
+                      encoding="utf-8")
+    return target
+
+
+def read_calibration(folder: str | Path) -> Calibration | None:
+    """The folder's calibration, or None when it has no ``calibration.json`` (raw softmax, never uncertain)."""
+    path = Path(folder) / CALIBRATION_FILE
+    if not path.is_file():
+        return None
+    return _checked_calibration(read_json(path), str(path))
+
+
+def _checked_calibration(data: dict, where: str) -> Calibration:
+    temperature = data.get("temperature", 1.0)
+    threshold = data.get("uncertain_below")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < 1000:
+        raise ArtifactError(f"{where}: temperature must be a positive number, got {temperature!r}")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 <= threshold <= 1):
+        raise ArtifactError(f"{where}: uncertain_below must be a probability or null, got {threshold!r}")
+    return Calibration(float(temperature), None if threshold is None else float(threshold))
+
+
 def generic_labels(names: Sequence[str]) -> bool:
     """True when ``names`` are transformers' placeholders (LABEL_0, LABEL_1, ...), which say nothing."""
     return all(GENERIC_LABEL.fullmatch(str(name)) for name in names)
@@ -189,6 +231,10 @@ def validate_artifact(folder: str | Path) -> list[str]:
             read_json(path / METRICS_FILE)
         except ArtifactError as exc:
             problems.append(str(exc))
+    try:
+        read_calibration(path)
+    except ArtifactError as exc:
+        problems.append(str(exc))
     card = path / MODEL_CARD_FILE
     if not card.is_file():
         problems.append("model card README.md missing")

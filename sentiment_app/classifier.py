@@ -15,6 +15,8 @@ from typing import Any, Sequence, overload
 import numpy as np
 import torch
 
+from .artifact import Calibration
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -25,6 +27,9 @@ class Prediction:
     probabilities: dict[str, float]
     windows: int = 0  # 0: empty text, no model call; >1: long text read in overlapping windows
     tokens: int = 0  # tokens in the text, special tokens excluded
+    # True when the top probability is below the artifact's calibrated threshold (shown as 把握不大);
+    # the label stays the argmax.
+    uncertain: bool = False
 
     @property
     def empty(self) -> bool:
@@ -84,6 +89,7 @@ class SentimentClassifier:
         stride: int | None = None,
         info: ModelInfo | None = None,
         explain_model: torch.nn.Module | None = None,
+        calibration: Calibration | None = None,
     ) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise TypeError("SentimentClassifier needs a fast (tokenizers-backed) tokenizer for windows and offsets")
@@ -96,6 +102,8 @@ class SentimentClassifier:
             for param in module.parameters():
                 param.requires_grad_(False)
         self.tokenizer = tokenizer
+        # Probabilities are softmax(logits / temperature); without a calibration.json, the raw softmax.
+        self.calibration = calibration or Calibration()
         self.labels = [str(label) for label in labels]
         self.max_length = int(max_length)
         self.batch_size = int(batch_size)
@@ -122,8 +130,12 @@ class SentimentClassifier:
             return self._predict_list([texts])[0]
         return self._predict_list(list(texts))
 
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities for rows of raw logits: softmax(logits / temperature)."""
+        return _softmax(np.asarray(logits, dtype=np.float32) / np.float32(self.calibration.temperature))
+
     def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Window-averaged logits, one row per non-empty text (for benchmarks and tests)."""
+        """Raw (uncalibrated) window-averaged logits, one row per non-empty text (for benchmarks and tests)."""
         unique = list(dict.fromkeys(texts))
         logits, _, _ = self._score(unique)
         index = {text: i for i, text in enumerate(unique)}
@@ -137,7 +149,8 @@ class SentimentClassifier:
         results: dict[str, Prediction] = {}
         if unique:
             logits, windows, tokens = self._score(unique)
-            probs = _softmax(logits)
+            probs = self.probabilities(logits)
+            threshold = self.calibration.uncertain_below
             for i, text in enumerate(unique):
                 row = probs[i]
                 best = int(row.argmax())
@@ -147,6 +160,7 @@ class SentimentClassifier:
                     probabilities={label: float(p) for label, p in zip(self.labels, row)},
                     windows=int(windows[i]),
                     tokens=int(tokens[i]),
+                    uncertain=threshold is not None and float(row[best]) < threshold,
                 )
         empty = Prediction(label=None, score=0.0, probabilities={}, windows=EMPTY_PREDICTION_WINDOWS)
         return [empty if _is_blank(t) else results[str(t)] for t in texts]

@@ -29,6 +29,7 @@ from .artifact import (
     artifact_kind,
     config_labels,
     label_maps,
+    read_calibration,
     read_json,
     read_labels,
 )
@@ -195,6 +196,7 @@ def load_classifier(
     try:
         kind = artifact_kind(folder)
         labels = read_labels(folder)
+        calibration = read_calibration(folder)
     except ArtifactError as exc:
         raise ModelLoadError(redact(str(exc), config.token)) from None
     tokenizer = _load_tokenizer(folder)
@@ -223,7 +225,7 @@ def load_classifier(
     )
     return SentimentClassifier(model, tokenizer, labels, max_length=config.max_length,
                                batch_size=config.batch_size, batch_tokens=config.batch_tokens, info=info,
-                               explain_model=explain_model)
+                               explain_model=explain_model, calibration=calibration)
 
 
 def _load_tokenizer(folder: Path):

@@ -169,7 +169,8 @@ class Callbacks:
     def describe_prediction(self, prediction: Prediction, seconds: float, *, batched: int = 1,
                             model: SentimentClassifier | None = None) -> str:
         clf = model or self.primary
-        parts = [f"**{prediction.label}** · 置信度 confidence {_percent(prediction.score)}",
+        parts = [f"**{prediction.label}** · 置信度 confidence {_percent(prediction.score)}"
+                 + (f" · {UNCERTAIN_NOTE}" if prediction.uncertain else ""),
                  f"用时 {seconds * 1000:.0f} ms" + (f"（与其他 {batched - 1} 个请求合批 / batched with "
                                                    f"{batched - 1} other requests）" if batched > 1 else ""),
                  f"{prediction.tokens:,} tokens"]
@@ -211,6 +212,7 @@ class Callbacks:
             for k, prediction in zip(ok, result if not isinstance(result, str) else []):
                 answers[i][k] = {"label": prediction.label, "confidence": prediction.score,
                                  "probabilities": prediction.probabilities, "windows": prediction.windows,
+                                 "uncertain": prediction.uncertain,
                                  "model": self.names[0]}
             if isinstance(result, str):
                 answers[i] = [self._error_answer(result) if a is None else a for a in answers[i]]
@@ -219,8 +221,8 @@ class Callbacks:
         return (answers,)
 
     def _error_answer(self, message: str) -> dict[str, Any]:
-        return {"label": None, "confidence": None, "probabilities": {}, "windows": 0, "model": self.names[0],
-                "error": message}
+        return {"label": None, "confidence": None, "probabilities": {}, "windows": 0, "uncertain": False,
+                "model": self.names[0], "error": message}
 
     def classify_one(self, text: str | list[str]) -> Any:
         """``/classify`` without dynamic batching (``SENTIMENT_MAX_BATCH=1``): the same answer, one request per call."""
@@ -424,7 +426,7 @@ class Callbacks:
             clf = self.by_name[name]
             pos = positive_label(clf.labels)
             prefix = f"{name} · " if len(results) > 1 else ""
-            table[f"{prefix}判断 label"] = [p.label for p in predictions]
+            table[f"{prefix}判断 label"] = [f"{p.label}（把握不大）" if p.uncertain else p.label for p in predictions]
             if pos is not None:
                 table[f"{prefix}P({pos})"] = [round(p.probabilities[pos], 3) for p in predictions]
             else:
@@ -648,8 +650,9 @@ def _header_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig)
     quant = "int8 开 on" if info.quantized else "int8 关 off"
     labels = " / ".join(info.labels)
     if info.source == "embedded":
-        what = (f"**当前模型 Serving:** 内置轻量模型 embedded compact model（{info.parameters / 1e6:.1f}M 参数 params"
-                f"{_accuracy_note(info.metrics)}）")
+        # No dev accuracy here: it holds for its training domains, not for whatever a user types.
+        what = (f"**当前模型 Serving:** 内置轻量模型 embedded compact model（{info.parameters / 1e6:.1f}M 参数 params · "
+                f"{EMBEDDED_DOMAINS}）")
     else:
         kind = f"LoRA 适配器 adapter on `{info.base_model}`" if info.kind == "adapter" else "完整模型 full model"
         rev = f" @ `{info.revision[:12]}`" if info.revision else ""
@@ -675,8 +678,15 @@ def _header_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig)
     return "\n\n".join(lines)
 
 
+# Shown beside a prediction whose top probability is below the artifact's calibrated threshold.
+UNCERTAIN_NOTE = "⚠️ 把握不大 uncertain（低于校准阈值 below the model's calibrated threshold）"
+EMBEDDED_DOMAINS = ("训练于酒店、电脑、图书和电商评论，其他领域可能不准 / trained on hotel, laptop, book and shopping "
+                    "reviews; less reliable elsewhere")
+
+
 def _accuracy_note(metrics: dict[str, Any]) -> str:
-    for split, name in (("test", "测试集 test"), ("validation", "验证集 dev")):
+    """The model's accuracy on its own held-out split, said to be that (not a promise for every text)."""
+    for split, name in (("test", "自带测试集 its test split"), ("validation", "自带验证集 its dev split")):
         value = (metrics.get(split) or {}).get("accuracy") if isinstance(metrics.get(split), dict) else None
         if isinstance(value, (int, float)):
             return f" · {name} 准确率 accuracy {_percent(value)}"

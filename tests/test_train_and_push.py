@@ -111,7 +111,10 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
         "scratch": {"tokenizer": "char", "hidden_size": 16, "num_layers": 1, "num_heads": 2,
                     "intermediate_size": 24, "max_position_embeddings": 32, "min_freq": 1},
     }), encoding="utf-8")
-    return [str(recipe), *_files(root), *out]
+    # the label column doubles as a domain column: two domains of 12 rows, each repeated up to 60 % (14 rows)
+    balance = ["--domain-column", "sentiment", "--min-domain-share", "0.6"]
+    distill = ["--distill-teacher", "tfidf", "--distill-weight", "0.3", "--distill-folds", "3"]
+    return [str(recipe), *_files(root), *balance, *distill, *out]
 
 
 def _hub_dataset():
@@ -217,6 +220,13 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
     "max_eval_samples": ("lora", lambda r: r.metrics()["validation"]["samples"] == 4
                          and r.metrics()["test"]["samples"] == 4),
     "max_length": ("lora", lambda r: max(len(ids) for ids in r.encoded["train"]["input_ids"]) == 12),
+    "domain_column": ("scratch", lambda r: set(r.splits.domains["train"]) == {"0", "1"}),
+    "min_domain_share": ("scratch", lambda r: r.splits.original_rows == len(tiny.REVIEWS)
+                         and len(r.splits.train) == 28 and r.splits.domains["train"].count("0") == 14),
+    "distill_teacher": ("scratch", lambda r: "teacher" in r.encoded["train"].column_names
+                        and type(r.trainer).__name__ == "DistillingTrainer"),
+    "distill_weight": ("scratch", lambda r: r.trainer.distill_weight == 0.3),
+    "distill_folds": ("scratch", lambda r: "teacher fold 3/3" in r.stdout and "teacher fold 4/" not in r.stdout),
     "clause_crops": ("full", lambda r: len(r.trainer.train_dataset) > len(tiny.REVIEWS)
                      and set(r.splits.train["text"]) - {t for t, _ in tiny.REVIEWS} != set()),
     # --- optimisation: the Trainer's arguments, loss and callbacks ---

@@ -56,9 +56,15 @@ def test_compact_recipe_trains_from_scratch():
     config = parse_config([str(COMPACT_RECIPE)])
     assert config.is_scratch and config.full_finetune
     assert config.scratch == ScratchConfig(hidden_size=256, num_layers=2, num_heads=4, intermediate_size=1024,
-                                           max_position_embeddings=512, min_freq=2, dropout=0.1)
+                                           max_position_embeddings=512, min_freq=2, dropout=0.1, vocab_size=20000,
+                                           alphabet="common", tie_traditional=True)
     assert config.max_length == 256 and config.epochs > 2
-    assert config.resolved_scratch.tokenizer == "bpe" and config.resolved_scratch.vocab_size == 8000
+    assert config.resolved_scratch.tokenizer == "bpe"
+    # both corpora, each file with its own text column, the multidomain file's domains balanced
+    assert [Path(f).parent.name for f in config.train_files] == ["chnsenticorp", "multidomain"]
+    assert [Path(f).parent.name for f in config.validation_files] == ["chnsenticorp", "multidomain"]
+    assert config.text_columns == ["text_a", "text"] and config.domain_column == "domain"
+    assert config.min_domain_share > 0 and config.dataset is None
     assert (config.adam_beta2, config.save_dtype) == (0.98, "float16")
     assert config.output_dir == "sentiment_app/embedded_model" and "offline fallback" in config.card_notes
 

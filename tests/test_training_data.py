@@ -203,3 +203,127 @@ def test_clause_crops_extend_only_the_training_split(tmp_path):
     originals = dict(zip(plain.train["text"], plain.train["label"]))
     for text, label in zip(extra["text"], extra["label"]):
         assert any(text in review and originals[review] == label for review in originals)
+
+
+# ---- several files, domains, the common alphabet -----------------------------------------------
+
+from training import modeling  # noqa: E402  (the alphabet and tying tests below)
+
+def _two_corpora(tmp_path: Path) -> TrainConfig:
+    import pandas as pd
+
+    (tmp_path / "hotels").mkdir(exist_ok=True)
+    (tmp_path / "shop").mkdir(exist_ok=True)
+    tiny.write_reviews(tmp_path / "hotels" / "train.tsv", tiny.REVIEWS[:12] + tiny.REVIEWS[12:18],
+                       text_column="text_a", label_names=None)
+    tiny.write_reviews(tmp_path / "hotels" / "dev.tsv", tiny.HELD_OUT_REVIEWS[:6], text_column="text_a",
+                       label_names=None)
+    shop = [("水果很新鲜，甜。", 1, "水果")] * 3 + [("衣服起球，退了。", 0, "衣服")] * 20
+    pd.DataFrame({"label": [y for _, y, _ in shop], "domain": [d for _, _, d in shop],
+                  "text": [t for t, _, _ in shop]}).to_csv(tmp_path / "shop" / "train.csv", index=False)
+    pd.DataFrame({"label": [1, 0], "domain": ["水果", "衣服"], "text": ["好甜", "掉色"]}).to_csv(
+        tmp_path / "shop" / "dev.csv", index=False)
+    return TrainConfig(dataset=None, train_file=f"{tmp_path}/hotels/train.tsv,{tmp_path}/shop/train.csv",
+                       validation_file=f"{tmp_path}/hotels/dev.tsv,{tmp_path}/shop/dev.csv",
+                       text_column="text_a,text", domain_column="domain", label_names=["负面", "正面"])
+
+
+def test_several_files_each_with_its_own_text_column_and_domains(tmp_path):
+    splits = data.load_splits(_two_corpora(tmp_path))
+    assert splits.sizes() == {"train": 18 + 23, "validation": 8}
+    assert splits.train["text"][:18] == [t for t, _ in tiny.REVIEWS[:18]]
+    assert splits.train["text"][18] == "水果很新鲜，甜。"
+    assert splits.domains["train"] == ["hotels"] * 18 + ["水果"] * 3 + ["衣服"] * 20
+    assert splits.parts["validation"] == ["hotels/dev.tsv"] * 6 + ["shop/dev.csv"] * 2
+    assert splits.domains["validation"][-2:] == ["水果", "衣服"]
+    assert "hotels/train.tsv, shop/train.csv for training" in splits.source
+
+
+def test_a_file_without_any_of_the_text_columns_is_a_one_line_error(tmp_path):
+    config = _two_corpora(tmp_path)
+    config.text_column = "text_a"  # shop/train.csv has "text" only
+    with pytest.raises(UserError, match="train.csv has no column 'text_a'"):
+        data.load_splits(config)
+
+
+def test_small_domains_are_repeated_up_to_their_share(tmp_path):
+    from dataclasses import replace
+
+    plain = data.load_splits(_two_corpora(tmp_path))
+    balanced = data.load_splits(replace(_two_corpora(tmp_path), min_domain_share=0.2))
+    counts = {d: balanced.domains["train"].count(d) for d in ("hotels", "水果", "衣服")}
+    target = round(0.2 * len(plain.train))  # 8 of 41
+    assert counts == {"hotels": 18, "水果": target, "衣服": 20}
+    fruit = [t for t, d in zip(balanced.train["text"], balanced.domains["train"]) if d == "水果"]
+    assert set(fruit) == {"水果很新鲜，甜。"}  # repeats of the domain's own rows, labels kept
+    again = data.load_splits(replace(_two_corpora(tmp_path), min_domain_share=0.2))
+    assert again.train["text"] == balanced.train["text"]  # deterministic
+
+
+def test_balanced_rows_keep_every_row_once_and_top_up_with_whole_copies_first():
+    keep, added = data.balanced_rows(["a"] * 10 + ["b"] * 2, 0.5, seed=0)
+    assert keep[:12] == list(range(12)) and added == {"b": 4}
+    assert sorted(keep[12:]) == [10, 10, 11, 11]
+    keep, added = data.balanced_rows(["a"] * 10 + ["b"] * 3, 0.5, seed=0)  # 6 = 3 + 3: one whole copy
+    assert sorted(keep[13:]) == [10, 11, 12] and added == {"b": 3}
+
+
+def test_common_alphabet_covers_simplified_traditional_fullwidth_and_emoji():
+    alphabet = set(modeling.common_alphabet())
+    assert {"这", "這", "饭", "飯", "豐", "丰", "👍", "😍", "🤮", "❤"} <= alphabet
+    assert "ｎ" not in alphabet and "n" in alphabet  # full-width forms folded as the normalizer folds them
+    tokenizer = modeling.build_bpe_tokenizer([t for t, _ in tiny.REVIEWS] * 3, vocab_size=len(alphabet) + 200,
+                                             min_freq=2, alphabet=sorted(alphabet))
+    for text in ("這家飯店的早餐非常豐盛", "收到啦😍质量超赞👍", "ＮＩＣＥ！yyds"):
+        assert tokenizer.unk_token_id not in tokenizer(text)["input_ids"], text
+    without = modeling.build_bpe_tokenizer([t for t, _ in tiny.REVIEWS] * 3, vocab_size=300, min_freq=2)
+    assert without.unk_token_id in without("這家飯店👍")["input_ids"]  # what the alphabet fixes
+
+
+def test_common_alphabet_needs_room_for_pieces():
+    with pytest.raises(UserError, match="vocab_size"):
+        modeling.build_bpe_tokenizer(["好"], vocab_size=100, alphabet=modeling.common_alphabet())
+
+
+def test_traditional_characters_get_their_simplified_embedding():
+    alphabet = modeling.common_alphabet()
+    tokenizer = modeling.build_bpe_tokenizer([t for t, _ in tiny.REVIEWS] * 3, vocab_size=len(alphabet) + 100,
+                                             min_freq=2, alphabet=alphabet)
+    model = tiny.tiny_bert(len(tokenizer))
+    vocab = tokenizer.get_vocab()
+    weights = model.get_input_embeddings().weight
+    before = weights.detach().clone()
+    tied = modeling.tie_traditional(model, tokenizer)
+    assert tied > 1000
+    for traditional, simplified in (("飯", "饭"), ("這", "这"), ("豐", "丰")):
+        assert not before[vocab[traditional]].equal(before[vocab[simplified]])
+        assert weights[vocab[traditional]].equal(weights[vocab[simplified]])
+    assert weights[vocab["好"]].equal(before[vocab["好"]])  # simplified characters untouched
+
+
+def test_teacher_soft_targets_are_out_of_fold_and_follow_each_row_origin():
+    from training.teacher import fit_tfidf, out_of_fold_probabilities
+
+    texts = [t for t, _ in tiny.REVIEWS] + [tiny.REVIEWS[0][0], "房间干净整洁"]  # a repeat and an excerpt of row 0
+    labels = [y for _, y in tiny.REVIEWS] + [tiny.REVIEWS[0][1]] * 2
+    origins = list(range(len(tiny.REVIEWS))) + [0, 0]
+    soft = out_of_fold_probabilities(texts, labels, origins, len(tiny.REVIEWS), folds=3, seed=1, num_labels=2)
+    assert soft.shape == (len(texts), 2) and abs(soft.sum(axis=1) - 1).max() < 1e-5
+    assert (soft[len(tiny.REVIEWS)] == soft[0]).all()  # the repeat is predicted by row 0's fold model
+    # row 0's target comes from a model that never saw it: not the in-sample model's answer
+    in_sample = fit_tfidf(texts[:len(tiny.REVIEWS)], labels[:len(tiny.REVIEWS)]).predict_proba([texts[0]])[0]
+    assert abs(soft[0] - in_sample).max() > 1e-3
+    again = out_of_fold_probabilities(texts, labels, origins, len(tiny.REVIEWS), folds=3, seed=1, num_labels=2)
+    assert (again == soft).all()
+
+
+def test_training_origins_map_repeats_and_excerpts_to_their_original_row(tmp_path):
+    from dataclasses import replace
+
+    splits = data.load_splits(replace(_two_corpora(tmp_path), min_domain_share=0.2, clause_crops=1.0))
+    n = splits.original_rows
+    assert n == 41 and splits.origins[:n] == list(range(n)) and len(splits.origins) == len(splits.train)
+    for row in range(n, len(splits.train)):
+        origin = splits.origins[row]
+        assert splits.train[row]["label"] == splits.train[origin]["label"]
+        assert splits.train[row]["text"] in splits.train[origin]["text"]

@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 TOKEN = "hf_" + "E2ESECRETtoken0987654321"  # a fake, built so no token-shaped literal is committed
 REPO = "someone/tiny-sentiment"
 ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 "labels.json", "metrics.json", "training_config.json", "README.md"}
+                 "labels.json", "metrics.json", "training_config.json", "README.md", "calibration.json"}
 
 
 def _data(folder: Path) -> list[str]:
@@ -170,7 +170,7 @@ def test_push_went_to_the_hub_not_the_mirror(lora_run):
     assert hub.calls[1][1]["folder_path"] == str(lora_run["out"])
     assert "macro F1" in hub.calls[1][1]["commit_message"]
     assert "HF_ENDPOINT=https://hf-mirror.example is used for downloads only" in lora_run["stdout"]
-    assert f"pushed 8 files to https://huggingface.co/{REPO}" in lora_run["stdout"]
+    assert f"pushed {len(ADAPTER_FILES)} files to https://huggingface.co/{REPO}" in lora_run["stdout"]
 
 
 def test_the_token_appears_nowhere(lora_run):

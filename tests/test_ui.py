@@ -108,10 +108,12 @@ def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
     assert "int8 关 off" in text and "负面 / 正面" in text
     from dataclasses import replace
 
-    embedded = replace(classifier.info, source="embedded", name="embedded compact model")
+    embedded = replace(classifier.info, source="embedded", name="embedded compact model",
+                       metrics={"validation": {"accuracy": 0.935}})
     monkeypatch.setattr(classifier, "info", embedded)
     text = header_markdown([classifier], AppConfig())
     assert "内置轻量模型" in text and "SENTIMENT_MODEL" in text
+    assert "准确率" not in text and "less reliable elsewhere" in text  # no dev accuracy sold as a promise
     monkeypatch.setattr(classifier, "info", replace(embedded, warning="team/x could not be loaded: cannot reach the Hub"))
     text = header_markdown([classifier], AppConfig())
     assert "⚠️" in text and "cannot reach the Hub" in text
@@ -168,6 +170,7 @@ def test_classify_api_returns_plain_json(cb):
     (out,) = cb.classify_api(["房间干净", ""])
     assert out[0]["label"] in ("负面", "正面") and set(out[0]["probabilities"]) == {"负面", "正面"}
     assert out[1]["label"] is None and out[1]["error"] == EMPTY_MESSAGE
+    assert out[0]["uncertain"] is cb.primary.predict("房间干净").uncertain and out[1]["uncertain"] is False
 
 
 def test_each_merged_ui_request_is_checked_on_its_own(classifier, tmp_path):
@@ -435,3 +438,22 @@ def test_guarded_callbacks_log_one_line_for_users_and_a_traceback_for_bugs(caplo
         next(gen)
     assert "/srv" not in info.value.message and "reference" in info.value.message
     assert len(caplog.records) == 1 and caplog.records[0].exc_info  # the bug, with its traceback
+
+
+def test_uncertain_predictions_are_marked_in_the_single_text_note_and_the_comparison(tmp_path):
+    from sentiment_app.artifact import write_calibration
+    from sentiment_app.ui import UNCERTAIN_NOTE
+
+    folder = tiny.save_full_model(tmp_path / "calibrated")
+    write_calibration(folder, 1.0, 0.99)  # a random tiny model is never 99 % sure: everything is uncertain
+    unsure = load_classifier(AppConfig(model=str(folder), max_length=64))
+    callbacks = Callbacks([unsure], AppConfig(), results=ResultFiles(tmp_path / "results"))
+    _, notes = callbacks.classify_batch(["房间干净"], [callbacks.names[0]])
+    assert UNCERTAIN_NOTE in notes[0]
+    table, _ = callbacks.compare(pd.DataFrame({"类型 kind": ["a"], "评论 text": ["房间干净"]}))
+    assert table["判断 label"][0].endswith("（把握不大）")
+    write_calibration(folder, 1.0, None)  # no threshold: never uncertain
+    sure = load_classifier(AppConfig(model=str(folder), max_length=64))
+    callbacks = Callbacks([sure], AppConfig(), results=ResultFiles(tmp_path / "results2"))
+    _, notes = callbacks.classify_batch(["房间干净"], [callbacks.names[0]])
+    assert UNCERTAIN_NOTE not in notes[0]

@@ -72,6 +72,14 @@ class ScratchConfig:
     min_freq: int = 2
     # "char" only: None = keep every character that passes min_freq (ChnSentiCorp: about 4-5k).
     max_vocab_size: int | None = None
+    # "bpe" only. "training": the characters of the training texts (anything else reads as [UNK]);
+    # "common": also every character of GB2312 and Big5 (~13k common simplified and traditional
+    # characters), so a character the training texts lack still has its own id. vocab_size counts them.
+    alphabet: str = "training"
+    # After training, each traditional character whose simplified form (OpenCC t2s, one character to
+    # one) has its own token gets that token's embedding: 這家飯店 reads as 这家饭店 does, character by
+    # character. Needs alphabet "common" (or traditional characters in the training texts) and opencc-purepy.
+    tie_traditional: bool = False
     # BERT's dropout; a small model on 9.6k reviews overfits without it.
     dropout: float = 0.1
 
@@ -98,13 +106,18 @@ class TrainConfig:
     # --- data ---
     # The Hub copy of ChnSentiCorp (train/validation/test); local files replace it.
     dataset: str | None = flag(DEFAULT_DATASET, "HUB_ID", "Hub dataset with train/validation[/test] splits")
-    train_file: str | None = flag(None, "F",
-        "local training file (.csv, .tsv, .jsonl, .json, .parquet); replaces --dataset")
-    validation_file: str | None = flag(None, "F", "local validation file (best checkpoint is chosen on it)")
+    # train_file / validation_file / test_file may each name several files, comma-separated (e.g. ChnSentiCorp
+    # and the multidomain reviews): their rows are concatenated, and each validation file is also reported alone.
+    train_file: str | None = flag(None, "F[,F...]",
+        "local training file(s) (.csv, .tsv, .jsonl, .json, .parquet), comma-separated; replaces --dataset")
+    validation_file: str | None = flag(None, "F[,F...]",
+        "local validation file(s) (best checkpoint is chosen on all of them together; each is also reported alone)")
     # Optional: without it the card reports validation results only.
-    test_file: str | None = flag(None, "F", "local test file, evaluated once at the end")
-    # lansinuote/ChnSentiCorp's column names; the local TSV copy uses text_a.
-    text_column: str = flag("text", "NAME", "column holding the review text")
+    test_file: str | None = flag(None, "F[,F...]", "local test file(s), evaluated once at the end")
+    # lansinuote/ChnSentiCorp's column names; the local TSV copy uses text_a. Several names, comma-separated
+    # (text_a,text): each file uses the first one it has.
+    text_column: str = flag("text", "NAME[,NAME...]",
+        "column holding the review text; with several names each file uses the first it has")
     label_column: str = flag("label", "NAME", "column holding the label (strings such as 负面/正面, or integers)")
     # Names for integer labels in class-index order (e.g. [负面, 正面]); None = from the data.
     label_names: list[str] | None = flag(None, "A,B,...",
@@ -118,12 +131,30 @@ class TrainConfig:
     max_eval_samples: int | None = flag(None, "N", "use N validation and N test rows (shuffled by --seed)")
     # 256 keeps ~95% of ChnSentiCorp reviews whole (128 cut a third of them); padding is dynamic.
     max_length: int = flag(256, "N", "tokens per review (longer ones are truncated); batches are padded dynamically")
+    # Optional column naming each row's domain (multidomain: "domain"); a file without it is one domain
+    # named after its folder (chnsenticorp). Used by min_domain_share and the per-domain validation report.
+    domain_column: str | None = flag(None, "NAME",
+        "optional column naming each row's domain (files without it: one domain named after the file's folder)")
+    # Every training domain is repeated (whole copies, then a seeded random part) until it holds at least
+    # this share of the original training rows, so small domains (516 water-heater reviews against 9,000
+    # tablet reviews) are not drowned out. 0 = off.
+    min_domain_share: float = flag(0.0, "X", "repeat small training domains until each holds this share of the rows")
     # Fraction of training reviews that are also added as a short excerpt (1-3 consecutive clauses, same
     # label). ChnSentiCorp's negative reviews are shorter (median 69 characters against 91), and a model
     # trained from scratch learns "short = negative"; excerpts break that shortcut. 0 = off.
     clause_crops: float = flag(0.0, "X",
         "add this fraction of training reviews again as a short excerpt of 1-3 clauses with the same label "
         "(counters a length/label shortcut)")
+
+    # Knowledge distillation: "tfidf" trains a character 1-3-gram TF-IDF + logistic regression teacher on the
+    # training rows (out-of-fold: each row's soft target comes from the fold model that never saw it, so the
+    # targets are not memorised) and adds its probabilities as soft targets. None = off.
+    distill_teacher: str | None = flag(None, "{tfidf}",
+        "distil from a TF-IDF + logistic regression teacher trained on the training rows (out-of-fold soft targets)")
+    # Share of the loss from the teacher's soft targets (the rest is the usual cross-entropy on the labels).
+    distill_weight: float = flag(0.5, "X", "share of the loss from the teacher's soft targets")
+    # Folds for the out-of-fold teacher targets.
+    distill_folds: int = flag(5, "N", "folds for the teacher's out-of-fold soft targets")
 
     # --- optimisation ---
     # The seed's 2 epochs: LoRA on ChnSentiCorp plateaus after that.
@@ -219,6 +250,24 @@ class TrainConfig:
         return 2e-4 if self.uses_lora else 3e-5
 
     @property
+    def train_files(self) -> list[str]:
+        """The training files (train_file may list several, comma-separated)."""
+        return _split_list(self.train_file or "")
+
+    @property
+    def validation_files(self) -> list[str]:
+        return _split_list(self.validation_file or "")
+
+    @property
+    def test_files(self) -> list[str]:
+        return _split_list(self.test_file or "")
+
+    @property
+    def text_columns(self) -> list[str]:
+        """Candidate text column names in order of preference."""
+        return _split_list(self.text_column) or [self.text_column]
+
+    @property
     def resolved_scratch(self) -> ScratchConfig:
         return self.scratch or ScratchConfig()
 
@@ -274,6 +323,12 @@ class TrainConfig:
                             f"max_position_embeddings {self.resolved_scratch.max_position_embeddings}")
         if self.save_dtype not in SAVE_DTYPES:
             raise UserError(f"--save-dtype must be float32 or float16, got {self.save_dtype!r}")
+        if self.distill_teacher not in (None, "tfidf"):
+            raise UserError(f"--distill-teacher must be tfidf (or unset), got {self.distill_teacher!r}")
+        if not 0 < self.distill_weight <= 1 or self.distill_folds < 2:
+            raise UserError("--distill-weight must be in (0, 1] and --distill-folds at least 2")
+        if not 0 <= self.min_domain_share < 1:
+            raise UserError(f"--min-domain-share must be in [0, 1), got {self.min_domain_share}")
         if not 0 <= self.clause_crops <= 1 or not 0 <= self.label_smoothing < 1:
             raise UserError("--clause-crops must be in [0, 1] and --label-smoothing in [0, 1)")
         if not 0 < self.adam_beta2 < 1 or self.adam_epsilon <= 0:
@@ -282,6 +337,10 @@ class TrainConfig:
             s = self.resolved_scratch
             if s.tokenizer not in ("bpe", "char"):
                 raise UserError(f"scratch.tokenizer must be bpe or char, got {s.tokenizer!r}")
+            if s.alphabet not in ("training", "common"):
+                raise UserError(f"scratch.alphabet must be training or common, got {s.alphabet!r}")
+            if s.alphabet == "common" and s.tokenizer != "bpe":
+                raise UserError("scratch.alphabet common needs scratch.tokenizer bpe")
             if s.tokenizer == "bpe":
                 _positive("scratch.vocab_size", s.vocab_size)
                 _positive("scratch.max_piece_length", s.max_piece_length)
@@ -352,6 +411,9 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
             raise UserError(f"recipe {path}: unknown scratch setting(s) {', '.join(unknown)}"
                             f"{_suggest(unknown[0], _SCRATCH_FIELDS)}")
         values["scratch"] = ScratchConfig(**section)
+    for name in ("train_file", "validation_file", "test_file", "text_column"):
+        if isinstance(values.get(name), list):  # a YAML list of files or column names
+            values[name] = ",".join(str(v) for v in values[name])
     for name in ("label_names", "lora_target_modules"):
         if isinstance(values.get(name), str):
             values[name] = _split_list(values[name])

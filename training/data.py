@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -32,13 +32,23 @@ READERS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".jsonl": "jsonl", ".jso
 
 @dataclass
 class LabelledSplits:
-    """The data a run trains and evaluates on; ``test`` is None when the source has no test split."""
+    """The data a run trains and evaluates on; ``test`` is None when the source has no test split.
+
+    ``domains`` holds each row's domain per split (the domain column, else the file's folder name, else
+    the Hub id) and ``parts`` each row's source file (``folder/name``), so a run over several files can
+    report each validation file and domain alone."""
 
     train: "datasets.Dataset"
     validation: "datasets.Dataset"
     test: "datasets.Dataset | None"
     labels: list[str]
     source: str  # Hub id or file names, for logs and the model card
+    domains: dict[str, list[str]] = field(default_factory=dict)
+    parts: dict[str, list[str]] = field(default_factory=dict)
+    # For each training row, the index of the original row it repeats or was cut from (the first
+    # ``original_rows`` rows are the originals): distillation predicts it with a fold that never saw that row.
+    origins: list[int] = field(default_factory=list)
+    original_rows: int = 0
 
     def items(self) -> Iterable[tuple[str, "datasets.Dataset"]]:
         """(name, dataset) for every split present."""
@@ -53,25 +63,51 @@ class LabelledSplits:
 
 def load_splits(config: TrainConfig) -> LabelledSplits:
     """Read the configured data, map labels to indices, and apply the sample caps (shuffled by seed)."""
+    texts: dict[str, list[str]] = {}
+    raw_labels: dict[str, list[Any]] = {}
+    domains: dict[str, list[str]] = {}
+    parts: dict[str, list[str]] = {}
     if config.train_file:
-        frames = {"train": read_table(config.train_file), "validation": read_table(config.validation_file)}
-        if config.test_file:
-            frames["test"] = read_table(config.test_file)
-        files = [config.train_file, config.validation_file] + ([config.test_file] if config.test_file else [])
-        roles = ("training", "validation and model selection", "test")
-        source = ", ".join(f"{Path(f).name} for {role}" for f, role in zip(files, roles))
+        split_files = {"train": config.train_files, "validation": config.validation_files}
+        if config.test_files:
+            split_files["test"] = config.test_files
+        roles = {"train": "training", "validation": "validation and model selection", "test": "test"}
+        described = []
+        for name, files in split_files.items():
+            texts[name], raw_labels[name], domains[name], parts[name] = [], [], [], []
+            for path in files:
+                frame = read_table(path)
+                t, y, d = _columns(frame, config, Path(path).name, default_domain=_file_domain(path))
+                texts[name] += t
+                raw_labels[name] += y
+                domains[name] += d
+                parts[name] += [_part_name(path)] * len(t)
+            several = len(config.train_files) + len(config.validation_files) > 2
+            shown = [_part_name(f) if several else Path(f).name for f in files]
+            described.append(f"{', '.join(shown)} for {roles[name]}")
+        source = ("; " if len(config.train_files) + len(config.validation_files) > 2 else ", ").join(described)
         class_names = None
-        where = {name: Path(path).name for name, path in zip(SPLITS, files)}
     else:
         frames, class_names = _load_hub_frames(config)
         source = str(config.dataset)
-        where = {name: f"{config.dataset} [{name}]" for name in frames}
-    texts, raw_labels = {}, {}
-    for name, frame in frames.items():
-        texts[name], raw_labels[name] = _columns(frame, config, where[name])
+        for name, frame in frames.items():
+            texts[name], raw_labels[name], domains[name] = _columns(frame, config, f"{config.dataset} [{name}]",
+                                                                    default_domain=source)
+            parts[name] = [source] * len(texts[name])
     names = config.label_names or class_names or KNOWN_LABEL_NAMES.get(str(config.dataset or ""))
     label_ids, labels = encode_labels(raw_labels, names)
-    return _to_datasets(texts, label_ids, labels, source, config)
+    return _to_datasets(texts, label_ids, labels, source, config, domains, parts)
+
+
+def _file_domain(path: str | Path) -> str:
+    """A file's domain when it has no domain column: its folder's name (chnsenticorp), else its stem."""
+    file = Path(path)
+    return file.parent.name or file.stem
+
+
+def _part_name(path: str | Path) -> str:
+    file = Path(path)
+    return f"{file.parent.name}/{file.name}" if file.parent.name else file.name
 
 
 # ---- reading -----------------------------------------------------------------------------------
@@ -145,22 +181,27 @@ def _load_hub_frames(config: TrainConfig) -> tuple[dict[str, "pd.DataFrame"], li
     frames = {}
     for name, split in chosen.items():
         part = loaded[split]
-        _require_columns(part.column_names, config, f"{config.dataset} [{split}]")
-        frames[name] = part.select_columns([config.text_column, config.label_column]).to_pandas()
+        text_column = _require_columns(part.column_names, config, f"{config.dataset} [{split}]")
+        frames[name] = part.select_columns([text_column, config.label_column]).to_pandas()
     return frames, class_names
 
 
-def _require_columns(columns: Sequence[Any], config: TrainConfig, where: str) -> None:
-    for option, column in (("--text-column", config.text_column), ("--label-column", config.label_column)):
-        if column not in columns:
-            listed = ", ".join(map(str, columns))
-            raise UserError(f"{where} has no column {column!r} (columns: {listed}): pass {option}")
+def _require_columns(columns: Sequence[Any], config: TrainConfig, where: str) -> str:
+    """Check the label column and return the text column this source uses (the first candidate it has)."""
+    text_column = next((c for c in config.text_columns if c in columns), None)
+    listed = ", ".join(map(str, columns))
+    if text_column is None:
+        raise UserError(f"{where} has no column {config.text_column!r} (columns: {listed}): pass --text-column")
+    if config.label_column not in columns:
+        raise UserError(f"{where} has no column {config.label_column!r} (columns: {listed}): pass --label-column")
+    return text_column
 
 
-def _columns(frame: "pd.DataFrame", config: TrainConfig, where: str) -> tuple[list[str], list[Any]]:
-    """The text and label columns of one split; rows without either are dropped."""
-    _require_columns(list(frame.columns), config, where)
-    texts = frame[config.text_column]
+def _columns(frame: "pd.DataFrame", config: TrainConfig, where: str,
+             default_domain: str = "") -> tuple[list[str], list[Any], list[str]]:
+    """The text and label columns of one split, and each row's domain; rows without text or label are dropped."""
+    text_column = _require_columns(list(frame.columns), config, where)
+    texts = frame[text_column]
     labels = frame[config.label_column]
     keep = texts.notna() & labels.notna() & texts.astype(str).str.strip().astype(bool)
     if not keep.any():
@@ -168,7 +209,11 @@ def _columns(frame: "pd.DataFrame", config: TrainConfig, where: str) -> tuple[li
     dropped = int((~keep).sum())
     if dropped:
         print(f"{where}: dropped {dropped} row(s) without text or label")
-    return texts[keep].astype(str).tolist(), labels[keep].tolist()
+    if config.domain_column and config.domain_column in frame.columns:
+        domains = frame[config.domain_column][keep].fillna(default_domain).astype(str).tolist()
+    else:
+        domains = [default_domain] * int(keep.sum())
+    return texts[keep].astype(str).tolist(), labels[keep].tolist(), domains
 
 
 # ---- labels ------------------------------------------------------------------------------------
@@ -225,9 +270,13 @@ def _normalise(value: Any) -> Any:
 # ---- to datasets -------------------------------------------------------------------------------
 
 def _to_datasets(texts: dict[str, list[str]], label_ids: dict[str, list[int]], labels: list[str], source: str,
-                 config: TrainConfig) -> LabelledSplits:
+                 config: TrainConfig, domains: dict[str, list[str]] | None = None,
+                 parts: dict[str, list[str]] | None = None) -> LabelledSplits:
     import datasets
 
+    domains = {name: list(domains[name]) if domains and name in domains else [source] * len(texts[name])
+               for name in texts}
+    parts = {name: list(parts[name]) if parts and name in parts else [source] * len(texts[name]) for name in texts}
     features = datasets.Features({"text": datasets.Value("string"),
                                   "label": datasets.ClassLabel(names=list(labels))})
     built = {name: datasets.Dataset.from_dict({"text": texts[name], "label": label_ids[name]}, features=features)
@@ -236,16 +285,59 @@ def _to_datasets(texts: dict[str, list[str]], label_ids: dict[str, list[int]], l
             "test": config.max_eval_samples}
     for name, cap in caps.items():
         if name in built and cap is not None and cap < len(built[name]):
-            built[name] = built[name].shuffle(seed=config.seed).select(range(cap))
+            rows = datasets.Dataset.from_dict({"row": list(range(len(built[name])))}).shuffle(seed=config.seed)
+            keep = rows.select(range(cap))["row"]
+            built[name] = built[name].select(keep)
+            domains[name] = [domains[name][i] for i in keep]
+            parts[name] = [parts[name][i] for i in keep]
+    original_rows = len(built["train"])
+    origins = list(range(original_rows))
+    if config.min_domain_share:
+        keep, added = balanced_rows(domains["train"], config.min_domain_share, config.seed)
+        if added:
+            origins = [origins[i] for i in keep]
+            built["train"] = built["train"].select(keep)
+            domains["train"] = [domains["train"][i] for i in keep]
+            parts["train"] = [parts["train"][i] for i in keep]
+            print(f"train: repeated rows of small domains up to {config.min_domain_share:.0%} of the rows each: "
+                  + ", ".join(f"{d} +{n}" for d, n in added.items()))
     if config.clause_crops:
         train = built["train"]
-        crops = clause_crops(train["text"], train["label"], config.clause_crops, config.seed)
-        if crops[0]:
-            extra = datasets.Dataset.from_dict({"text": crops[0], "label": crops[1]}, features=features)
+        crop_texts, crop_labels, origin = _clause_crops(train["text"], train["label"], config.clause_crops,
+                                                        config.seed)
+        if crop_texts:
+            extra = datasets.Dataset.from_dict({"text": crop_texts, "label": crop_labels}, features=features)
             built["train"] = datasets.concatenate_datasets([train, extra])
-            print(f"train: added {len(crops[0])} clause excerpts of the reviews (--clause-crops {config.clause_crops:g})")
+            origins += [origins[i] for i in origin]
+            domains["train"] += [domains["train"][i] for i in origin]
+            parts["train"] += [parts["train"][i] for i in origin]
+            print(f"train: added {len(crop_texts)} clause excerpts of the reviews (--clause-crops {config.clause_crops:g})")
     return LabelledSplits(train=built["train"], validation=built["validation"], test=built.get("test"),
-                          labels=labels, source=source)
+                          labels=labels, source=source, domains=domains, parts=parts, origins=origins,
+                          original_rows=original_rows)
+
+
+def balanced_rows(domains: Sequence[str], min_share: float, seed: int) -> tuple[list[int], dict[str, int]]:
+    """Row indices in which every domain holds at least ``min_share`` of ``len(domains)`` rows.
+
+    Small domains are repeated whole, then topped up with a seeded random sample of their rows; large
+    ones are left as they are. Returns (indices, rows added per domain). Deterministic for a seed."""
+    rng = random.Random(seed)
+    target = int(round(min_share * len(domains)))
+    by_domain: dict[str, list[int]] = {}
+    for i, domain in enumerate(domains):
+        by_domain.setdefault(domain, []).append(i)
+    keep = list(range(len(domains)))
+    added: dict[str, int] = {}
+    for domain in sorted(by_domain):
+        rows = by_domain[domain]
+        missing = target - len(rows)
+        if missing <= 0:
+            continue
+        extra = rows * (missing // len(rows)) + rng.sample(rows, missing % len(rows))
+        keep += extra
+        added[domain] = len(extra)
+    return keep, added
 
 
 _CLAUSE_END = re.compile(r"(?<=[，。！？；、,.!?;~～…\s])")
@@ -257,10 +349,18 @@ def clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, s
 
     Reviews of fewer than 3 clauses are left alone (an excerpt would be the review). Deterministic
     for a seed."""
+    crops, crop_labels, _ = _clause_crops(texts, labels, fraction, seed, min_chars)
+    return crops, crop_labels
+
+
+def _clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, seed: int,
+                  min_chars: int = 4) -> tuple[list[str], list[int], list[int]]:
+    """:func:`clause_crops` plus the index of the review each excerpt came from."""
     rng = random.Random(seed)
     out_texts: list[str] = []
     out_labels: list[int] = []
-    for text, label in zip(texts, labels):
+    origin: list[int] = []
+    for index, (text, label) in enumerate(zip(texts, labels)):
         if rng.random() >= fraction:
             continue
         clauses = [c for c in _CLAUSE_END.split(text) if c.strip()]
@@ -272,7 +372,8 @@ def clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, s
         if len(excerpt) >= min_chars:
             out_texts.append(excerpt)
             out_labels.append(label)
-    return out_texts, out_labels
+            origin.append(index)
+    return out_texts, out_labels, origin
 
 
 def tokenize_splits(splits: LabelledSplits, tokenizer: Any, max_length: int) -> dict[str, "datasets.Dataset"]:

@@ -90,6 +90,13 @@ def _body(facts: CardFacts) -> str:
                  if shape.tokenizer == "bpe" else "a character vocabulary")
         what = (f"A compact BERT trained from scratch ({shape.num_layers} layers, hidden {shape.hidden_size}, "
                 f"{shape.num_heads} heads) with {vocab} learned from the training texts.")
+        if shape.alphabet == "common":
+            what += (" The vocabulary also holds every character of GB2312 and Big5's frequently used block and the "
+                     "emoji blocks, so none of them reads as [UNK] (those the training texts lack keep untrained "
+                     "embeddings).")
+        if shape.tie_traditional:
+            what += (" Each traditional character shares the input embedding of its simplified form "
+                     "(OpenCC's t2s character table).")
     else:
         what = f"`{facts.base_model}` fine-tuned in full."
     lines = [
@@ -109,6 +116,32 @@ def _body(facts: CardFacts) -> str:
         if report and report.get("confusion_matrix"):
             lines += [f"Confusion matrix ({split}; rows: true label, columns: predicted):", "",
                       _confusion_table(report["confusion_matrix"], labels), ""]
+    for key, title in (("validation_parts", "file"), ("validation_domains", "domain")):
+        parts = facts.metrics.get(key)
+        if parts:
+            lines += [f"Validation by {title}:", "", f"| {title} | samples | Accuracy | Macro F1 |",
+                      "|---|---:|---:|---:|"]
+            lines += [f"| {name} | {r['samples']} | {r['accuracy']:.4f} | {r['f1_macro']:.4f} |"
+                      for name, r in parts.items()]
+            lines.append("")
+    calibration = facts.metrics.get("calibration")
+    if calibration:
+        threshold = calibration.get("uncertain_below")
+        lines += ["## Calibration", "",
+                  f"Probabilities are `softmax(logits / {calibration['temperature']:.3f})`: the temperature was fitted "
+                  f"on the {calibration['validation_rows']:,} validation rows (minimum NLL) and is stored in "
+                  "`calibration.json`, which this project's app applies for every caller. Expected calibration "
+                  f"error (10 bins) on validation: {calibration['ece_before']:.4f} raw, {calibration['ece_after']:.4f} "
+                  "calibrated" + (" (" + ", ".join(f"{name} {r['ece_before']:.4f} -> {r['ece_after']:.4f}"
+                                                     for name, r in calibration.get("by_file", {}).items()) + ")"
+                                  if calibration.get("by_file") else "") + "."]
+        if threshold is not None:
+            inside, outside = calibration.get("accuracy_uncertain"), calibration.get("accuracy_confident")
+            lines[-1] += (f" A prediction whose top probability is below {threshold:.2f} is shown as uncertain "
+                          f"(把握不大): {calibration['uncertain_share']:.1%} of validation rows"
+                          + (f", right {inside:.1%} of the time" if inside is not None else "")
+                          + (f", against {outside:.1%} for the others" if outside is not None else "") + ".")
+        lines.append("")
     best = facts.metrics.get("best_checkpoint") or {}
     if best.get("value") is not None:
         lines += [f"The checkpoint kept is the best by validation {best['metric']} ({best['value']:.4f}).", ""]
@@ -154,6 +187,8 @@ def _body(facts: CardFacts) -> str:
         + (f" {config.clause_crops:.0%} of the training reviews were added again as short excerpts of 1-3 clauses "
            "with their label, so that length alone does not decide the label." if config.clause_crops else "")
         + (f" Label smoothing {config.label_smoothing:g}." if config.label_smoothing else "")
+        + (f" Training domains smaller than {config.min_domain_share:.0%} of the rows were repeated up to that share."
+           if config.min_domain_share else "")
         + " The full configuration is in `training_config.json`; every metric in `metrics.json`.",
         "",
     ]
@@ -162,8 +197,9 @@ def _body(facts: CardFacts) -> str:
     lines += [
         "## Limitations",
         "",
-        "Trained on hotel, laptop and book reviews; other domains, sarcasm and mixed opinions are read less "
-        "reliably. Reviews longer than the maximum length were truncated in training.",
+        f"Trained on {facts.data_source.split(' for validation')[0].replace(' for training', '')} only; other "
+        "domains, sarcasm and mixed opinions are read less reliably. Reviews longer than the maximum length "
+        "were truncated in training.",
         "",
     ]
     return "\n".join(lines)

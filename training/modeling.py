@@ -131,8 +131,49 @@ def build_char_tokenizer(texts: Iterable[str], min_freq: int = 2, max_vocab_size
     return BertTokenizer(vocab=vocab, model_max_length=512)
 
 
+# Big5's level-1 block: its 5,401 frequently used traditional characters (level 2 is rarer ones).
+BIG5_COMMON = (b"\xa4\x40", b"\xc6\x7e")
+# Emoji and pictographs (misc. symbols, dingbats, the main emoji blocks): ids of their own, though the
+# training texts hold none, so what they mean stays unlearned.
+EMOJI_BLOCKS = ((0x2600, 0x27C0), (0x1F300, 0x1F700), (0x1F900, 0x1FA00))
+
+
+def common_alphabet() -> list[str]:
+    """Every character of GB2312 (6,763 simplified hanzi, punctuation, kana, Greek...) and of Big5's
+    frequently-used block (5,401 traditional hanzi), as the BPE normalizer leaves them (NFKC, lower case),
+    and the emoji blocks.
+
+    Seeding the BPE alphabet with them gives each a token of its own even when the training texts lack it,
+    so a traditional character reads as itself (and, with ``tie_traditional``, as its simplified form)
+    instead of [UNK]. Comes from Python's codecs; no data file."""
+    import unicodedata
+
+    chars: set[str] = set()
+    low, high = BIG5_COMMON
+    for code in range(0x80, 0x10000):
+        ch = chr(code)
+        if unicodedata.category(ch)[0] in "CZ":  # controls, surrogates, spaces
+            continue
+        try:
+            in_gb = bool(ch.encode("gb2312"))
+        except UnicodeEncodeError:
+            in_gb = False
+        try:
+            big5 = ch.encode("big5")
+            in_big5 = len(big5) == 2 and low <= big5 <= high
+        except UnicodeEncodeError:
+            in_big5 = False
+        if in_gb or in_big5:
+            folded = unicodedata.normalize("NFKC", ch).lower()
+            if len(folded) == 1 and not folded.isspace():
+                chars.add(folded)
+    for start, stop in EMOJI_BLOCKS:
+        chars.update(chr(c) for c in range(start, stop) if unicodedata.category(chr(c)) == "So")
+    return sorted(chars)
+
+
 def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_freq: int = 2,
-                        max_piece_length: int = 4) -> Any:
+                        max_piece_length: int = 4, alphabet: Sequence[str] = ()) -> Any:
     """A BPE tokenizer learned from ``texts``: frequent words and phrases become single pieces.
 
     NFKC + lower-casing first (full-width letters and digits fold into their ASCII forms), then
@@ -147,8 +188,13 @@ def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_freq: 
     backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     backend.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(individual_digits=True)])
+    alphabet = list(alphabet)
+    if alphabet and vocab_size <= len(alphabet) + len(SPECIAL_TOKENS):
+        raise UserError(f"scratch.vocab_size {vocab_size} leaves no room for pieces beside the {len(alphabet)} "
+                        "characters of the common alphabet: raise it")
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=min_freq,
-                                  max_token_length=max_piece_length, show_progress=False)
+                                  max_token_length=max_piece_length, show_progress=False,
+                                  initial_alphabet=alphabet)
     backend.train_from_iterator(list(texts), trainer)
     if backend.get_vocab_size() <= len(SPECIAL_TOKENS):
         raise UserError("the training texts gave an empty BPE vocabulary: are the texts empty?")
@@ -163,7 +209,40 @@ def build_scratch_tokenizer(texts: Sequence[str], shape: ScratchConfig) -> Any:
     """The tokenizer ``shape`` asks for, learned from the training texts."""
     if shape.tokenizer == "char":
         return build_char_tokenizer(texts, shape.min_freq, shape.max_vocab_size)
-    return build_bpe_tokenizer(texts, shape.vocab_size, shape.min_freq, shape.max_piece_length)
+    alphabet = common_alphabet() if shape.alphabet == "common" else ()
+    return build_bpe_tokenizer(texts, shape.vocab_size, shape.min_freq, shape.max_piece_length, alphabet)
+
+
+def traditional_pairs(tokenizer: Any) -> list[tuple[int, int]]:
+    """(traditional token id, simplified token id) for every traditional character of the vocabulary whose
+    simplified form (OpenCC t2s, one character to one) is a different token of the vocabulary."""
+    try:
+        from opencc_purepy import OpenCC
+    except ImportError:
+        raise UserError("scratch.tie_traditional needs opencc-purepy: pip install -r requirements-train.txt") from None
+    convert = OpenCC("t2s").convert
+    vocab = tokenizer.get_vocab()
+    pairs = []
+    for token, index in sorted(vocab.items(), key=lambda kv: kv[1]):
+        if len(token) != 1 or token in SPECIAL_TOKENS:
+            continue
+        simplified = convert(token)
+        if len(simplified) == 1 and simplified != token and simplified in vocab:
+            pairs.append((index, vocab[simplified]))
+    return pairs
+
+
+def tie_traditional(model: torch.nn.Module, tokenizer: Any) -> int:
+    """Give each traditional character the input embedding of its simplified form; return how many."""
+    pairs = traditional_pairs(tokenizer)
+    if not pairs:
+        return 0
+    embeddings = model.get_input_embeddings().weight
+    with torch.no_grad():
+        targets = torch.tensor([t for t, _ in pairs])
+        sources = torch.tensor([s for _, s in pairs])
+        embeddings[targets] = embeddings[sources]
+    return len(pairs)
 
 
 # ---- the trainable model -----------------------------------------------------------------------

@@ -41,6 +41,7 @@ from sentiment_app.artifact import (
     MODEL_CARD_FILE,
     TRAINING_CONFIG_FILE,
     validate_artifact,
+    write_calibration,
     write_labels,
 )
 from training.config import TrainConfig, parse_config
@@ -103,6 +104,12 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
         print(f"{shape.tokenizer} vocabulary from the training texts: {len(tokenizer)} tokens "
               f"(min_freq {shape.min_freq})")
     encoded = data.tokenize_splits(splits, tokenizer, config.max_length)
+    if config.distill_teacher:
+        from training.teacher import out_of_fold_probabilities
+
+        soft = out_of_fold_probabilities(splits.train["text"], splits.train["label"], splits.origins,
+                                         splits.original_rows, config.distill_folds, config.seed, len(splits.labels))
+        encoded["train"] = encoded["train"].add_column("teacher", soft.tolist())
     from transformers import set_seed
 
     set_seed(config.seed)  # LoRA and head initialisation
@@ -112,7 +119,15 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
 
     trainer = make_trainer(config, built, encoded, splits.labels)
     train_output = trainer.train()
-    metrics = evaluate_splits(trainer, encoded, splits.labels)
+    if config.is_scratch and config.resolved_scratch.tie_traditional:
+        tied = modeling.tie_traditional(trainer.model, tokenizer)
+        print(f"traditional characters tied to their simplified forms' embeddings: {tied}")
+    metrics, validation_logits = evaluate_splits(trainer, encoded, splits.labels, splits)
+    from training.calibration import fit_calibration
+
+    calibration = fit_calibration(validation_logits, encoded["validation"]["labels"],
+                                  splits.parts.get("validation"))
+    metrics["calibration"] = calibration
     metrics["train"] = {
         "loss": train_output.training_loss,
         "steps": trainer.state.global_step,
@@ -133,6 +148,8 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
         return out
     if config.save_dtype == "float16" and built.kind == "full":
         store_half_precision(out)
+    if built.kind == "full":
+        shard_weights(out)
     write_artifact(out, config, built, splits, metrics, command)
     if not config.keep_checkpoints:
         shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
@@ -209,6 +226,7 @@ def make_trainer(config: TrainConfig, built: BuiltModel, encoded: dict[str, data
         # length grouping comes from our sampler (training/sampling.py): "group_by_length" serves each
         # mega-batch's batches longest to shortest, and a model trained from scratch then stays at chance
         label_names=["labels"],  # a PeftModel's forward(**kwargs) hides the label argument from the Trainer
+        remove_unused_columns=not config.distill_teacher,  # keep the teacher's soft targets for compute_loss
         report_to="none",
         dataloader_pin_memory=on_gpu,  # pinned memory only helps copies to a GPU
         disable_tqdm=False,
@@ -229,28 +247,70 @@ def make_trainer(config: TrainConfig, built: BuiltModel, encoded: dict[str, data
     print(f"training on {device}: lr {config.resolved_learning_rate:g}, batch {config.batch_size}, "
           + (f"max {config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epoch(s)"))
     trainer_class = length_grouped_trainer_class()  # similar lengths per batch, batches in random order
+    if config.distill_teacher:
+        trainer_class = distilling_trainer_class(trainer_class, config.distill_weight)
     return trainer_class(model=built.model, args=args, train_dataset=encoded["train"],
                          eval_dataset=encoded["validation"], processing_class=built.tokenizer,
                          data_collator=collator, compute_metrics=make_compute_metrics(labels),
                          callbacks=callbacks)
 
 
-def evaluate_splits(trainer: Trainer, encoded: dict[str, datasets.Dataset], labels: Sequence[str]) -> dict[str, Any]:
-    """Full metrics (confusion matrix included) of the kept model on validation and, when present, test."""
+def distilling_trainer_class(base: type, weight: float) -> type:
+    """``base`` whose training loss mixes in the cross-entropy against the batch's ``teacher`` probabilities."""
+    import torch
+
+    class DistillingTrainer(base):  # type: ignore[misc, valid-type]
+        distill_weight = weight
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            teacher = inputs.pop("teacher", None)
+            if teacher is None:  # evaluation rows carry no soft targets
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+            log_probs = torch.log_softmax(outputs.logits.float(), dim=-1)
+            soft = -(teacher.to(log_probs.dtype) * log_probs).sum(dim=-1).mean()
+            total = (1 - weight) * loss + weight * soft
+            return (total, outputs) if return_outputs else total
+
+    return DistillingTrainer
+
+
+def evaluate_splits(trainer: Trainer, encoded: dict[str, datasets.Dataset], labels: Sequence[str],
+                    splits: LabelledSplits | None = None) -> tuple[dict[str, Any], Any]:
+    """Full metrics (confusion matrix included) of the kept model on validation and, when present, test,
+    and the validation logits (for calibration).
+
+    With several validation files (or domains), each is also reported alone under ``validation_parts``
+    and ``validation_domains``."""
     import numpy as np
 
     from training.metrics import classification_report
 
     results: dict[str, Any] = {}
+    validation_logits = None
     for split in ("validation", "test"):
         if split not in encoded:
             continue
         output = trainer.predict(encoded[split], metric_key_prefix=split)
         logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-        report = classification_report(output.label_ids, np.argmax(logits, axis=-1), labels)
+        predicted = np.argmax(logits, axis=-1)
+        report = classification_report(output.label_ids, predicted, labels)
         report["loss"] = output.metrics.get(f"{split}_loss")
         results[split] = report
-    return results
+        if split != "validation":
+            continue
+        validation_logits = logits
+        for key, groups in (("validation_parts", getattr(splits, "parts", {}).get(split)),
+                            ("validation_domains", getattr(splits, "domains", {}).get(split))):
+            if not groups or len(set(groups)) < 2:
+                continue
+            names = np.asarray(groups)
+            results[key] = {}
+            for name in dict.fromkeys(groups):
+                mask = names == name
+                part = classification_report(output.label_ids[mask], predicted[mask], labels)
+                results[key][name] = {k: part[k] for k in ("accuracy", "f1_macro", "samples")}
+    return results, validation_logits
 
 
 # ---- the artifact ------------------------------------------------------------------------------
@@ -268,6 +328,41 @@ def store_half_precision(out: Path) -> None:
                   metadata={"format": "pt"})
 
 
+# The Hub (and so a Space) refuses a git push with a file over 10 MB outside LFS/Xet: full-model weights are
+# split into shards below that, with the standard index transformers reads.
+MAX_SHARD_BYTES = 9 * 1024 * 1024
+
+
+def shard_weights(out: Path, max_bytes: int = MAX_SHARD_BYTES) -> None:
+    """Split ``model.safetensors`` into ``model-0000k-of-0000n.safetensors`` files of at most ``max_bytes`` (a
+    tensor bigger than that gets a shard of its own) plus ``model.safetensors.index.json``; a file already
+    small enough is left alone. Lossless and deterministic (tensors in name order)."""
+    from safetensors.torch import load_file, save_file
+
+    single = out / "model.safetensors"
+    if not single.is_file() or single.stat().st_size <= max_bytes:
+        return
+    tensors = load_file(single)
+    groups: list[list[str]] = [[]]
+    size = 0
+    for name in sorted(tensors):
+        nbytes = tensors[name].numel() * tensors[name].element_size()
+        if groups[-1] and size + nbytes > max_bytes - 64 * 1024:  # room for each file's JSON header
+            groups.append([])
+            size = 0
+        groups[-1].append(name)
+        size += nbytes
+    weight_map = {}
+    for i, names in enumerate(groups, start=1):
+        file = f"model-{i:05d}-of-{len(groups):05d}.safetensors"
+        save_file({n: tensors[n].contiguous() for n in names}, out / file, metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(names, file))
+    total = sum(t.numel() * t.element_size() for t in tensors.values())
+    (out / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n", encoding="utf-8")
+    single.unlink()
+
+
 def write_artifact(out: Path, config: TrainConfig, built: BuiltModel, splits: LabelledSplits, metrics: dict[str, Any],
                    command: str) -> None:
     """Complete the folder the Trainer saved (weights, tokenizer) with labels, metrics, config and card."""
@@ -275,6 +370,8 @@ def write_artifact(out: Path, config: TrainConfig, built: BuiltModel, splits: La
 
     (out / "training_args.bin").unlink(missing_ok=True)  # the Trainer's pickle: never shipped
     write_labels(out, splits.labels)
+    if "calibration" in metrics:
+        write_calibration(out, metrics["calibration"]["temperature"], metrics["calibration"]["uncertain_below"])
     (out / METRICS_FILE).write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     versions = {name: _version(name) for name in ("torch", "transformers", "peft", "datasets")}
     record = {
@@ -309,6 +406,14 @@ def _version(package: str) -> str | None:
 
 
 def _print_results(metrics: dict[str, Any]) -> None:
+    for name, part in metrics.get("validation_parts", {}).items():
+        print(f"validation {name}: accuracy {part['accuracy']:.4f}, macro F1 {part['f1_macro']:.4f} "
+              f"({part['samples']} rows)")
+    calibration = metrics.get("calibration")
+    if calibration:
+        print(f"calibration: temperature {calibration['temperature']:.3f}, ECE {calibration['ece_before']:.4f} -> "
+              f"{calibration['ece_after']:.4f}, uncertain below {calibration['uncertain_below']} "
+              f"({calibration['uncertain_share']:.1%} of validation rows)")
     for split in ("validation", "test"):
         report = metrics.get(split)
         if report:

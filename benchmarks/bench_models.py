@@ -1,0 +1,203 @@
+"""The shipped embedded model against two anchors, in one run, on the same sets.
+
+    python benchmarks/bench_models.py            # needs requirements-bench.txt (snownlp) installed
+
+Anchors: a character 1-3-gram TF-IDF + logistic regression model (scikit-learn) trained here, in this
+run, on the same training files as the embedded model (ChnSentiCorp train + multidomain train), and
+SnowNLP's sentiment model as the library ships it (nothing is trained on SnowNLP's corpus, which holds
+most of ChnSentiCorp's official test split). Sets: ChnSentiCorp dev, multidomain dev overall and per
+domain, and the handwritten everyday phrases in ``tests/data/sanity_phrases.csv`` (domains neither
+training folder covers). Prints accuracy, macro F1 and expected calibration error (10 bins) per set and
+model as a table and writes ``benchmarks/results/models.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.chnsenticorp import FOLDER as CHNSENTICORP  # noqa: E402
+from benchmarks.chnsenticorp import read_reviews  # noqa: E402
+from benchmarks.results_file import write_results  # noqa: E402
+
+MULTIDOMAIN = CHNSENTICORP.parent / "multidomain"
+PHRASES = ROOT / "tests" / "data" / "sanity_phrases.csv"
+RESULTS = ROOT / "benchmarks" / "results" / "models.json"
+# The anchor as the lead measured it: character 1-3-grams, sublinear TF, C=10 (liblinear would be slower).
+TFIDF_NGRAMS = (1, 3)
+TFIDF_C = 10.0
+TFIDF_MAX_ITER = 2000
+
+Rows = list[tuple[str, int]]
+
+
+def read_multidomain(path: Path) -> list[tuple[str, int, str]]:
+    """(text, label, domain) of every non-empty row of a multidomain CSV (columns label, domain, text)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [(row["text"], int(row["label"]), row["domain"]) for row in csv.DictReader(handle)
+                if (row.get("text") or "").strip()]
+
+
+def read_phrases(path: Path = PHRASES) -> list[tuple[str, int, str]]:
+    """(text, label, domain) of the sanity phrase set."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [(row["text"], int(row["label"]), row["domain"]) for row in csv.DictReader(handle)]
+
+
+def scores(probabilities: np.ndarray, labels: Sequence[int]) -> dict[str, float]:
+    """Accuracy, macro F1 and ECE (10 bins) of P(negative), P(positive) rows against the labels."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from training.calibration import expected_calibration_error
+
+    y = np.asarray(labels)
+    predicted = probabilities.argmax(axis=1)
+    return {"accuracy": float(accuracy_score(y, predicted)),
+            "f1_macro": float(f1_score(y, predicted, average="macro", labels=[0, 1], zero_division=0)),
+            "ece": expected_calibration_error(probabilities, y), "rows": int(len(y))}
+
+
+def train_tfidf(train: Rows) -> Callable[[list[str]], np.ndarray]:
+    """Fit the TF-IDF + logistic regression anchor; return its P(negative), P(positive) function."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=TFIDF_NGRAMS, sublinear_tf=True),
+                          LogisticRegression(C=TFIDF_C, max_iter=TFIDF_MAX_ITER))
+    model.fit([t for t, _ in train], [y for _, y in train])
+    return lambda texts: model.predict_proba(texts)
+
+
+def snownlp_model() -> Callable[[list[str]], np.ndarray]:
+    """SnowNLP's shipped sentiment model: ``sentiments`` is P(positive)."""
+    try:
+        from snownlp import SnowNLP
+    except ImportError:
+        raise SystemExit("error: snownlp is not installed: pip install -r requirements-bench.txt") from None
+
+    def predict(texts: list[str]) -> np.ndarray:
+        positive = np.asarray([SnowNLP(t).sentiments for t in texts], dtype=np.float64)
+        return np.stack([1 - positive, positive], axis=1)
+
+    return predict
+
+
+def shipped_model(folder: str | None) -> tuple[Callable[[list[str]], np.ndarray], Any]:
+    """The embedded model (or ``folder``) through the app's loading code: calibrated probabilities."""
+    from sentiment_app.config import AppConfig
+    from sentiment_app.loading import load_classifier
+
+    classifier = load_classifier(AppConfig(), folder)
+    positive = classifier.labels.index("正面")
+
+    def predict(texts: list[str]) -> np.ndarray:
+        rows = [p.probabilities for p in classifier.predict(texts)]
+        p = np.asarray([row[classifier.labels[positive]] for row in rows], dtype=np.float64)
+        return np.stack([1 - p, p], axis=1)
+
+    return predict, classifier
+
+
+def evaluate(models: dict[str, Callable[[list[str]], np.ndarray]],
+             sets: dict[str, tuple[list[str], list[int]]]) -> tuple[dict[str, dict[str, dict]], dict[str, float]]:
+    """scores[set][model] and seconds per model over all sets."""
+    results: dict[str, dict[str, dict]] = {name: {} for name in sets}
+    seconds = {name: 0.0 for name in models}
+    for model_name, predict in models.items():
+        for set_name, (texts, labels) in sets.items():
+            start = time.perf_counter()
+            probabilities = predict(texts)
+            seconds[model_name] += time.perf_counter() - start
+            results[set_name][model_name] = scores(probabilities, labels)
+    return results, seconds
+
+
+def table(results: dict[str, dict[str, dict]], models: Sequence[str]) -> str:
+    """Markdown: one row per set, accuracy / macro F1 / ECE per model; the best accuracy in bold."""
+    head = "| set | rows | " + " | ".join(f"{m} acc | {m} F1 | {m} ECE" for m in models) + " |"
+    lines = [head, "|" + "---|" * (2 + 3 * len(models))]
+    for set_name, by_model in results.items():
+        best = max(by_model[m]["accuracy"] for m in models)
+        cells = []
+        for m in models:
+            s = by_model[m]
+            acc = f"{100 * s['accuracy']:.1f} %"
+            cells += [f"**{acc}**" if s["accuracy"] == best else acc, f"{s['f1_macro']:.3f}", f"{s['ece']:.3f}"]
+        lines.append(f"| {set_name} | {by_model[models[0]]['rows']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=None, help="artifact folder to evaluate (default: the embedded model)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
+    args = parser.parse_args(argv)
+
+    train = read_reviews(CHNSENTICORP / "train.tsv") + [(t, y) for t, y, _ in read_multidomain(MULTIDOMAIN / "train.csv")]
+    chn_dev = read_reviews(CHNSENTICORP / "dev.tsv")
+    md_dev = read_multidomain(MULTIDOMAIN / "dev.csv")
+    phrases = read_phrases()
+    sets: dict[str, tuple[list[str], list[int]]] = {
+        "ChnSentiCorp dev": ([t for t, _ in chn_dev], [y for _, y in chn_dev]),
+        "multidomain dev": ([t for t, _, _ in md_dev], [y for _, y, _ in md_dev]),
+    }
+    for domain in sorted({d for _, _, d in md_dev}):
+        rows = [(t, y) for t, y, d in md_dev if d == domain]
+        sets[f"multidomain dev: {domain}"] = ([t for t, _ in rows], [y for _, y in rows])
+    sets["everyday phrases (held out)"] = ([t for t, _, _ in phrases], [y for _, y, _ in phrases])
+
+    start = time.perf_counter()
+    tfidf = train_tfidf(train)
+    tfidf_train_s = time.perf_counter() - start
+    print(f"TF-IDF + LR trained on {len(train):,} rows in {tfidf_train_s:.1f} s")
+    embedded, classifier = shipped_model(args.model)
+    models = {"embedded": embedded, "TF-IDF+LR": tfidf, "SnowNLP": snownlp_model()}
+    results, seconds = evaluate(models, sets)
+    names = list(models)
+    text = table(results, names)
+    print(text)
+
+    phrase_texts = sets["everyday phrases (held out)"][0]
+    predictions = classifier.predict(phrase_texts)
+    by_domain: dict[str, dict[str, int]] = {}
+    misread = []
+    for (text_, label, domain), p in zip(phrases, predictions):
+        entry = by_domain.setdefault(domain, {"rows": 0, "right": 0})
+        entry["rows"] += 1
+        right = classifier.labels.index(p.label) == label
+        entry["right"] += int(right)
+        if not right:
+            misread.append({"text": text_, "label": label, "domain": domain, "said": p.label,
+                            "confidence": round(p.score, 3), "uncertain": p.uncertain})
+    ahead = {set_name: all(by_model["embedded"]["accuracy"] > by_model[m]["accuracy"] for m in names[1:])
+             for set_name, by_model in results.items()}
+    print("embedded ahead of both anchors on: " + ", ".join(k for k, v in ahead.items() if v))
+    print("not ahead on: " + (", ".join(k for k, v in ahead.items() if not v) or "none"))
+    print(f"phrases misread by the embedded model: {len(misread)}")
+    for m in misread:
+        print(f"  [{m['domain']}] {m['text']} -> {m['said']} {m['confidence']:.2f}{' (uncertain)' if m['uncertain'] else ''}")
+    write_results(args.output, {
+        "command": "python benchmarks/bench_models.py" + (f" --model {args.model}" if args.model else ""),
+        "embedded_model": str(args.model or "sentiment_app/embedded_model"),
+        "train_rows": len(train), "tfidf_train_seconds": round(tfidf_train_s, 1),
+        "predict_seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "results": results, "embedded_ahead_of_both": ahead,
+        "embedded_phrases_by_domain": by_domain, "embedded_phrases_misread": misread,
+        "table": text,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
