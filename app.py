@@ -30,7 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     add_serving_arguments(parser)
     add_setting_arguments(parser.add_argument_group("server"), SERVER_FLAGS)
     args = parser.parse_args(argv)
+    from sentiment_app.errors import redact_process_output
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Everything printed or logged from here on (Gradio's own lines and tracebacks included) has the
+    # token, credentials in URLs (HF_ENDPOINT=https://user:password@mirror) and token-like values masked.
+    redact_process_output(os.environ.get("HF_TOKEN"))
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a Space log
     log = logging.getLogger("app")
 

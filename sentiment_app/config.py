@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
+from .limits import TextLimits
+
 QUANTIZE_CHOICES = ("none", "int8")
 # torch's quantized engines that pack int8 weights on x86; the packing picks the kernels for good.
 INT8_ENGINE_CHOICES = ("onednn", "x86", "fbgemm")
@@ -118,10 +120,24 @@ class AppConfig:
     max_file_mb: float = setting(
         50.0, env="SENTIMENT_MAX_FILE_MB", flag="--max-file-mb", group=LIMIT_FLAGS, metavar="MB",
         help="refuse larger files (${env}, default 50)")
-    # Requests waiting in the queue before new ones get Gradio's "busy" answer.
+    # Single-text requests (tab and /classify) waiting or running before new ones are told "busy, retry".
+    # Each kind of work has its own bound, so a flood of one never fills another's (sentiment_app.admission).
     max_queue: int = setting(64, env="SENTIMENT_MAX_QUEUE")
-    # Model calls at once per queue group: 1 on a 2-core box, since one call already uses every core.
+    # Comparison requests (tab and /compare) waiting or running: each is up to max_call_texts texts.
+    compare_queue: int = setting(16, env="SENTIMENT_COMPARE_QUEUE")
+    # Batch jobs (tab and /classify_file) waiting or running: each may take minutes.
+    batch_queue: int = setting(8, env="SENTIMENT_BATCH_QUEUE")
+    # Single-text model calls at once: 1 on a 2-core box, since one call already uses every core.
     concurrency: int = setting(1, env="SENTIMENT_CONCURRENCY")
+    # Comparison and batch calls at once, each kind on its own, beside the single texts.
+    compare_concurrency: int = setting(1, env="SENTIMENT_COMPARE_CONCURRENCY")
+    batch_concurrency: int = setting(1, env="SENTIMENT_BATCH_CONCURRENCY")
+    # Characters in one text, on every endpoint: ~50 windows of 512 tokens; the batch tab takes long cells.
+    max_text_chars: int = setting(20_000, env="SENTIMENT_MAX_TEXT_CHARS")
+    # Texts in one call (/classify given a list, /compare, the comparison tab); more go to the batch tab.
+    max_call_texts: int = setting(50, env="SENTIMENT_MAX_CALL_TEXTS")
+    # Characters in one call, all its texts together: a few seconds of CPU at most.
+    max_call_chars: int = setting(100_000, env="SENTIMENT_MAX_CALL_CHARS")
     # Single-text requests Gradio may merge into one forward pass (dynamic batching); 1 turns it off.
     max_batch: int = setting(16, env="SENTIMENT_MAX_BATCH")
     # Seconds uploads and result files are kept before they are deleted; bounds the temp folder.
@@ -149,7 +165,9 @@ class AppConfig:
                 raise ConfigError(f"{f.name} must be one of {', '.join(allowed)}, got {getattr(self, f.name)!r}")
         if self.batch_tokens is not None and self.batch_tokens < 1:
             raise ConfigError(f"batch_tokens must be at least 1, got {self.batch_tokens}")
-        for name in ("max_length", "batch_size", "max_rows", "max_queue", "concurrency", "max_batch", "file_ttl"):
+        for name in ("max_length", "batch_size", "max_rows", "max_queue", "compare_queue", "batch_queue",
+                     "concurrency", "compare_concurrency", "batch_concurrency", "max_batch", "file_ttl",
+                     "max_text_chars", "max_call_texts", "max_call_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_length < 16:
@@ -181,6 +199,11 @@ class AppConfig:
     def job_seconds(self) -> float:
         """The batch job time limit: ``job_timeout``, else 36 ms per allowed row (at least a minute)."""
         return self.job_timeout if self.job_timeout is not None else max(60.0, self.max_rows * 0.036)
+
+    @property
+    def text_limits(self) -> TextLimits:
+        """The per-text and per-call limits every text-taking endpoint enforces."""
+        return TextLimits(self.max_text_chars, self.max_call_texts, self.max_call_chars)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AppConfig:

@@ -35,6 +35,7 @@ from .artifact import (
 )
 from .classifier import ModelInfo, SentimentClassifier
 from .config import AppConfig
+from .errors import first_line, redact
 from .sources import is_repo_id, looks_like_path
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,13 @@ EMBEDDED_NAME = "embedded compact model"
 
 
 class ModelLoadError(RuntimeError):
-    """The configured model cannot be served; the message is one line with the fix."""
+    """The configured model cannot be served; the message is one line with the fix.
+
+    Redacted when made (credentials in URLs, token-shaped strings), whichever path raised it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
 
 
 # ---- where the files are ------------------------------------------------------------------
@@ -77,7 +84,7 @@ def resolve_source(
             endpoint=os.environ.get("HF_ENDPOINT") or None,
         )
     except Exception as exc:  # mapped to one line below; anything unknown keeps its type name
-        raise ModelLoadError(_redact(_hub_error_message(source, revision, token, exc), token)) from None
+        raise ModelLoadError(redact(_hub_error_message(source, revision, token, exc), token)) from None
     return Path(folder), "hub"
 
 
@@ -139,17 +146,13 @@ def _hub_error_message(repo: str, revision: str | None, token: str | None, exc: 
         if status in (401, 403):
             return f"the Hub refused access to {repo} (HTTP {status}): check HF_TOKEN"
         return f"the Hub answered HTTP {status} for {repo}{rev}: try again later or use a local folder"
-    return f"cannot fetch {repo}{rev} from the Hub: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return f"cannot fetch {repo}{rev} from the Hub: {type(exc).__name__}: {first_line(exc, 300)}"
 
 
 def _is_connection_error(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
     return bool(names & {"ConnectError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError",
                          "ConnectionError", "TimeoutError", "OfflineModeIsEnabled"})
-
-
-def _redact(message: str, token: str | None) -> str:
-    return message.replace(token, "***") if token else message
 
 
 # ---- building the model --------------------------------------------------------------------
@@ -195,7 +198,7 @@ def load_classifier(
         labels = read_labels(folder)
         calibration = read_calibration(folder)
     except ArtifactError as exc:
-        raise ModelLoadError(_redact(str(exc), config.token)) from None
+        raise ModelLoadError(redact(str(exc), config.token)) from None
     tokenizer = _load_tokenizer(folder)
     if kind == "adapter":
         model, base_name, labels = _load_adapter(folder, labels, config)
@@ -256,7 +259,7 @@ def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"{folder}/config.json cannot be read as a transformers model config: "
-                             f"{str(exc).splitlines()[0]}") from None
+                             f"{first_line(exc)}") from None
     if labels is None:  # labels.json and config.json named none: the setting, else transformers' LABEL_i
         labels = (_configured_labels(app_config, config.num_labels, folder)
                   or [config.id2label[i] for i in range(config.num_labels)])
@@ -270,7 +273,7 @@ def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
             model = AutoModelForSequenceClassification.from_pretrained(
                 folder, config=config, use_safetensors=True, trust_remote_code=False, dtype=torch.float32)
     except (OSError, ValueError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot load the model in {folder}: {str(exc).splitlines()[0]}") from None
+        raise ModelLoadError(f"cannot load the model in {folder}: {first_line(exc)}") from None
     return model, labels
 
 
@@ -299,7 +302,7 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
     try:
         base_config = AutoConfig.from_pretrained(base_folder, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"base model {base_spec} cannot be read: {str(exc).splitlines()[0]}") from None
+        raise ModelLoadError(f"base model {base_spec} cannot be read: {first_line(exc)}") from None
     if labels is None:
         # An adapter saved the tutorial's way (PeftModel.save_pretrained, no labels.json): the base's
         # config.json when it names this many labels, else the setting, else transformers' LABEL_i.
@@ -318,7 +321,7 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
                 base_folder, config=base_config, use_safetensors=True, trust_remote_code=False,
                 dtype=torch.float32)
     except (OSError, ValueError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = first_line(exc)
         if "safetensors" in message.lower() or any(base_folder.glob("*.bin")):
             raise ModelLoadError(f"base model {base_spec} has no safetensors weights (pickle files are refused): "
                                  "convert it with save_pretrained(safe_serialization=True)") from None
@@ -328,7 +331,7 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
             peft_model = PeftModel.from_pretrained(base, folder, is_trainable=False)
     except (RuntimeError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"the adapter in {folder} does not fit base model {base_spec}: "
-                             f"{str(exc).splitlines()[0][:300]}; set SENTIMENT_BASE_MODEL to the base it was "
+                             f"{first_line(exc, 300)}; set SENTIMENT_BASE_MODEL to the base it was "
                              "trained on") from None
     # PEFT skips adapter weights that find no module (say, a layer the base lacks) without a word.
     from peft import get_peft_model_state_dict
@@ -432,7 +435,7 @@ def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
             raise
         logger.warning("falling back to the %s: %s", EMBEDDED_NAME, exc)
         embedded = load_classifier(replace(config, model=None, revision=None))
-        embedded.info = _with_warning(embedded.info, f"{config.model} could not be loaded: {exc}")
+        embedded.info = _with_warning(embedded.info, redact(f"{config.model} could not be loaded: {exc}", config.token))
         return [embedded]
     classifiers = [primary]
     if EMBEDDED_MODEL_DIR.is_dir() and primary.info.source != "embedded":

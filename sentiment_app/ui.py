@@ -12,7 +12,10 @@ probabilities, dynamically batched), ``/classify_file`` (file -> result CSV and 
 
 from __future__ import annotations
 
-import math
+import functools
+import inspect
+import logging
+import uuid
 import time
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple, Sequence
@@ -21,25 +24,45 @@ import gradio as gr
 import pandas as pd
 from gradio.utils import get_upload_folder
 
-from . import batch
+from . import admission, batch
 from .artifact import generic_labels
 from .batch import FileSweeper, ResultFiles
 from .classifier import Prediction, SentimentClassifier
 from .config import AppConfig
+from .errors import hide_paths, redact
 from .examples import COMPARISON_EXAMPLES, SINGLE_EXAMPLES
 from .explain import explain
+from .limits import (
+    EMPTY_MESSAGE,  # noqa: F401 - re-exported: tests and the UI tests quote it from here
+    MAX_CALL_TEXTS,
+    MAX_TEXT_CHARS,  # noqa: F401 - re-exported, as above
+    TextRefused,
+    check_call,
+    check_table_size,
+    check_text,
+    check_texts,
+    is_blank,
+)
+
+logger = logging.getLogger(__name__)
 
 APP_TITLE = "中文评论情感分析 · Chinese Review Sentiment"
 POSITIVE_NAMES = ("正面", "积极", "正向", "好评", "positive", "pos")
-# Single-tab texts longer than this are refused with a message: a pasted book would tie up
-# the CPU for everyone. About 50 windows of 512 tokens; the batch tab takes long cells.
-MAX_TEXT_CHARS = 20_000
-MAX_COMPARE_ROWS = 50
+# Defaults of the per-text and per-call limits (AppConfig.max_text_chars, max_call_texts), kept here by
+# name for the tests and docs that quote them.
+MAX_COMPARE_ROWS = MAX_CALL_TEXTS
+# The comparison table's "kind" column is a short tag echoed back: longer ones are cut, not refused.
+MAX_KIND_CHARS = 200
 PREVIEW_ROWS = 10
 RESULT_PREVIEW_ROWS = 50
 # Explanation weights below this are left unhighlighted, so the few characters that matter stand out.
 HIGHLIGHT_FLOOR = 0.15
-EMPTY_MESSAGE = "✍️ 请先输入一条评论。/ Please type a review first."
+# Multipart framing and form fields around an upload at the file limit (see max_body_bytes).
+BODY_MARGIN_BYTES = 1 << 20
+# What a client sees when a callback fails for a reason that is not the user's: no message, path or
+# type from the exception itself (those go to the log, with the traceback and this reference).
+INTERNAL_ERROR = ("😵 服务器内部出错，已记录（编号 {ref}），请稍后再试。/ Something went wrong on the server; it was "
+                  "logged (reference {ref}). Please try again later.")
 
 
 def positive_label(labels: Sequence[str]) -> str | None:
@@ -68,6 +91,7 @@ class Callbacks:
         self.config = config
         self.results = results or ResultFiles(max_age=config.file_ttl)
         self.chunk_size = chunk_size
+        self.limits = config.text_limits
         # Where Gradio puts uploads ($GRADIO_TEMP_DIR or <tmp>/gradio); the only folder a request may name.
         self._upload_root = upload_root
         self.names = _unique_names([clf.info.short_name for clf in self.classifiers])
@@ -81,34 +105,66 @@ class Callbacks:
         return self.by_name.get(name or "", self.primary)
 
     # ---- tab 1: single text ----
-    def text_problem(self, text: str | None) -> str | None:
-        """A friendly message when ``text`` should not reach the model, else None."""
-        if text is None or not str(text).strip():
-            return EMPTY_MESSAGE
-        if len(text) > MAX_TEXT_CHARS:
-            return (f"📏 文本过长（{len(text):,} 字），单条分析最多 {MAX_TEXT_CHARS:,} 字；更长的内容请分段或用“批量分析”。"
-                    f" / Text too long ({len(text):,} characters, limit {MAX_TEXT_CHARS:,}): split it or use the batch tab.")
+    def text_problem(self, text: Any) -> str | None:
+        """A friendly one-line message when ``text`` should not reach the model, else None."""
+        try:
+            check_text(text, self.limits)
+        except TextRefused as exc:
+            return str(exc)
         return None
 
-    def classify_batch(self, texts: list[str], models: list[str]) -> tuple[list[Any], list[str]]:
-        """Batched UI callback: label values for ``gr.Label`` and a status line per request."""
+    def classify_batch(self, texts: list[Any], models: list[Any]) -> tuple[list[Any], list[str]]:
+        """Batched UI callback: label values for ``gr.Label`` and a status line per request.
+
+        Gradio merges up to ``max_batch`` requests into one call and hands them over raw
+        (``preprocess=False``): each is checked on its own, so one request holding a number, a
+        dict, a lone surrogate or a huge text gets its own message and the others their answers.
+        """
         labels: list[Any] = [None] * len(texts)
         notes: list[str] = [""] * len(texts)
-        for name in dict.fromkeys(models):
+        groups: dict[str, list[int]] = {}
+        for i, (text, model) in enumerate(zip(texts, models)):
+            if model is not None and (not isinstance(model, str) or model not in self.by_name):
+                notes[i] = _refused("single text", "🚫 没有这个模型。/ No such model: choose one of the listed models.")
+            elif (problem := self.text_problem(text)) is not None:
+                notes[i] = _refused("single text", problem)
+            else:
+                groups.setdefault(model or self.names[0], []).append(i)
+        for name, wanted in groups.items():
             clf = self.model(name)
-            wanted = [i for i, (t, m) in enumerate(zip(texts, models)) if m == name]
-            ok = [i for i in wanted if self.text_problem(texts[i]) is None]
-            for i in set(wanted) - set(ok):
-                notes[i] = self.text_problem(texts[i]) or ""
-            if not ok:
-                continue
             start = time.perf_counter()
-            predictions = clf.predict([texts[i] for i in ok])
+            predictions = self._predict_isolated(clf, [[texts[i]] for i in wanted])
             elapsed = time.perf_counter() - start
-            for i, prediction in zip(ok, predictions):
-                labels[i] = dict(prediction.probabilities)
-                notes[i] = self.describe_prediction(prediction, elapsed, batched=len(texts), model=clf)
+            for i, answer in zip(wanted, predictions):
+                if isinstance(answer, str):
+                    notes[i] = answer
+                    continue
+                labels[i] = dict(answer[0].probabilities)
+                notes[i] = self.describe_prediction(answer[0], elapsed, batched=len(texts), model=clf)
         return labels, notes
+
+    def _predict_isolated(self, clf: SentimentClassifier, requests: list[list[str]]) -> list[list[Prediction] | str]:
+        """Predictions for several requests' texts in one model call; should that call fail, each request
+        is run alone, so a text that breaks the model fails only its own request (with the internal-error
+        message), never the requests it was merged with."""
+        flat = [text for texts in requests for text in texts]
+        try:
+            predictions = clf.predict(flat) if flat else []
+        except Exception:
+            if len(requests) == 1:
+                raise
+            out: list[list[Prediction] | str] = []
+            for texts in requests:
+                try:
+                    out.append(clf.predict(texts) if texts else [])
+                except Exception:
+                    out.append(_internal_error("a merged request"))
+            return out
+        out, at = [], 0
+        for texts in requests:
+            out.append(predictions[at: at + len(texts)])
+            at += len(texts)
+        return out
 
     def describe_prediction(self, prediction: Prediction, seconds: float, *, batched: int = 1,
                             model: SentimentClassifier | None = None) -> str:
@@ -125,28 +181,57 @@ class Callbacks:
                      f"{clf.max_length} tokens and averaged, nothing cut off.")
         return line
 
-    def classify_api(self, texts: list[str]) -> tuple[list[dict[str, Any]]]:
-        """``/classify``: one dict per text: label, confidence, probabilities (batched by Gradio)."""
-        out: list[dict[str, Any]] = []
-        ok = [i for i, t in enumerate(texts) if self.text_problem(t) is None]
-        predictions = dict(zip(ok, self.primary.predict([texts[i] for i in ok]))) if ok else {}
-        for i, text in enumerate(texts):
-            if i in predictions:
-                p = predictions[i]
-                out.append({"label": p.label, "confidence": p.score, "probabilities": p.probabilities,
-                            "windows": p.windows, "uncertain": p.uncertain, "model": self.names[0]})
-            else:
-                out.append({"label": None, "confidence": None, "probabilities": {}, "windows": 0,
-                            "uncertain": False, "model": self.names[0], "error": self.text_problem(text)})
-        return (out,)
+    def classify_api(self, texts: list[str | list[str]]) -> tuple[list[Any]]:
+        """``/classify`` (batched by Gradio): each request is one text (-> one dict: label, confidence,
+        probabilities, windows, model) or a list of texts (-> a list of such dicts).
 
-    def classify_one(self, text: str) -> dict[str, Any]:
-        """``/classify`` without dynamic batching (``SENTIMENT_MAX_BATCH=1``): the same answer, one text per call."""
+        Every request is checked on its own before the one merged model call: a request of the wrong
+        shape, or a list over the per-call limits, gets one dict with ``label: None`` and ``error``; a
+        bad text inside a list gets that dict in its place; the other requests are answered as usual.
+        """
+        payloads: list[Any] = list(texts)  # one per merged request, as sent: checked here, not trusted
+        answers: list[Any] = [None] * len(payloads)
+        wanted: list[tuple[int, list[int], list[Any]]] = []  # request, positions of its valid texts, items
+        for i, payload in enumerate(payloads):
+            if isinstance(payload, (list, tuple)):
+                try:
+                    items = check_call(payload, self.limits)
+                except TextRefused as exc:
+                    answers[i] = self._error_answer(_refused("/classify", str(exc)))
+                    continue
+            else:
+                items = [payload]
+            problems = [self.text_problem(item) for item in items]
+            bad = [p for p in problems if p is not None]
+            if bad:
+                _refused("/classify", bad[0] if len(items) == 1 else f"{len(bad)} of {len(items)} texts: {bad[0]}")
+            wanted.append((i, [k for k, p in enumerate(problems) if p is None], items))
+            answers[i] = [self._error_answer(p) if p is not None else None for p in problems]
+        results = self._predict_isolated(self.primary, [[items[k] for k in ok] for _, ok, items in wanted])
+        for (i, ok, _items), result in zip(wanted, results):
+            for k, prediction in zip(ok, result if not isinstance(result, str) else []):
+                answers[i][k] = {"label": prediction.label, "confidence": prediction.score,
+                                 "probabilities": prediction.probabilities, "windows": prediction.windows,
+                                 "uncertain": prediction.uncertain,
+                                 "model": self.names[0]}
+            if isinstance(result, str):
+                answers[i] = [self._error_answer(result) if a is None else a for a in answers[i]]
+            if not isinstance(payloads[i], (list, tuple)):
+                answers[i] = answers[i][0]
+        return (answers,)
+
+    def _error_answer(self, message: str) -> dict[str, Any]:
+        return {"label": None, "confidence": None, "probabilities": {}, "windows": 0, "uncertain": False,
+                "model": self.names[0],
+                "error": message}
+
+    def classify_one(self, text: str | list[str]) -> Any:
+        """``/classify`` without dynamic batching (``SENTIMENT_MAX_BATCH=1``): the same answer, one request per call."""
         return self.classify_api([text])[0][0]
 
     def explain_text(self, text: str | None, model: str | None) -> tuple[Any, str]:
         """Highlighted characters (weights in [-1, 1]) and a one-line summary of the strongest ones."""
-        if self.text_problem(text) is not None:
+        if self.text_problem(text) is not None:  # classify_batch already said why, beside the label
             return [], ""
         result = explain(self.model(model), str(text))
         spans = result.spans(HIGHLIGHT_FLOOR)
@@ -320,14 +405,19 @@ class Callbacks:
         }
 
     # ---- tab 3: comparison ----
-    def compare(self, frame: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Every model on every example: a table (label and positive probability per model) and chart data."""
-        rows = _texts_from_frame(frame)
+    def compare(self, frame: pd.DataFrame | dict[str, Any] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every model on every example: a table (label and positive probability per model) and chart data.
+
+        ``frame`` is a DataFrame or the tab's raw table payload (see :func:`_texts_from_frame`)."""
+        try:
+            rows = _texts_from_frame(frame, self.limits)
+            if rows:
+                check_call([text for _, text in rows], self.limits)
+        except TextRefused as exc:
+            raise user_error(_refused("comparison", str(exc))) from None
         if not rows:
-            raise gr.Error("表格里没有文本，请至少填写一行。/ The table has no text: fill in at least one row.")
-        if len(rows) > MAX_COMPARE_ROWS:
-            raise gr.Error(f"最多对比 {MAX_COMPARE_ROWS} 条，当前 {len(rows)} 条；更多请用“批量分析”。"
-                           f" / At most {MAX_COMPARE_ROWS} rows here; use the batch tab for more.")
+            raise user_error(_refused("comparison", "表格里没有文本，请至少填写一行。/ The table has no text: fill in "
+                                                  "at least one row."))
         kinds = [kind for kind, _ in rows]
         texts = [text for _, text in rows]
         results = self._compare_predictions(texts)
@@ -354,10 +444,24 @@ class Callbacks:
         return {name: clf.predict(texts) for name, clf in self.by_name.items()}
 
     def compare_api(self, texts: list[str]) -> list[dict[str, Any]]:
-        """``/compare``: for each text, every loaded model's label and probabilities."""
-        texts = [str(t) for t in texts]
-        if len(texts) > MAX_COMPARE_ROWS:
-            raise gr.Error(f"at most {MAX_COMPARE_ROWS} texts per call")
+        """``/compare``: for each text, every loaded model's label and probabilities.
+
+        Takes a list of texts, one text, or a table (``{"headers": [...], "data": [[kind, text], ...]}``,
+        the comparison tab's shape, text in the last column); the same limits as everywhere, and the
+        first text that breaks one refuses the call with a message naming it.
+        """
+        try:
+            if isinstance(texts, str):
+                texts = [texts]
+            elif isinstance(texts, dict) and "data" in texts:
+                rows = texts["data"]
+                if not isinstance(rows, list):
+                    raise TextRefused("🚫 表格的 data 必须是行的列表。/ A table's data must be a list of rows.")
+                check_table_size(len(rows), self.limits)
+                texts = [row[-1] if isinstance(row, list) and row else row for row in rows]
+            texts = check_texts(texts, self.limits)
+        except TextRefused as exc:
+            raise user_error(_refused("/compare", str(exc))) from None
         results = self._compare_predictions(texts)
         rows = []
         for i, text in enumerate(texts):
@@ -366,6 +470,62 @@ class Callbacks:
             labels = {a["label"] for a in answers.values()}
             rows.append({"text": text, "models": answers, "disagree": len(labels) > 1})
         return rows
+
+
+def user_error(message: str, **kwargs: Any) -> gr.Error:
+    """A ``gr.Error`` for a user's mistake whose one log line :func:`_refused` has written: shown to the
+    user, without the traceback Gradio 6.31 prints for every ``gr.Error`` unless told not to."""
+    error = gr.Error(message, print_exception=False, **kwargs)
+    error.sentiment_logged = True  # type: ignore[attr-defined]
+    return error
+
+
+def _refused(where: str, message: str) -> str:
+    """Log one line for a request refused for the user's own reason (no traceback), and pass the message on."""
+    logger.info("refused %s request: %s", where, message)
+    return message
+
+
+def _internal_error(where: str) -> str:
+    """Log the current exception with its traceback under a fresh reference; the client's message has only
+    the reference."""
+    ref = uuid.uuid4().hex[:8]
+    logger.exception("internal error in %s (reference %s)", where, ref)
+    return INTERNAL_ERROR.format(ref=ref)
+
+
+def guarded(where: str):
+    """Wrap a callback (plain or generator): a ``gr.Error`` is a message for the user, passed on with one
+    log line and no traceback; any other exception is a bug, logged with its traceback and answered with
+    :data:`INTERNAL_ERROR`, so no path or exception text reaches the client."""
+    def refused(exc: gr.Error) -> gr.Error:
+        if not getattr(exc, "sentiment_logged", False):
+            _refused(where, " ".join(str(exc.message).split()))
+        exc.print_exception = False
+        return exc
+
+    def wrap(fn):
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                try:
+                    yield from fn(*args, **kwargs)  # Stop / a closed tab close this, and so the inner one
+                except gr.Error as exc:
+                    raise refused(exc) from None
+                except Exception:
+                    raise gr.Error(_internal_error(where), print_exception=False) from None
+            return stream
+
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error as exc:
+                raise refused(exc) from None
+            except Exception:
+                raise gr.Error(_internal_error(where), print_exception=False) from None  # traceback logged once
+        return call
+    return wrap
 
 
 NO_LABEL = "（无 none）"
@@ -429,28 +589,64 @@ def add_empty_row(frame: pd.DataFrame | None) -> pd.DataFrame:
     return pd.concat([base, pd.DataFrame([[""] * len(columns)], columns=columns)], ignore_index=True)
 
 
-def _texts_from_frame(frame: pd.DataFrame | None) -> list[tuple[str, str]]:
-    """(kind, text) for each row with text; a one-column table is all text."""
-    if frame is None or len(frame) == 0:
+def _texts_from_frame(frame: Any, limits: Any = None) -> list[tuple[str, str]]:
+    """(kind, text) for each row with text; a one-column table is all text.
+
+    ``frame`` is a DataFrame or the comparison table's raw payload (``{"headers": [...], "data":
+    [[...], ...]}``, what the tab sends with ``preprocess=False``, read here without pandas, which
+    cannot even hold a lone surrogate). With ``limits`` (a :class:`~sentiment_app.limits.TextLimits`),
+    a table too tall, a text too long or not valid Unicode is refused (:class:`TextRefused`) before
+    the rest is read; a number typed in a cell counts as its text.
+    """
+    if frame is None:
         return []
-    columns = list(frame.columns)
-    text_col = columns[-1]
-    kind_col = columns[0] if len(columns) > 1 else None
-    rows = []
-    for _, row in frame.iterrows():
-        text = row[text_col]
-        if text is None or (isinstance(text, float) and math.isnan(text)) or not str(text).strip():
+    if isinstance(frame, pd.DataFrame):
+        n_columns, rows = len(frame.columns), frame
+    elif isinstance(frame, dict) and isinstance(frame.get("data"), list):
+        rows = frame["data"]
+        n_columns = max((len(row) for row in rows[:1] if isinstance(row, list)), default=0)
+    else:
+        raise TextRefused("🚫 需要一个表格。/ Expected a table ({\"headers\": [...], \"data\": [[...], ...]}).")
+    if len(rows) == 0 or n_columns == 0:
+        return []
+    if limits is not None:
+        check_table_size(len(rows), limits)
+    if isinstance(rows, pd.DataFrame):
+        rows = rows.values.tolist()
+    out = []
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, list) or not row:
+            raise TextRefused(f"🚫 第 {number} 行不是一行表格。/ Row {number} is not a table row.")
+        text = row[-1]
+        if is_blank(text) or (isinstance(text, str) and not text.strip()):
             continue
-        kind = row[kind_col] if kind_col is not None else ""
-        kind = "" if kind is None or (isinstance(kind, float) and math.isnan(kind)) else str(kind)
-        rows.append((kind, str(text).strip()))
-    return rows
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = str(text)
+        if limits is not None:
+            try:
+                check_text(text, limits)
+            except TextRefused as exc:
+                raise TextRefused(f"第 {number} 行 / row {number}: {exc}") from None
+        elif not isinstance(text, str):
+            text = str(text)
+        kind = row[0] if len(row) > 1 else ""
+        kind = "" if is_blank(kind) else str(kind)
+        out.append((kind if len(kind) <= MAX_KIND_CHARS else kind[: MAX_KIND_CHARS - 1] + "…", text.strip()))
+    return out
 
 
 # ---- page --------------------------------------------------------------------------------------
 
 def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfig) -> str:
-    """Which model serves, where from, and what to do to change it."""
+    """Which model serves, where from, and what to do to change it.
+
+    It is public (the page and ``/config`` carry it), so it is redacted: no token, no credentials in a
+    URL, no absolute server path.
+    """
+    return hide_paths(redact(_header_lines(classifiers, config), config.token))
+
+
+def _header_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig) -> str:
     info = classifiers[0].info
     quant = "int8 开 on" if info.quantized else "int8 关 off"
     labels = " / ".join(info.labels)
@@ -510,10 +706,12 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
     """The whole app for already-loaded ``classifiers`` (the first one serves by default)."""
     cb = Callbacks(classifiers, config, results or ResultFiles(max_age=config.file_ttl))
     many = len(cb.classifiers) > 1
-    # Single texts and comparisons share one group, CSV jobs another: a long upload never
-    # makes a one-line query wait, and each group runs `config.concurrency` calls at a time.
-    single = {"concurrency_id": "single", "concurrency_limit": config.concurrency}
-    batch = {"concurrency_id": "batch", "concurrency_limit": config.concurrency}
+    # Single texts, comparisons and batch jobs each have their own queue (concurrency id), their own
+    # concurrency and their own bound on requests waiting or running (see install_admission): a long
+    # upload never makes a one-line query wait, and a flood of one kind never fills another's queue.
+    single = {"concurrency_id": admission.SINGLE, "concurrency_limit": config.concurrency}
+    compare = {"concurrency_id": admission.COMPARE, "concurrency_limit": config.compare_concurrency}
+    jobs = {"concurrency_id": admission.BATCH, "concurrency_limit": config.batch_concurrency}
 
     # Uploads and downloads are deleted `file_ttl` seconds after they were made (checked at a
     # tenth of that), so the temp folder stays bounded however many files people send.
@@ -543,10 +741,13 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                                            show_legend=True, combine_adjacent=False)
             top_chars = gr.Markdown(elem_classes="note")
 
-            ui_classify = {"fn": cb.classify_batch, "inputs": [text, model_choice], "outputs": [label_out, note],
-                           "batch": True, "max_batch_size": config.max_batch, "api_visibility": "private",
-                           "api_name": "ui_classify", **single}
-            ui_explain = {"fn": cb.explain_text, "inputs": [text, model_choice], "outputs": [highlight, top_chars],
+            # preprocess=False: each merged request reaches classify_batch as sent and is checked there on
+            # its own; a component's preprocess failing on one (an unknown model name) would fail them all.
+            ui_classify = {"fn": guarded("single text")(cb.classify_batch), "inputs": [text, model_choice],
+                           "outputs": [label_out, note], "batch": True, "max_batch_size": config.max_batch,
+                           "preprocess": False, "api_visibility": "private", "api_name": "ui_classify", **single}
+            ui_explain = {"fn": guarded("explanation")(cb.explain_text), "inputs": [text, model_choice],
+                          "outputs": [highlight, top_chars],
                           "api_visibility": "private", "api_name": "ui_explain", **single}
             for trigger in (analyze.click, text.submit):
                 trigger(**ui_classify).then(**ui_explain)
@@ -603,8 +804,8 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                          queue=False, api_visibility="private")
             run_outputs = [results_box, status, results_table, chart, summary_md, confusion, least, download_csv, download_xlsx]
             assert len(run_outputs) == RUN_OUTPUTS
-            job = run.click(cb.run_table, [upload, text_col, label_col, model_choice], run_outputs,
-                            api_visibility="undocumented", api_name="ui_run_table", **batch)
+            job = run.click(guarded("batch job")(cb.run_table), [upload, text_col, label_col, model_choice], run_outputs,
+                            api_visibility="undocumented", api_name="ui_run_table", **jobs)
             stop.click(lambda: "⏹️ 已停止。/ Stopped.", None, status, cancels=[job], queue=False,
                        api_visibility="private")
 
@@ -624,34 +825,112 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                                        label="正面概率 Positive probability", y_lim=[0, 1], height=360,
                                        x_label_angle=-30, sort=None, visible=False)
 
-            def compare_ui(frame: pd.DataFrame | None) -> tuple[Any, Any]:
+            def compare_ui(frame: dict[str, Any] | None) -> tuple[Any, Any]:
                 table, chart_data = cb.compare(frame)
                 return gr.Dataframe(value=table, visible=True), gr.BarPlot(value=chart_data, visible=True)
 
-            compare_btn.click(compare_ui, compare_in, [compare_out, compare_chart], api_visibility="private",
-                              api_name="ui_compare", **single)
+            # preprocess=False: the table arrives as sent and is checked before pandas sees it
+            compare_btn.click(guarded("comparison")(compare_ui), compare_in, [compare_out, compare_chart],
+                              preprocess=False, api_visibility="private", api_name="ui_compare", **compare)
             add_row.click(add_empty_row, compare_in, compare_in, queue=False, api_visibility="private")
 
         if config.max_batch > 1:
-            gr.api(cb.classify_api, api_name="classify", batch=True, max_batch_size=config.max_batch, **single)
+            gr.api(guarded("/classify")(cb.classify_api), api_name="classify", batch=True,
+                   max_batch_size=config.max_batch, **single)
         else:
-            gr.api(cb.classify_one, api_name="classify", **single)
-        gr.api(cb.classify_file_api, api_name="classify_file", **batch)
-        gr.api(cb.compare_api, api_name="compare", **single)
+            gr.api(guarded("/classify")(cb.classify_one), api_name="classify", **single)
+        gr.api(guarded("/classify_file")(cb.classify_file_api), api_name="classify_file", **jobs)
+        gr.api(guarded("/compare")(cb.compare_api), api_name="compare", **compare)
     return demo
 
 
+def admission_policy(config: AppConfig) -> admission.Policy:
+    """Each kind's bound on requests waiting or running, from the config; a client gets half of each."""
+    return admission.policy_from_limits({admission.SINGLE: config.max_queue, admission.COMPARE: config.compare_queue,
+                                         admission.BATCH: config.batch_queue})
+
+
+def install_admission(demo: gr.Blocks, policy: admission.Policy) -> None:
+    """Check every request against ``policy`` when it asks to join Gradio's queue, before it is queued.
+
+    Gradio 6.31 bounds its queues only together (``max_size``) and offers no per-event queue size, so
+    this wraps the queue's ``push``: it counts the requests of the same kind (by concurrency id)
+    waiting or running, in all and from the same client, and refuses with Gradio's "queue full"
+    answer (HTTP 503: the page says the app is busy, ``gradio_client`` raises ``QueueError``) and our
+    one-line reason, logged once. It reads Gradio's queue state (``event_queue_per_concurrency_id``,
+    ``active_jobs``); ``tests/test_app_serving.py`` fails if a Gradio upgrade moves them.
+    """
+    from gradio import route_utils
+
+    queue_ = demo._queue
+    original = queue_.push
+    known = {admission.SINGLE, admission.COMPARE, admission.BATCH}
+    pending: list[tuple[str, str]] = []  # admitted, not yet in Gradio's queue (push awaits before appending)
+
+    def kind_of(concurrency_id: str | None) -> str:
+        return concurrency_id if concurrency_id in known else admission.OTHER
+
+    def client_of(request: Any) -> str:
+        peer = getattr(getattr(request, "client", None), "host", None)
+        headers = getattr(request, "headers", None) or {}
+        return admission.client_key(peer, headers.get("x-forwarded-for"))
+
+    def load() -> admission.Load:
+        entries = list(pending)
+        for event_queue in list(queue_.event_queue_per_concurrency_id.values()):
+            entries += [(kind_of(e.concurrency_id), client_of(e.request)) for e in list(event_queue.queue)]
+        for job in list(queue_.active_jobs):
+            entries += [(kind_of(e.concurrency_id), client_of(e.request)) for e in job or []]
+        return admission.count(entries)
+
+    async def push(body: Any, request: Any, username: str | None) -> Any:
+        try:
+            fn = route_utils.get_fn(demo, None, body)
+        except Exception:  # an unknown function: Gradio's own push answers it
+            return await original(body=body, request=request, username=username)
+        if fn.batch and (not isinstance(body.data, list) or len(body.data) != len(fn.inputs)):
+            # A merged batch is zipped from every request's inputs: one of the wrong length would break all.
+            return False, _refused(fn.api_name or "batched", f"expected {len(fn.inputs)} inputs"), "error"
+        entry = (kind_of(fn.concurrency_id), client_of(request))
+        refusal = policy.refusal(*entry, load())
+        if refusal is not None:
+            logger.info("refused %s request from %s: %s", fn.api_name, entry[1], refusal)
+            return False, refusal, "queue_full"
+        pending.append(entry)
+        try:
+            return await original(body=body, request=request, username=username)
+        finally:
+            pending.remove(entry)
+
+    queue_.push = push
+
+
+def max_body_bytes(config: AppConfig) -> int:
+    """The largest HTTP request body the app reads: an upload at the file limit plus its multipart framing."""
+    return config.max_file_bytes + BODY_MARGIN_BYTES
+
+
 def launch(demo: gr.Blocks, config: AppConfig, *, results: ResultFiles | None = None, **overrides: Any) -> Any:
-    """Queue with bounded size and the configured concurrency, then serve.
+    """Queue per kind of work (see :func:`install_admission`), then serve.
 
     ``results``: the folder ``build_demo`` was given for result files; Gradio may serve files from
     it, and it and Gradio's upload folder (partial uploads too) are purged by age from now on.
+
+    ``show_error=False``: only ``gr.Error`` messages (ours, written for users) reach the page; an
+    unexpected exception's text, which may hold paths or internals, stays in the log.
     """
-    demo.queue(max_size=config.max_queue, default_concurrency_limit=config.concurrency)
+    policy = admission_policy(config)
+    # Gradio's own bound counts all kinds together; ours count each kind (waiting or running), so this
+    # sum is never reached while admission works and stays as a backstop should it not.
+    demo.queue(max_size=policy.total, default_concurrency_limit=config.concurrency)
+    install_admission(demo, policy)
     kwargs: dict[str, Any] = dict(
         server_name=config.host, server_port=config.port, share=config.share,
-        max_file_size=config.max_file_bytes, show_error=True, ssr_mode=False,
+        max_file_size=config.max_file_bytes, show_error=False, ssr_mode=False,
         footer_links=["api"], theme=THEME, css=CSS,
+        # Every request body, JSON included, is bounded before it is parsed: a 500 MB "review" is cut off
+        # with HTTP 413 while it arrives instead of being read into memory; uploads fit under it.
+        app_kwargs={"max_body_size": max_body_bytes(config)},
     )
     folders: list[tuple[str | Path, float, bool]] = [(get_upload_folder(), config.file_ttl, False)]
     if results is not None:

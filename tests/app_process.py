@@ -71,3 +71,37 @@ def stop(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def call_api(url: str, api_name: str, data: list, *, headers: dict[str, str] | None = None,
+             timeout: float = 120.0) -> tuple[str, object]:
+    """One call of a named endpoint over Gradio's plain HTTP API (``/gradio_api/call/NAME``), with a JSON
+    body written here (``ensure_ascii``), so any payload can be sent, lone surrogates included.
+
+    Returns ("complete", output data), ("error", Gradio's error message or None) or ("refused",
+    (HTTP status, detail)) when the request was not let into the queue.
+    """
+    import json
+
+    import httpx
+
+    base = url.rstrip("/")
+    body = json.dumps({"data": data}, ensure_ascii=True).encode("ascii")
+    answer = httpx.post(f"{base}/gradio_api/call/{api_name}", content=body, timeout=timeout,
+                        headers={"content-type": "application/json", **(headers or {})})
+    if answer.status_code != 200:
+        try:
+            detail = answer.json().get("detail")
+        except ValueError:
+            detail = answer.text
+        return "refused", (answer.status_code, detail)
+    event_id = answer.json()["event_id"]
+    event = None
+    with httpx.stream("GET", f"{base}/gradio_api/call/{api_name}/{event_id}", timeout=timeout,
+                      headers=headers or {}) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                return event, json.loads(line.split(":", 1)[1])
+    return "error", None

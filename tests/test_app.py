@@ -52,3 +52,14 @@ def test_help_lists_the_serving_flags():
     assert out.returncode == 0
     for flag in ("--model", "--revision", "--quantize", "--host", "--port", "--share", "--no-fallback"):
         assert flag in out.stdout
+
+
+def test_credentials_in_hf_endpoint_never_reach_the_output(monkeypatch, capsys):
+    import secrets
+
+    password = "pw" + secrets.token_hex(8)
+    monkeypatch.setenv("HF_ENDPOINT", refused_endpoint().replace("http://", f"http://mirror-user:{password}@"))
+    assert app.main(["--model", "team/sentiment-lora", "--no-fallback"]) == 2
+    captured = capsys.readouterr()
+    assert "cannot reach the Hub at http://***@127.0.0.1" in captured.err
+    assert password not in captured.err + captured.out and "mirror-user" not in captured.err

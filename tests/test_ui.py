@@ -102,7 +102,10 @@ def test_charts_start_their_count_and_probability_axes_at_zero(classifier):
 
 def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
     text = header_markdown([classifier], AppConfig())
-    assert str(classifier.info.name) in text and "int8 关 off" in text and "负面 / 正面" in text
+    # a local folder is named by its last part: the page is public, the server's paths are not
+    folder = Path(classifier.info.name)
+    assert f"…/{folder.name}" in text and str(folder.parent) not in text
+    assert "int8 关 off" in text and "负面 / 正面" in text
     from dataclasses import replace
 
     embedded = replace(classifier.info, source="embedded", name="embedded compact model",
@@ -168,6 +171,36 @@ def test_classify_api_returns_plain_json(cb):
     assert out[0]["label"] in ("负面", "正面") and set(out[0]["probabilities"]) == {"负面", "正面"}
     assert out[1]["label"] is None and out[1]["error"] == EMPTY_MESSAGE
     assert out[0]["uncertain"] is cb.primary.predict("房间干净").uncertain and out[1]["uncertain"] is False
+
+
+def test_each_merged_ui_request_is_checked_on_its_own(classifier, tmp_path):
+    """The batched UI callback gets raw payloads (preprocess=False): bad ones get their own note."""
+    counting = CountingClassifier(classifier)
+    cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path))
+    good = "房间干净整洁，服务很好"
+    texts = [good, 123, "好\ud800", {"a": 1}, good, good]
+    models = [cb.names[0]] * 5 + ["no-such-model"]
+    labels, notes = cb.classify_batch(texts, models)
+    assert counting.calls == 1  # the two good requests share one model call
+    assert labels[0] == pytest.approx(classifier.predict(good).probabilities) and labels[4] == labels[0]
+    assert labels[1:4] == [None] * 3 and labels[5] is None
+    assert "got a number" in notes[1] and "lone surrogate" in notes[2] and "got an object" in notes[3]
+    assert "No such model" in notes[5]
+
+
+def test_a_text_that_breaks_the_model_fails_only_its_own_request(classifier, tmp_path, caplog):
+    class Fragile(CountingClassifier):
+        def predict(self, texts):
+            if "炸" in "".join([texts] if isinstance(texts, str) else texts):
+                raise RuntimeError("tokenizer exploded at /srv/app/x.py")
+            return super().predict(texts)
+
+    cb = Callbacks([Fragile(classifier)], AppConfig(), results=ResultFiles(tmp_path))
+    (out,) = cb.classify_api(["好", "炸", ["差", "还行"]])
+    assert out[0]["label"] == classifier.predict("好").label
+    assert out[1]["label"] is None and "reference" in out[1]["error"] and "/srv" not in out[1]["error"]
+    assert [a["label"] for a in out[2]] == [p.label for p in classifier.predict(["差", "还行"])]
+    assert any(r.exc_info for r in caplog.records)  # the bug is logged with its traceback
 
 
 def test_model_choice_routes_to_that_model(classifier, second, tmp_path):
@@ -373,3 +406,54 @@ def test_uncertain_predictions_are_marked_in_the_single_text_note_and_the_compar
     callbacks = Callbacks([sure], AppConfig(), results=ResultFiles(tmp_path / "results2"))
     _, notes = callbacks.classify_batch(["房间干净"], [callbacks.names[0]])
     assert UNCERTAIN_NOTE not in notes[0]
+
+
+def test_comparison_tab_meets_the_same_limits(classifier, tmp_path):
+    counting = CountingClassifier(classifier)
+    cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path))
+    frame = lambda texts: pd.DataFrame({"类型 kind": ["k"] * len(texts), "评论 text": texts})  # noqa: E731
+    raw = lambda texts: {"headers": ["类型 kind", "评论 text"], "data": [["k", t] for t in texts]}  # noqa: E731
+    cases = [(frame(["好", "好" * 2_200_000]), "row 2: .*Text too long \\(2,200,000 characters"),
+             (raw(["好", "好" * 2_200_000]), "row 2: .*Text too long"),  # the tab's payload (preprocess=False)
+             (raw(["好\ud800"]), "lone surrogate"),  # pandas could not even hold this one
+             (raw([{"a": 1}]), "row 1: .*got an object"),
+             ({"data": "x"}, "Expected a table"),
+             (frame([""] * 1000), "1,000 rows"),  # blank rows are not read one by one without bound
+             (frame(["好" * 19_000] * 6), "114,000 characters, limit 100,000")]
+    for table, message in cases:
+        with pytest.raises(gr.Error, match=message):
+            cb.compare(table)
+    assert counting.calls == 0
+    table, _ = cb.compare(frame([123, "好"]))  # a number typed in a cell is that text
+    assert list(table["评论 text"]) == ["123", "好"]
+    table, _ = cb.compare(raw(["好", None, "差"]))
+    assert list(table["评论 text"]) == ["好", "差"]
+
+
+def test_guarded_callbacks_log_one_line_for_users_and_a_traceback_for_bugs(caplog):
+    import logging
+
+    from sentiment_app.ui import guarded
+
+    caplog.set_level(logging.INFO, logger="sentiment_app.ui")
+
+    @guarded("thing")
+    def mistaken():
+        raise gr.Error("bad column\nsecond line")
+
+    @guarded("stream")
+    def streaming():
+        yield 1
+        raise RuntimeError("open /srv/app/secret failed")
+
+    with pytest.raises(gr.Error) as info:
+        mistaken()
+    assert info.value.print_exception is False  # Gradio prints no traceback for it
+    assert [r.getMessage() for r in caplog.records] == ["refused thing request: bad column second line"]
+    caplog.clear()
+    gen = streaming()
+    assert next(gen) == 1
+    with pytest.raises(gr.Error) as info:
+        next(gen)
+    assert "/srv" not in info.value.message and "reference" in info.value.message
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info  # the bug, with its traceback

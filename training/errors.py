@@ -1,6 +1,14 @@
-"""The one error type a user can cause; the entry script turns it into ``error: ...`` and exit 2."""
+"""The one error type a user can cause; the entry script turns it into ``error: ...`` and exit 2.
+
+The helpers for error text and redaction are shared with serving and live in
+:mod:`sentiment_app.errors`; they are re-exported here for training's modules.
+"""
 
 from __future__ import annotations
+
+from sentiment_app.errors import first_line, redact
+
+__all__ = ["UserError", "first_line", "redact"]
 
 
 class UserError(Exception):
@@ -8,16 +16,3 @@ class UserError(Exception):
 
     The message is one line that says what is wrong and what to do; no stack trace is shown.
     """
-
-
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message, or its type name when it has none."""
-    for line in str(exc).splitlines():
-        if line.strip():
-            return line.strip()
-    return type(exc).__name__
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Replace every occurrence of ``secret`` (the HF token) in ``text``."""
-    return text.replace(secret, "***") if secret else text

@@ -59,9 +59,9 @@ def endpoint_note(hub_endpoint: str | None) -> str:
     target = (hub_endpoint or DEFAULT_HUB_ENDPOINT).rstrip("/")
     mirror = os.environ.get("HF_ENDPOINT", "").rstrip("/")
     if hub_endpoint is None and mirror and mirror != DEFAULT_HUB_ENDPOINT:
-        return (f"pushing to {target} (HF_ENDPOINT={mirror} is used for downloads only; "
-                "pass --hub-endpoint to push there)")
-    return f"pushing to {target}" + (" (--hub-endpoint)" if hub_endpoint else "")
+        return redact(f"pushing to {target} (HF_ENDPOINT={mirror} is used for downloads only; "
+                      "pass --hub-endpoint to push there)")
+    return redact(f"pushing to {target}" + (" (--hub-endpoint)" if hub_endpoint else ""))
 
 
 def upload_files(folder: str | Path) -> list[str]:
@@ -81,7 +81,7 @@ def describe_upload(folder: str | Path, repo_id: str, endpoint: str, *, private:
     lines = [f"dry run: would upload {len(files)} files ({_size(total)}) to {endpoint}/{repo_id} "
              f"(branch {revision or 'main'}, {'private' if private else 'public'} if created):"]
     lines += [f"  {f}  ({_size((root / f).stat().st_size)})" for f in files]
-    return "\n".join(lines)
+    return redact("\n".join(lines))
 
 
 def push_artifact(

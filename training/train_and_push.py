@@ -442,8 +442,8 @@ def push(out: Path, config: TrainConfig, built: BuiltModel, *, token: str | None
     result = push_artifact(out, repo_id, api=factory(endpoint, str(token)), token=token, endpoint=endpoint,
                            private=config.private, revision=config.revision,
                            commit_message=config.commit_message or _commit_message(config, built, out))
-    print(f"pushed {len(result.files)} files to {endpoint}/{repo_id} (branch {result.revision})"
-          + (f": {result.commit_url}" if result.commit_url else ""))
+    print(redact(f"pushed {len(result.files)} files to {endpoint}/{repo_id} (branch {result.revision})"
+                 + (f": {result.commit_url}" if result.commit_url else ""), token))
 
 
 def push_merged(out: Path, config: TrainConfig, *, token: str | None, api_factory: ApiFactory | None = None) -> None:
