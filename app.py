@@ -49,8 +49,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for clf in classifiers:
-        log.info("serving %s (%s, %s)%s", clf.info.name, clf.info.source, clf.info.kind,
-                 f" - warning: {clf.info.warning}" if clf.info.warning else "")
+        log.info(
+            "serving %s (%s, %s)%s",
+            clf.info.name,
+            clf.info.source,
+            clf.info.kind,
+            f" - warning: {clf.info.warning}" if clf.info.warning else "",
+        )
 
     from sentiment_app.batch import ResultFiles
     from sentiment_app.ui import build_demo, launch

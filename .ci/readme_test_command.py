@@ -24,7 +24,7 @@ def test_command(readme: str) -> str:
     marker = next((i for i, line in enumerate(lines) if MARKER.match(line)), None)
     if marker is None:
         raise NoTestCommand("README.md has no <!-- test-command: ... --> marker")
-    rest = [(i, line) for i, line in enumerate(lines[marker + 1:], marker + 1) if line.strip()]
+    rest = [(i, line) for i, line in enumerate(lines[marker + 1 :], marker + 1) if line.strip()]
     if not rest or not FENCE_OPEN.match(rest[0][1].strip()):
         raise NoTestCommand("the test-command marker in README.md is not followed by a ```bash block")
     start = rest[0][0] + 1

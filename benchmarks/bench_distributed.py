@@ -9,7 +9,8 @@ exit as a user sees it (interpreter, model loading, Ray start-up, scoring, writi
 model (the embedded compact model) unless ``--model`` is given, and the same rows per model call (the
 CLI's ``--chunk-size`` = Ray's ``--rows-per-batch``). The ways take turns, ``--rounds`` times, in
 mirrored order (A B C, C B A, ...), so load from other processes on a shared machine falls on all of
-them; each way's figure is its best round. The results are checked to agree (same label for every row). Prints rows/s and the ratio to the CLI from the same run and writes
+them; each way's figure is its best round. The results are checked to agree (same label for every row).
+Prints rows/s and the ratio to the CLI from the same run and writes
 ``benchmarks/results/distributed.json``.
 """
 
@@ -40,7 +41,7 @@ DEFAULT_ROUNDS = 2
 ROWS_PER_CALL = 1024  # predict-distributed's default --rows-per-batch, given to the CLI as --chunk-size
 
 
-def load_texts(rows: int) -> "Any":
+def load_texts(rows: int) -> Any:
     import pandas as pd
 
     frame = pd.read_csv(DATA, dtype=str, keep_default_na=False)
@@ -63,7 +64,7 @@ def timed(command: list[str]) -> float:
     return seconds
 
 
-def labels_by_row(path: Path, kind: str, texts: "Any") -> "Any":
+def labels_by_row(path: Path, kind: str, texts: Any) -> Any:
     """Sentiment per text (sorted), for checking that the ways agree."""
     import pandas as pd
 
@@ -92,20 +93,39 @@ def main() -> int:
         shards = folder / "shards"
         shards.mkdir()
         for i in range(args.shards):
-            texts.iloc[i::args.shards].to_csv(shards / f"part-{i:02d}.csv", index=False)
+            texts.iloc[i :: args.shards].to_csv(shards / f"part-{i:02d}.csv", index=False)
         python = [sys.executable, "-m", "sentiment_app"]
         ways: dict[str, dict[str, Any]] = {}
         outputs: dict[str, tuple[Path, str]] = {}
         print(f"{args.rows:,} rows of {DATA.name}, {args.shards} shards; load average {load_before[0]:.1f}")
         plan = [
-            ("single-process CLI (predict)", python + ["predict", str(whole), "-o", str(folder / "cli.csv"), "-q",
-                                                        "--max-rows", str(args.rows), "--chunk-size",
-                                                        str(ROWS_PER_CALL)] + model,
-             (folder / "cli.csv", "csv")),
-            ("Ray Data, 1 worker", python + ["predict-distributed", str(shards), str(folder / "ray1"), "--workers",
-                                             "1", "-q"] + model, (folder / "ray1", "parquet")),
-            ("Ray Data, 2 workers", python + ["predict-distributed", str(shards), str(folder / "ray2"), "--workers",
-                                              "2", "-q"] + model, (folder / "ray2", "parquet")),
+            (
+                "single-process CLI (predict)",
+                python
+                + [
+                    "predict",
+                    str(whole),
+                    "-o",
+                    str(folder / "cli.csv"),
+                    "-q",
+                    "--max-rows",
+                    str(args.rows),
+                    "--chunk-size",
+                    str(ROWS_PER_CALL),
+                ]
+                + model,
+                (folder / "cli.csv", "csv"),
+            ),
+            (
+                "Ray Data, 1 worker",
+                python + ["predict-distributed", str(shards), str(folder / "ray1"), "--workers", "1", "-q"] + model,
+                (folder / "ray1", "parquet"),
+            ),
+            (
+                "Ray Data, 2 workers",
+                python + ["predict-distributed", str(shards), str(folder / "ray2"), "--workers", "2", "-q"] + model,
+                (folder / "ray2", "parquet"),
+            ),
         ]
         seconds: dict[str, list[float]] = {name: [] for name, _, _ in plan}
         for round_number in range(args.rounds):
@@ -121,26 +141,43 @@ def main() -> int:
                 outputs[name] = (output, kind)
                 print(f"  {took:.1f} s, {args.rows / took:.1f} rows/s")
         for name, took in seconds.items():
-            ways[name] = {"seconds": round(min(took), 2), "rows_per_s": round(args.rows / min(took), 1),
-                          "rounds_s": [round(t, 2) for t in took]}
+            ways[name] = {
+                "seconds": round(min(took), 2),
+                "rows_per_s": round(args.rows / min(took), 1),
+                "rounds_s": [round(t, 2) for t in took],
+            }
         reference = labels_by_row(*outputs[plan[0][0]], texts)
         agree = {name: bool(labels_by_row(*output, texts).equals(reference)) for name, output in outputs.items()}
     baseline = ways[plan[0][0]]["rows_per_s"]
-    for name, way in ways.items():
+    for way in ways.values():
         way["vs_cli"] = round(way["rows_per_s"] / baseline, 2)
     load_after = os.getloadavg()
     print("\n| way | seconds | rows/s | vs CLI |\n|---|---|---|---|")
     for name, way in ways.items():
         print(f"| {name} | {way['seconds']:.1f} | {way['rows_per_s']:.1f} | {way['vs_cli']:.2f}x |")
     print(f"labels agree with the CLI on every row: {agree}; load average {load_before[0]:.1f} -> {load_after[0]:.1f}")
-    write_results(RESULTS, {
-        "rows": args.rows, "shards": args.shards, "rounds": args.rounds, "rows_per_model_call": ROWS_PER_CALL, "data": f"{DATA.name} (text column, first {args.rows:,} rows)",
-        "model": args.model or "embedded compact model", "ways": ways, "labels_agree_with_cli": agree,
-        "timing": "one fresh command per way and round, start to exit (interpreter, model load, Ray start-up, "
-                  "scoring, writing); best of the rounds, ways in mirrored turns",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "load_average_before": round(load_before[0], 2), "load_average_after": round(load_after[0], 2)},
-    })
+    write_results(
+        RESULTS,
+        {
+            "rows": args.rows,
+            "shards": args.shards,
+            "rounds": args.rounds,
+            "rows_per_model_call": ROWS_PER_CALL,
+            "data": f"{DATA.name} (text column, first {args.rows:,} rows)",
+            "model": args.model or "embedded compact model",
+            "ways": ways,
+            "labels_agree_with_cli": agree,
+            "timing": "one fresh command per way and round, start to exit (interpreter, model load, Ray start-up, "
+            "scoring, writing); best of the rounds, ways in mirrored turns",
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+                "load_average_before": round(load_before[0], 2),
+                "load_average_after": round(load_after[0], 2),
+            },
+        },
+    )
     return 0 if all(agree.values()) else 1
 
 

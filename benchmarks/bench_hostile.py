@@ -32,9 +32,10 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,6 +54,7 @@ IDLE_S = 5.0  # probing the app alone first, for the baseline
 
 # ---- talking to the app over plain HTTP --------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -70,8 +72,12 @@ def call(base: str, api: str, data: list, client: str, timeout: float = CASE_DEA
 
     body = json.dumps({"data": data}, ensure_ascii=True).encode("ascii")
     try:
-        answer = httpx.post(f"{base}/gradio_api/call/{api}", content=body, timeout=timeout,
-                            headers={"content-type": "application/json", **headers_for(client)})
+        answer = httpx.post(
+            f"{base}/gradio_api/call/{api}",
+            content=body,
+            timeout=timeout,
+            headers={"content-type": "application/json", **headers_for(client)},
+        )
         if answer.status_code != 200:
             try:
                 return "refused", answer.json().get("detail")
@@ -96,15 +102,22 @@ def join(base: str, fn_index: int, data: list, client: str, timeout: float = CAS
     import httpx
 
     session = secrets.token_hex(8)
-    body = json.dumps({"data": data, "fn_index": fn_index, "session_hash": session, "trigger_id": None,
-                       "event_data": None}, ensure_ascii=True).encode("ascii")
+    body = json.dumps(
+        {"data": data, "fn_index": fn_index, "session_hash": session, "trigger_id": None, "event_data": None},
+        ensure_ascii=True,
+    ).encode("ascii")
     try:
-        answer = httpx.post(f"{base}/gradio_api/queue/join", content=body, timeout=timeout,
-                            headers={"content-type": "application/json", **headers_for(client)})
+        answer = httpx.post(
+            f"{base}/gradio_api/queue/join",
+            content=body,
+            timeout=timeout,
+            headers={"content-type": "application/json", **headers_for(client)},
+        )
         if answer.status_code != 200:
             return "refused", answer.json().get("detail")
-        with httpx.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session},
-                          timeout=timeout) as stream:
+        with httpx.stream(
+            "GET", f"{base}/gradio_api/queue/data", params={"session_hash": session}, timeout=timeout
+        ) as stream:
             for line in stream.iter_lines():
                 if not line.startswith("data:"):
                     continue
@@ -122,8 +135,12 @@ def upload(base: str, path: Path, client: str) -> dict[str, Any] | str:
     import httpx
 
     with open(path, "rb") as handle:
-        answer = httpx.post(f"{base}/gradio_api/upload", files={"files": (path.name, handle)},
-                            headers=headers_for(client), timeout=CASE_DEADLINE_S)
+        answer = httpx.post(
+            f"{base}/gradio_api/upload",
+            files={"files": (path.name, handle)},
+            headers=headers_for(client),
+            timeout=CASE_DEADLINE_S,
+        )
     if answer.status_code != 200:
         return f"upload refused: HTTP {answer.status_code} {answer.text[:200]}"
     return {"path": answer.json()[0], "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
@@ -137,6 +154,7 @@ def fn_indices(base: str) -> dict[str, int]:
 
 
 # ---- the app's process tree ---------------------------------------------------------------------
+
 
 def tree_rss_mb(pid: int) -> float:
     """RSS of ``pid`` and every descendant (a batch job in a subprocess counts as the app)."""
@@ -179,19 +197,31 @@ class App:
         port = free_port()
         dead = free_port()  # nothing listens there: the "mirror" refuses at once
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "GRADIO_"))}
-        env.update(GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1",
-                   GRADIO_TEMP_DIR=str(self.workdir / "gradio"), TMPDIR=str(self.workdir / "tmp"),
-                   HF_ENDPOINT=f"http://mirror-user:{self.password}@127.0.0.1:{dead}", HF_TOKEN=self.token,
-                   SENTIMENT_MODEL="bench/not-there", SENTIMENT_HUB_TIMEOUT="3", SENTIMENT_FILE_TTL=str(FILE_TTL_S))
+        env.update(
+            GRADIO_ANALYTICS_ENABLED="False",
+            PYTHONUNBUFFERED="1",
+            GRADIO_TEMP_DIR=str(self.workdir / "gradio"),
+            TMPDIR=str(self.workdir / "tmp"),
+            HF_ENDPOINT=f"http://mirror-user:{self.password}@127.0.0.1:{dead}",
+            HF_TOKEN=self.token,
+            SENTIMENT_MODEL="bench/not-there",
+            SENTIMENT_HUB_TIMEOUT="3",
+            SENTIMENT_FILE_TTL=str(FILE_TTL_S),
+        )
         env.pop("HF_HUB_OFFLINE", None)
         (self.workdir / "tmp").mkdir(parents=True, exist_ok=True)
         log = self.workdir / f"app-{len(self.logs)}.log"
         self.logs.append(log)
         started = time.perf_counter()
         with open(log, "w", encoding="utf-8") as handle:
-            self.process = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
-                                            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=ROOT,
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         self.base = f"http://127.0.0.1:{port}"
         import httpx
 
@@ -207,8 +237,10 @@ class App:
                 raise RuntimeError("the app did not start within 240 s")
             time.sleep(0.5)
         self._stop.clear()
-        self._threads = [threading.Thread(target=self._sample, daemon=True),
-                         threading.Thread(target=self._probe, daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._sample, daemon=True),
+            threading.Thread(target=self._probe, daemon=True),
+        ]
         for thread in self._threads:
             thread.start()
         return time.perf_counter() - started
@@ -278,8 +310,10 @@ XLSX_HEAD = {
     'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" '
     'Target="sharedStrings.xml"/></Relationships>',
 }
-SHEET_OPEN = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
-              'spreadsheetml/2006/main">')
+SHEET_OPEN = (
+    '<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/'
+    'spreadsheetml/2006/main">'
+)
 
 
 def write_xlsx(path: Path, sheet: Callable[[Any], None], shared: Callable[[Any], None] | None = None) -> Path:
@@ -291,8 +325,10 @@ def write_xlsx(path: Path, sheet: Callable[[Any], None], shared: Callable[[Any],
             sheet(handle)
         with archive.open("xl/sharedStrings.xml", "w", force_zip64=True) as handle:
             if shared is None:
-                handle.write(b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
-                             b'spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>x</t></si></sst>')
+                handle.write(
+                    b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
+                    b'spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>x</t></si></sst>'
+                )
             else:
                 shared(handle)
     return path
@@ -308,33 +344,45 @@ def sheet_bomb(path: Path, inflated_mb: int) -> Path:
         for _ in range(inflated_mb * 2**20 // len(chunk)):
             handle.write(chunk)
         handle.write(b"</sheetData></worksheet>")
+
     return write_xlsx(path, sheet)
 
 
 def shared_strings_bomb(path: Path, inflated_mb: int) -> Path:
     """One cell pointing at a shared string of ``inflated_mb`` MB."""
+
     def sheet(handle: Any) -> None:
-        handle.write((SHEET_OPEN + '<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>')
-                     .encode())
+        handle.write(
+            (SHEET_OPEN + '<sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>').encode()
+        )
 
     def shared(handle: Any) -> None:
-        handle.write(b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
-                     b'spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>')
+        handle.write(
+            b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
+            b'spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>'
+        )
         block = "差评".encode() * (2**20 // 6)
         for _ in range(inflated_mb):
             handle.write(block)
         handle.write(b"</t></si></sst>")
+
     return write_xlsx(path, sheet, shared)
 
 
 def huge_range_xlsx(path: Path) -> Path:
     """1.6 KB declaring A1:XFD1048576, with cells only in the first and the last row."""
+
     def sheet(handle: Any) -> None:
-        handle.write((SHEET_OPEN + '<dimension ref="A1:XFD1048576"/><sheetData>'
-                      '<row r="1"><c r="A1" t="inlineStr"><is><t>评论</t></is></c></row>'
-                      '<row r="2"><c r="A2" t="inlineStr"><is><t>很好</t></is></c></row>'
-                      '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>差</t></is></c></row>'
-                      '</sheetData></worksheet>').encode())
+        handle.write(
+            (
+                SHEET_OPEN + '<dimension ref="A1:XFD1048576"/><sheetData>'
+                '<row r="1"><c r="A1" t="inlineStr"><is><t>评论</t></is></c></row>'
+                '<row r="2"><c r="A2" t="inlineStr"><is><t>很好</t></is></c></row>'
+                '<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>差</t></is></c></row>'
+                "</sheetData></worksheet>"
+            ).encode()
+        )
+
     return write_xlsx(path, sheet)
 
 
@@ -353,6 +401,7 @@ def reviews_csv(path: Path, rows: int) -> Path:
 
 
 # ---- the cases -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Case:
@@ -382,19 +431,26 @@ def case_path_read(app: App, work: Path) -> tuple[bool, str, float, dict]:
     secret = "hf_" + secrets.token_hex(17)
     env_file = work / "secret.env"
     env_file.write_text(f"HF_TOKEN={secret}\n", encoding="utf-8")
-    tries = {"plain string": ["/etc/passwd", "", ""], "dict without meta": [{"path": "/etc/passwd"}, "", ""],
-             "FileData meta, outside uploads": [{"path": str(env_file), "meta": {"_type": "gradio.FileData"}}, "", ""],
-             "missing file": [{"path": "/nonexistent/x.csv", "meta": {"_type": "gradio.FileData"}}, "", ""]}
+    tries = {
+        "plain string": ["/etc/passwd", "", ""],
+        "dict without meta": [{"path": "/etc/passwd"}, "", ""],
+        "FileData meta, outside uploads": [{"path": str(env_file), "meta": {"_type": "gradio.FileData"}}, "", ""],
+        "missing file": [{"path": "/nonexistent/x.csv", "meta": {"_type": "gradio.FileData"}}, "", ""],
+    }
     worst, leaked, outcomes = 0.0, False, {}
     for label, data in tries.items():
-        seconds, event, answer = timed(lambda: call(app.base, "classify_file", data, "198.51.100.1"))
+        seconds, event, answer = timed(lambda data=data: call(app.base, "classify_file", data, "198.51.100.1"))
         worst = max(worst, seconds)
         body = text_of(answer)
         leaked |= "root:" in body or secret in body or event == "complete"
         outcomes[label] = f"{event}: {body[:160]}"
     messages = {v.split(": ", 1)[-1] for k, v in outcomes.items() if k != "plain string"}
-    return (not leaked, "refused, nothing read" if not leaked else "FILE CONTENTS SERVED", worst,
-            {"outcomes": outcomes, "same message whether the path exists": len(messages) == 1})
+    return (
+        not leaked,
+        "refused, nothing read" if not leaked else "FILE CONTENTS SERVED",
+        worst,
+        {"outcomes": outcomes, "same message whether the path exists": len(messages) == 1},
+    )
 
 
 BUILT: dict[str, tuple[Path, float]] = {}  # hostile files, built before the app starts (their CPU is not the app's)
@@ -419,8 +475,13 @@ def case_file(name: str, build: Callable[[Path], Path]) -> Callable[[App, Path],
         message = (answer or {}).get("error") if isinstance(answer, dict) else text_of(answer)
         size_kb = round(path.stat().st_size / 1024)
         path.unlink(missing_ok=True)
-        return (event in ("complete", "error"), outcome, seconds,
-                {"file_kb": size_kb, "build_s": round(built_s, 1), "message": str(message)[:200]})
+        return (
+            event in ("complete", "error"),
+            outcome,
+            seconds,
+            {"file_kb": size_kb, "build_s": round(built_s, 1), "message": str(message)[:200]},
+        )
+
     run.prepare = prepare  # type: ignore[attr-defined]
     return run
 
@@ -429,8 +490,16 @@ def case_flood(app: App, work: Path, seconds: float = 15.0) -> tuple[bool, str, 
     """Three clients resubmit /classify_file jobs in a loop, and one floods /classify; the probe is a fifth."""
     csv_path = reviews_csv(work / "flood.csv", 1000)
     stop = time.perf_counter() + seconds
-    stats = {"batch joins": 0, "batch refused": 0, "batch done": 0, "single sent": 0, "single refused": 0,
-             "refusal_s": [], "job_s": [], "errors": []}
+    stats = {
+        "batch joins": 0,
+        "batch refused": 0,
+        "batch done": 0,
+        "single sent": 0,
+        "single refused": 0,
+        "refusal_s": [],
+        "job_s": [],
+        "errors": [],
+    }
     lock = threading.Lock()
 
     def batch_loop(client: str) -> None:
@@ -441,7 +510,9 @@ def case_flood(app: App, work: Path, seconds: float = 15.0) -> tuple[bool, str, 
                     stats["errors"].append(filedata[:100])
                 time.sleep(0.2)
                 continue
-            seconds_, event, answer = timed(lambda: call(app.base, "classify_file", [filedata, "", ""], client))
+            seconds_, event, answer = timed(
+                lambda filedata=filedata: call(app.base, "classify_file", [filedata, "", ""], client)
+            )
             with lock:
                 stats["batch joins"] += 1
                 if event == "refused":
@@ -477,12 +548,21 @@ def case_flood(app: App, work: Path, seconds: float = 15.0) -> tuple[bool, str, 
     stats["errors"] = stats["errors"][:5]
     worst = max([max(refusal, default=0.0), max(jobs, default=0.0)])
     ok = stats["batch refused"] > 0 and stats["batch done"] > 0 and not stats["errors"]
-    return ok, f"{stats['batch refused']} of {stats['batch joins']} batch joins refused", worst, \
-        {**stats, "wall_s": round(total, 1)}
+    return (
+        ok,
+        f"{stats['batch refused']} of {stats['batch joins']} batch joins refused",
+        worst,
+        {**stats, "wall_s": round(total, 1)},
+    )
 
 
 def case_poison(app: App, work: Path) -> tuple[bool, str, float, dict]:
-    good = ["房间干净整洁，服务态度非常好。", "物流太慢，包装破损。", "价格实惠，味道正宗。", "屏幕有坏点，售后拒绝换货。"] * 2
+    good = [
+        "房间干净整洁，服务态度非常好。",
+        "物流太慢，包装破损。",
+        "价格实惠，味道正宗。",
+        "屏幕有坏点，售后拒绝换货。",
+    ] * 2
     bad = [123, None, "好\ud800评", {"text": "好"}, "好" * 30_000, [1, "房间干净"], True, []]
     alone = {t: call(app.base, "classify", [t], "198.51.100.30")[1][0] for t in set(good)}
     payloads = good + bad
@@ -490,11 +570,18 @@ def case_poison(app: App, work: Path) -> tuple[bool, str, float, dict]:
     with cf.ThreadPoolExecutor(len(payloads)) as pool:
         results = list(pool.map(lambda p: call(app.base, "classify", [p], "198.51.100.31"), payloads))
     seconds = time.perf_counter() - t0
-    good_ok = sum(1 for t, (e, d) in zip(good, results) if e == "complete"
-                  and d[0]["label"] == alone[t]["label"]
-                  and all(abs(d[0]["probabilities"][k] - v) < 1e-4 for k, v in alone[t]["probabilities"].items()))
-    bad_own = sum(1 for (e, d) in results[len(good):] if e == "complete" and (
-        (isinstance(d[0], dict) and d[0].get("error")) or isinstance(d[0], list)))
+    good_ok = sum(
+        1
+        for t, (e, d) in zip(good, results)
+        if e == "complete"
+        and d[0]["label"] == alone[t]["label"]
+        and all(abs(d[0]["probabilities"][k] - v) < 1e-4 for k, v in alone[t]["probabilities"].items())
+    )
+    bad_own = sum(
+        1
+        for (e, d) in results[len(good) :]
+        if e == "complete" and ((isinstance(d[0], dict) and d[0].get("error")) or isinstance(d[0], list))
+    )
     ok = good_ok == len(good) and bad_own == len(bad)
     return ok, f"{good_ok}/{len(good)} good answered, {bad_own}/{len(bad)} bad got their own error", seconds, {}
 
@@ -516,7 +603,7 @@ def case_huge(app: App, work: Path) -> tuple[bool, str, float, dict]:
         seconds, event, answer = timed(attempt)
         worst = max(worst, seconds)
         body = text_of(answer)
-        is_refusal = ("too long" in body.lower() or "characters, limit" in body)
+        is_refusal = "too long" in body.lower() or "characters, limit" in body
         refused += is_refusal
         outcomes[label] = f"{seconds:.2f}s {event}: {body[:120]}"
     return refused == len(tries), f"{refused}/{len(tries)} refused", worst, {"outcomes": outcomes}
@@ -530,11 +617,19 @@ def case_credentials(app: App, work: Path) -> tuple[bool, str, float, dict]:
     seconds = time.perf_counter() - t0
     logged = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in app.logs)
     places = {"page + /config": shown, "log": logged}
-    leaks = [f"{where}: {what}" for where, text in places.items()
-             for what, secret in (("password", app.password), ("token", app.token)) if secret in text]
+    leaks = [
+        f"{where}: {what}"
+        for where, text in places.items()
+        for what, secret in (("password", app.password), ("token", app.token))
+        if secret in text
+    ]
     warned = "cannot reach the Hub" in shown
-    return not leaks and warned, "nothing leaked" if not leaks else "LEAKED: " + ", ".join(leaks), seconds, \
-        {"fallback explained on the page": warned}
+    return (
+        not leaks and warned,
+        "nothing leaked" if not leaks else "LEAKED: " + ", ".join(leaks),
+        seconds,
+        {"fallback explained on the page": warned},
+    )
 
 
 def case_leftovers(app: App, work: Path) -> tuple[bool, str, float, dict]:
@@ -542,9 +637,11 @@ def case_leftovers(app: App, work: Path) -> tuple[bool, str, float, dict]:
     port = int(app.base.rsplit(":", 1)[1])
     boundary = "hostile" + secrets.token_hex(4)
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        head = (f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                f"boundary={boundary}\r\nContent-Length: 50000000\r\n\r\n--{boundary}\r\nContent-Disposition: "
-                f"form-data; name=\"files\"; filename=\"partial.csv\"\r\n\r\n").encode()
+        head = (
+            f"POST /gradio_api/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            f"boundary={boundary}\r\nContent-Length: 50000000\r\n\r\n--{boundary}\r\nContent-Disposition: "
+            f'form-data; name="files"; filename="partial.csv"\r\n\r\n'
+        ).encode()
         sock.sendall(head + b"a,b\n" * 250_000)  # 1 MB of the promised 50, then hang up
         time.sleep(1.0)
     wait = FILE_TTL_S * 1.5 + 5
@@ -554,21 +651,31 @@ def case_leftovers(app: App, work: Path) -> tuple[bool, str, float, dict]:
     roots = [work / "gradio", work / "tmp"]
     files = [p for root in roots if root.exists() for p in root.rglob("*") if p.is_file()]
     stale = [p for p in files if now - p.stat().st_mtime > FILE_TTL_S * 1.2]
-    return not stale, f"{len(stale)} files older than the TTL ({FILE_TTL_S}s) left", time.perf_counter() - t0 - wait, \
-        {"files": len(files), "stale": [str(p.relative_to(work)) for p in stale[:8]]}
+    return (
+        not stale,
+        f"{len(stale)} files older than the TTL ({FILE_TTL_S}s) left",
+        time.perf_counter() - t0 - wait,
+        {"files": len(files), "stale": [str(p.relative_to(work)) for p in stale[:8]]},
+    )
 
 
 CASES: dict[str, tuple[str, Callable[[App, Path], tuple[bool, str, float, dict]]]] = {
     "path": ("/classify_file given paths it did not upload (/etc/passwd, a .env with a token)", case_path_read),
-    "sheet-bomb": (".xlsx zip bomb: 1.2 MB inflating to 1.15 GB of sheet", case_file("bomb.xlsx",
-                                                                                      lambda p: sheet_bomb(p, 1178))),
-    "strings-bomb": (".xlsx shared-strings bomb: one 400 MB string", case_file("strings.xlsx",
-                                                                               lambda p: shared_strings_bomb(p, 400))),
+    "sheet-bomb": (
+        ".xlsx zip bomb: 1.2 MB inflating to 1.15 GB of sheet",
+        case_file("bomb.xlsx", lambda p: sheet_bomb(p, 1178)),
+    ),
+    "strings-bomb": (
+        ".xlsx shared-strings bomb: one 400 MB string",
+        case_file("strings.xlsx", lambda p: shared_strings_bomb(p, 400)),
+    ),
     "huge-range": (".xlsx of 1.6 KB declaring A1:XFD1048576", case_file("range.xlsx", huge_range_xlsx)),
     "wide-csv": ("CSV with one row of 1,000,000 columns", case_file("wide.csv", lambda p: wide_csv(p, 1_000_000))),
     "flood": ("3 clients resubmit /classify_file jobs, 1 floods /classify, for 15 s", case_flood),
-    "poison": ("16 merged /classify requests, 8 hostile (123, null, lone surrogate, dict, 30k chars, ...)",
-               case_poison),
+    "poison": (
+        "16 merged /classify requests, 8 hostile (123, null, lone surrogate, dict, 30k chars, ...)",
+        case_poison,
+    ),
     "huge": ("a 6.6 MB text on /classify (string, list), /compare (list, table) and both tabs", case_huge),
     "leftovers": ("an upload aborted half-way, then waiting out the file TTL", case_leftovers),
     "credentials": ("HF_ENDPOINT with user:password@ and HF_TOKEN: page, /config, log", case_credentials),
@@ -605,8 +712,11 @@ def main() -> int:
         _, idle_max, idle_count, _ = app.window(t_idle, time.perf_counter())
         idle = sorted(lat for t, lat, _ in app.probes if t >= t_idle)
         idle_p50 = idle[len(idle) // 2] if idle else 0.0
-        print(f"probe alone: p50 {idle_p50 * 1000:.0f} ms, max {idle_max * 1000:.0f} ms over {idle_count}; "
-              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"probe alone: p50 {idle_p50 * 1000:.0f} ms, max {idle_max * 1000:.0f} ms over {idle_count}; "
+            f"load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         for name in names:
             what, run = CASES[name]
             if not app.alive():
@@ -618,11 +728,12 @@ def main() -> int:
             t0 = time.perf_counter()
             box: dict[str, Any] = {}
 
-            def attempt() -> None:
+            def attempt(box: dict[str, Any] = box, run: Any = run) -> None:
                 try:
                     box["result"] = run(app, work)
                 except Exception as exc:  # noqa: BLE001 - a case that breaks is reported, not fatal
                     box["result"] = (False, f"benchmark error: {type(exc).__name__}: {exc}"[:300], 0.0, {})
+
             worker = threading.Thread(target=attempt, daemon=True)
             worker.start()
             worker.join(timeout=CASE_DEADLINE_S + (FILE_TTL_S * 2 + 20 if name == "leftovers" else 20))
@@ -637,36 +748,54 @@ def main() -> int:
             case.probe_failures = failures[:3]
             if not app.alive():
                 ok, case.outcome = False, case.outcome + " (app died or was killed)"
-            case.ok = (ok and seconds <= FLOOR_CASE_S and rss <= FLOOR_RSS_MB and probe_max <= FLOOR_PROBE_S
-                       and not failures)
+            case.ok = (
+                ok and seconds <= FLOOR_CASE_S and rss <= FLOOR_RSS_MB and probe_max <= FLOOR_PROBE_S and not failures
+            )
             results.append(case)
-            print(f"  {'ok ' if case.ok else 'FAIL'} {case.outcome} · {case.seconds:.2f}s · RSS {case.peak_rss_mb} MB "
-                  f"· probe max {case.probe_max_s:.2f}s over {probes}", flush=True)
+            print(
+                f"  {'ok ' if case.ok else 'FAIL'} {case.outcome} · {case.seconds:.2f}s · RSS {case.peak_rss_mb} MB "
+                f"· probe max {case.probe_max_s:.2f}s over {probes}",
+                flush=True,
+            )
         after = call(app.base, "classify", [PROBE_TEXT], "198.51.100.251") if app.alive() else ("dead", None)
     finally:
         app.stop()
-    same = (before[0] == after[0] == "complete" and before[1][0]["probabilities"] == after[1][0]["probabilities"])
+    same = before[0] == after[0] == "complete" and before[1][0]["probabilities"] == after[1][0]["probabilities"]
     log = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in app.logs)
-    log_stats = {"refused request lines": log.count("refused "), "tracebacks": log.count("Traceback"),
-                 "lines": log.count("\n")}
+    log_stats = {
+        "refused request lines": log.count("refused "),
+        "tracebacks": log.count("Traceback"),
+        "lines": log.count("\n"),
+    }
     peak = max((mb for _, mb in app.rss), default=0.0)
     probes = [lat for _, lat, _ in app.probes]
     print()
     print("| case | what | outcome | time to refusal / finish | app peak RSS | probe max latency | floors |")
     print("|---|---|---|---|---|---|---|")
     for c in results:
-        print(f"| {c.name} | {c.what} | {c.outcome} | {c.seconds:.2f} s | {c.peak_rss_mb:,} MB | "
-              f"{c.probe_max_s:.2f} s ({c.probes} probes) | {'met' if c.ok else '**missed**'} |")
-    print(f"\nprobe alone: p50 {idle_p50 * 1000:.0f} ms, max {idle_max * 1000:.0f} ms; under attack: max "
-          f"{max(probes, default=0) * 1000:.0f} ms ({max(probes, default=0) / max(idle_max, 1e-3):.1f}x the idle max); "
-          f"load average (1 min) {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at the end")
-    print(f"fixed review before/after: {'same answer' if same else 'DIFFERENT'}; app peak RSS {peak:,.0f} MB; "
-          f"{len(probes)} probes, max {max(probes, default=0):.2f}s; app log: {log_stats}")
+        print(
+            f"| {c.name} | {c.what} | {c.outcome} | {c.seconds:.2f} s | {c.peak_rss_mb:,} MB | "
+            f"{c.probe_max_s:.2f} s ({c.probes} probes) | {'met' if c.ok else '**missed**'} |"
+        )
+    print(
+        f"\nprobe alone: p50 {idle_p50 * 1000:.0f} ms, max {idle_max * 1000:.0f} ms; under attack: max "
+        f"{max(probes, default=0) * 1000:.0f} ms ({max(probes, default=0) / max(idle_max, 1e-3):.1f}x the idle max); "
+        f"load average (1 min) {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at the end"
+    )
+    print(
+        f"fixed review before/after: {'same answer' if same else 'DIFFERENT'}; app peak RSS {peak:,.0f} MB; "
+        f"{len(probes)} probes, max {max(probes, default=0):.2f}s; app log: {log_stats}"
+    )
     record = {
-        "benchmark": "bench_hostile", "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "benchmark": "bench_hostile",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "floors": {"case_s": FLOOR_CASE_S, "rss_mb": FLOOR_RSS_MB, "probe_s": FLOOR_PROBE_S},
-        "cases": [asdict(c) for c in results], "same_answer_before_after": same, "peak_rss_mb": round(peak),
-        "probes": len(probes), "probe_max_s": round(max(probes, default=0.0), 3), "app_log": log_stats,
+        "cases": [asdict(c) for c in results],
+        "same_answer_before_after": same,
+        "peak_rss_mb": round(peak),
+        "probes": len(probes),
+        "probe_max_s": round(max(probes, default=0.0), 3),
+        "app_log": log_stats,
         "probe_alone": {"p50_s": round(idle_p50, 3), "max_s": round(idle_max, 3)},
         "load_average_1min": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
         "all_floors_met": same and all(c.ok for c in results),

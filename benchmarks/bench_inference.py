@@ -38,8 +38,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -58,6 +59,7 @@ FLOORS = {"ours fp32": 1.4, "ours int8": 2.5}  # issue 7: texts/s over the seed 
 
 # ---- texts and models ----------------------------------------------------------------------------
 
+
 def load_texts(limit: int | None, seed: int) -> tuple[list[str], list[int] | None, str]:
     """All dev reviews (shuffled with ``seed``) up to ``limit``, their labels, and where they came from."""
     rng = random.Random(seed)
@@ -68,7 +70,7 @@ def load_texts(limit: int | None, seed: int) -> tuple[list[str], list[int] | Non
         rows = rows[:limit] if limit else rows
         return [t for t, _ in rows], [y for _, y in rows], f"ChnSentiCorp dev.tsv ({total} reviews)"
     # dev.tsv's profile: mean ~108, median 75, 99th percentile ~500, max ~920 characters (log-normal fits).
-    alphabet = "房间服务很好差酒店干净早餐前台态度电脑屏幕速度快慢书内容不错推荐失望价格便宜贵环境安静吵质量满意的了是我也还就，。！"
+    alphabet = "房间服务很好差酒店干净早餐前台态度电脑屏幕速度快慢书内容不错推荐失望价格便宜贵环境安静吵质量满意的了是我也还就，。！"  # noqa: E501
     texts = []
     for _ in range(limit or 1200):
         length = max(15, min(924, int(rng.lognormvariate(4.35, 0.72))))
@@ -101,9 +103,15 @@ def build_artifacts(folder: Path, texts: Sequence[str], seed: int = 0) -> tuple[
     base = folder / "base"
     model.save_pretrained(base)
     tokenizer.save_pretrained(base)
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.05,
-                      target_modules=["query", "value"], modules_to_save=["classifier"],
-                      init_lora_weights=False)  # non-zero B, so merging changes the weights
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=8,
+        lora_alpha=16,
+        lora_dropout=0.05,
+        target_modules=["query", "value"],
+        modules_to_save=["classifier"],
+        init_lora_weights=False,
+    )  # non-zero B, so merging changes the weights
     peft_model = get_peft_model(model, lora)
     with torch.no_grad():  # a trained adapter's update is small next to the base weights
         for name, param in peft_model.named_parameters():
@@ -146,12 +154,14 @@ def load_way(way: str, base: Path, adapter: Path, threads: int | None) -> tuple[
     from sentiment_app.config import AppConfig
     from sentiment_app.loading import load_classifier
 
-    classifier = load_classifier(AppConfig(model=str(adapter), quantize="int8" if way == "ours int8" else "none",
-                                           threads=threads))
+    classifier = load_classifier(
+        AppConfig(model=str(adapter), quantize="int8" if way == "ours int8" else "none", threads=threads)
+    )
     return classifier.logits, classifier.predict, classifier
 
 
 # ---- cold start (a fresh process per way) ----------------------------------------------------------
+
 
 def cold_start_child(way: str, base: Path, adapter: Path, probe_file: Path, threads: int | None) -> dict:
     """Run in a fresh process: time imports, load and the first answer, then the probe texts; peak RSS."""
@@ -171,14 +181,28 @@ def cold_start_child(way: str, base: Path, adapter: Path, probe_file: Path, thre
     one("房间干净整洁，服务态度非常好。")
     answered = time.perf_counter()
     many(json.loads(probe_file.read_text(encoding="utf-8")))
-    return {"import_s": round(imported - start, 2), "load_s": round(loaded - imported, 2),
-            "first_answer_s": round(answered - loaded, 2), "cold_start_s": round(answered - start, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "import_s": round(imported - start, 2),
+        "load_s": round(loaded - imported, 2),
+        "first_answer_s": round(answered - loaded, 2),
+        "cold_start_s": round(answered - start, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def cold_start(way: str, base: Path, adapter: Path, probe_file: Path, threads: int | None) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--cold-start-child", way, "--base", str(base),
-               "--adapter", str(adapter), "--probe", str(probe_file)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--cold-start-child",
+        way,
+        "--base",
+        str(base),
+        "--adapter",
+        str(adapter),
+        "--probe",
+        str(probe_file),
+    ]
     if threads:
         command += ["--threads", str(threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -188,6 +212,7 @@ def cold_start(way: str, base: Path, adapter: Path, probe_file: Path, threads: i
 
 
 # ---- warm measurements -----------------------------------------------------------------------------
+
 
 def rotate(items: Sequence[str], turn: int) -> list[str]:
     k = turn % len(items)
@@ -200,7 +225,7 @@ def throughput(ways: dict[str, Callable], texts: list[str], chunk: int) -> tuple
     CPU held the cores, so their ratio is a second, steadier view of the same work."""
     import numpy as np
 
-    chunks = [texts[i:i + chunk] for i in range(0, len(texts), chunk)]
+    chunks = [texts[i : i + chunk] for i in range(0, len(texts), chunk)]
     seconds: dict[str, list[float]] = {w: [] for w in ways}
     cpu: dict[str, list[float]] = {w: [] for w in ways}
     logits: dict[str, list] = {w: [] for w in ways}
@@ -211,9 +236,12 @@ def throughput(ways: dict[str, Callable], texts: list[str], chunk: int) -> tuple
             seconds[way].append(time.perf_counter() - start)
             cpu[way].append(time.process_time() - start_cpu)
             logits[way].append(np.asarray(out))
-        print(f"  chunk {turn + 1}/{len(chunks)} ({len(part)} texts): "
-              + ", ".join(f"{w} {seconds[w][-1]:.1f} s ({cpu[w][-1]:.1f} s CPU)" for w in ways)
-              + f"; load {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"  chunk {turn + 1}/{len(chunks)} ({len(part)} texts): "
+            + ", ".join(f"{w} {seconds[w][-1]:.1f} s ({cpu[w][-1]:.1f} s CPU)" for w in ways)
+            + f"; load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     return seconds, cpu, {w: np.concatenate(v) for w, v in logits.items()}
 
 
@@ -236,10 +264,13 @@ def agreement(folder: str, texts: list[str], labels: list[int] | None, threads: 
     int8 = load_classifier(AppConfig(model=folder, quantize="int8", threads=threads))
     a, b = fp32.predict(texts), int8.predict(texts)
     same = sum(x.label == y.label for x, y in zip(a, b))
-    result = {"model": folder, "texts": len(texts), "label_agreement": round(same / len(texts), 4),
-              "disagreements": len(texts) - same,
-              "max_probability_difference": round(max(abs(x.score - (y.probabilities[x.label]))
-                                                      for x, y in zip(a, b)), 4)}
+    result = {
+        "model": folder,
+        "texts": len(texts),
+        "label_agreement": round(same / len(texts), 4),
+        "disagreements": len(texts) - same,
+        "max_probability_difference": round(max(abs(x.score - (y.probabilities[x.label])) for x, y in zip(a, b)), 4),
+    }
     if labels is not None and len(fp32.labels) == len(LABELS):
         gold = [fp32.labels[y] for y in labels]  # dev.tsv labels are class indices (0 负面, 1 正面)
         result["accuracy_fp32"] = round(sum(p.label == g for p, g in zip(a, gold)) / len(texts), 4)
@@ -248,6 +279,7 @@ def agreement(folder: str, texts: list[str], labels: list[int] | None, threads: 
 
 
 # ---- report ------------------------------------------------------------------------------------------
+
 
 def cpu_name() -> str:
     try:
@@ -260,30 +292,49 @@ def cpu_name() -> str:
 
 
 def table(record: dict) -> str:
-    rows = ["| way | texts/s | vs seed (median over chunks) | vs seed in CPU time | single-text p50 | cold start | "
-            "peak RSS | max abs logit diff vs seed |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| way | texts/s | vs seed (median over chunks) | vs seed in CPU time | single-text p50 | cold start | "
+        "peak RSS | max abs logit diff vs seed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for way in WAYS:
         r = record["ways"][way]
         diff = "—" if way == "seed" else f"{r['max_logit_diff_vs_seed']:.1e}"
-        rows.append(f"| {r['description']} | {r['texts_per_second']:.2f} | {r['ratio_vs_seed']:.2f}x | "
-                    f"{r['ratio_vs_seed_cpu']:.2f}x | {r['p50_latency_ms']:.0f} ms | {r['cold_start']['cold_start_s']:.1f} s | "
-                    f"{r['cold_start']['peak_rss_mb']:.0f} MB | {diff} |")
+        rows.append(
+            f"| {r['description']} | {r['texts_per_second']:.2f} | {r['ratio_vs_seed']:.2f}x | "
+            f"{r['ratio_vs_seed_cpu']:.2f}x | {r['p50_latency_ms']:.0f} ms | {r['cold_start']['cold_start_s']:.1f} s | "
+            f"{r['cold_start']['peak_rss_mb']:.0f} MB | {diff} |"
+        )
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=480, help="dev reviews to classify, the same for every way "
-                        "(default 480: 8 chunks for the median, about 10 minutes on a 2-core CPU, the seed loop "
-                        "takes most)")
-    parser.add_argument("--chunk", type=int, default=60, help="texts per turn; the ways alternate chunk by chunk "
-                        "(default 60; ours sorts and batches within a chunk, as the app does within a CSV chunk)")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=480,
+        help="dev reviews to classify, the same for every way "
+        "(default 480: 8 chunks for the median, about 10 minutes on a 2-core CPU, the seed loop "
+        "takes most)",
+    )
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=60,
+        help="texts per turn; the ways alternate chunk by chunk "
+        "(default 60; ours sorts and batches within a chunk, as the app does within a CSV chunk)",
+    )
     parser.add_argument("--latency-texts", type=int, default=24, help="single-text calls per way for p50 latency")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads for every way "
-                        "(default: torch's default, all cores)")
-    parser.add_argument("--trained-model", default=None, help="a trained artifact folder (adapter or full model) "
-                        "for int8/fp32 label agreement on all dev reviews; not measured without it")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads for every way (default: torch's default, all cores)"
+    )
+    parser.add_argument(
+        "--trained-model",
+        default=None,
+        help="a trained artifact folder (adapter or full model) "
+        "for int8/fp32 label agreement on all dev reviews; not measured without it",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON result (default {RESULTS})")
     parser.add_argument("--cold-start-child", choices=WAYS, help=argparse.SUPPRESS)
@@ -307,9 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()[0]
     command = "python benchmarks/bench_inference.py " + " ".join(sys.argv[1:] if argv is None else argv)
     all_texts, all_labels, source = load_texts(None, args.seed)
-    texts = all_texts[:args.limit]
-    print(f"texts: {len(texts)} of {source}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs, load average {load_start:.2f} at start", flush=True)
+    texts = all_texts[: args.limit]
+    print(
+        f"texts: {len(texts)} of {source}; torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{os.cpu_count()} CPUs, load average {load_start:.2f} at start",
+        flush=True,
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
         folder = Path(tmp)
@@ -348,10 +402,13 @@ def main(argv: list[str] | None = None) -> int:
             total = sum(seconds[way])
             ratios = [s / o for s, o in zip(seconds["seed"], seconds[way])]
             entry = {
-                "description": {"seed": "seed: unmerged PeftModel, one text at a time",
-                                "ours fp32": "ours fp32: merged, packed, sorted token batches",
-                                "ours int8": "ours int8: the same, dynamic int8 linears (oneDNN)"}[way],
-                "texts": len(texts), "seconds": round(total, 2),
+                "description": {
+                    "seed": "seed: unmerged PeftModel, one text at a time",
+                    "ours fp32": "ours fp32: merged, packed, sorted token batches",
+                    "ours int8": "ours int8: the same, dynamic int8 linears (oneDNN)",
+                }[way],
+                "texts": len(texts),
+                "seconds": round(total, 2),
                 "texts_per_second": round(len(texts) / total, 3),
                 "ratio_vs_seed": round(statistics.median(ratios), 3),
                 "ratio_vs_seed_overall": round(sum(seconds["seed"]) / total, 3),
@@ -373,18 +430,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"int8/fp32 agreement on {args.trained_model} ({len(all_texts)} dev reviews)...", flush=True)
         trained = agreement(args.trained_model, all_texts, all_labels, args.threads)
     load_end = os.getloadavg()[0]
-    floors = {way: {"floor": floor, "ratio": record_ways[way]["ratio_vs_seed"],
-                    "met": record_ways[way]["ratio_vs_seed"] >= floor} for way, floor in FLOORS.items()}
+    floors = {
+        way: {
+            "floor": floor,
+            "ratio": record_ways[way]["ratio_vs_seed"],
+            "met": record_ways[way]["ratio_vs_seed"] >= floor,
+        }
+        for way, floor in FLOORS.items()
+    }
     floors["ours fp32"]["logits_within_1e-4"] = record_ways["ours fp32"]["max_logit_diff_vs_seed"] <= 1e-4
     record = {
         "benchmark": "inference: seed loop (unmerged PeftModel, one text at a time) vs the app's serving path",
         "command": command,
-        "texts": {"source": source, "count": len(texts), "mean_tokens": round(float(np.mean(lengths)), 1),
-                  "max_tokens": max(lengths), "longer_than_512_tokens": int((~fits).sum()),
-                  "chunk": args.chunk, "latency_texts": len(latency_texts)},
-        "model": {"shape": "bert-base-chinese (768 hidden, 12 layers, 12 heads, 3072 intermediate)",
-                  "vocab": VOCAB_SIZE, "lora": {"r": 8, "alpha": 16, "targets": ["query", "value"]},
-                  "weights": "random (speed and exactness only)"},
+        "texts": {
+            "source": source,
+            "count": len(texts),
+            "mean_tokens": round(float(np.mean(lengths)), 1),
+            "max_tokens": max(lengths),
+            "longer_than_512_tokens": int((~fits).sum()),
+            "chunk": args.chunk,
+            "latency_texts": len(latency_texts),
+        },
+        "model": {
+            "shape": "bert-base-chinese (768 hidden, 12 layers, 12 heads, 3072 intermediate)",
+            "vocab": VOCAB_SIZE,
+            "lora": {"r": 8, "alpha": 16, "targets": ["query", "value"]},
+            "weights": "random (speed and exactness only)",
+        },
         "ways": record_ways,
         "floors": floors,
         "no_truncation": {
@@ -392,37 +464,52 @@ def main(argv: list[str] | None = None) -> int:
             "ours_reads_every_token": all(p.tokens == n for p, n in zip(long_predictions, full_tokens)),
             "windows": [p.windows for p in long_predictions],
             "note": "the seed truncates these to 512 tokens; ours averages overlapping windows, so their logits "
-                    "differ by design and are left out of max_logit_diff_vs_seed"},
+            "differ by design and are left out of max_logit_diff_vs_seed",
+        },
         "int8_max_logit_diff_vs_fp32_random_weights": round(int8_vs_fp32, 4),
-        "int8_label_agreement_trained_model": trained or "not measured: pass --trained-model DIR (an artifact "
-                                                         "from training/train_and_push.py)",
-        "machine": {"cpus": os.cpu_count(), "cpu": cpu_name(),
-                    "torch": torch.__version__, "transformers": __import__("transformers").__version__,
-                    "peft": __import__("peft").__version__, "python": platform.python_version(),
-                    "torch_threads": torch.get_num_threads(),
-                    "quantized_engine_for_int8": "onednn (AppConfig.int8_engine)",
-                    "load_average_start": round(load_start, 2), "load_average_end": round(load_end, 2),
-                    "busy": load_start > 0.5 * (os.cpu_count() or 1) or load_end > 0.5 * (os.cpu_count() or 1)},
+        "int8_label_agreement_trained_model": trained
+        or "not measured: pass --trained-model DIR (an artifact from training/train_and_push.py)",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": cpu_name(),
+            "torch": torch.__version__,
+            "transformers": __import__("transformers").__version__,
+            "peft": __import__("peft").__version__,
+            "python": platform.python_version(),
+            "torch_threads": torch.get_num_threads(),
+            "quantized_engine_for_int8": "onednn (AppConfig.int8_engine)",
+            "load_average_start": round(load_start, 2),
+            "load_average_end": round(load_end, 2),
+            "busy": load_start > 0.5 * (os.cpu_count() or 1) or load_end > 0.5 * (os.cpu_count() or 1),
+        },
     }
     record["table"] = table(record)
     print()
     print(record["table"])
     print()
     for way, floor in floors.items():
-        print(f"{way}: {floor['ratio']:.2f}x the seed loop (floor {floor['floor']}x): "
-              f"{'met' if floor['met'] else 'NOT met'}; in CPU time {record_ways[way]['ratio_vs_seed_cpu']:.2f}x")
-    print(f"fp32 logits vs seed on texts within 512 tokens: max diff "
-          f"{record_ways['ours fp32']['max_logit_diff_vs_seed']:.1e} (limit 1e-4); "
-          f"{record['no_truncation']['texts_over_512_tokens']} longer texts read whole in windows: "
-          f"{record['no_truncation']['ours_reads_every_token']}")
+        print(
+            f"{way}: {floor['ratio']:.2f}x the seed loop (floor {floor['floor']}x): "
+            f"{'met' if floor['met'] else 'NOT met'}; in CPU time {record_ways[way]['ratio_vs_seed_cpu']:.2f}x"
+        )
+    print(
+        f"fp32 logits vs seed on texts within 512 tokens: max diff "
+        f"{record_ways['ours fp32']['max_logit_diff_vs_seed']:.1e} (limit 1e-4); "
+        f"{record['no_truncation']['texts_over_512_tokens']} longer texts read whole in windows: "
+        f"{record['no_truncation']['ours_reads_every_token']}"
+    )
     if trained:
-        print(f"int8 vs fp32 labels on {trained['model']}: {trained['label_agreement']:.2%} agree "
-              f"({trained['disagreements']} of {trained['texts']} differ)")
+        print(
+            f"int8 vs fp32 labels on {trained['model']}: {trained['label_agreement']:.2%} agree "
+            f"({trained['disagreements']} of {trained['texts']} differ)"
+        )
     else:
         print("int8 label agreement: not measured (no --trained-model)")
     if record["machine"]["busy"]:
-        print(f"note: the CPU was shared (load average {load_start:.1f} at start, {load_end:.1f} at end); "
-              "absolute speeds are low, compare the ratios")
+        print(
+            f"note: the CPU was shared (load average {load_start:.1f} at start, {load_end:.1f} at end); "
+            "absolute speeds are low, compare the ratios"
+        )
     write_results(args.output, record)
     return 0
 

@@ -126,15 +126,22 @@ class ModeResult:
     client_cpu_s: float = 0.0  # this process's (the gradio_client callers') CPU time during the requests
 
 
-def run_mode(mode: str, args: argparse.Namespace, texts: list[str], expected: dict[str, dict],
-             csv_path: Path) -> ModeResult:
+def run_mode(
+    mode: str, args: argparse.Namespace, texts: list[str], expected: dict[str, dict], csv_path: Path
+) -> ModeResult:
     from gradio_client import Client, handle_file
 
     result = ModeResult(mode)
     port = free_port()
     temp = Path(tempfile.mkdtemp(prefix=f"bench-load-{mode}-"))
-    env = dict(os.environ, GRADIO_TEMP_DIR=str(temp / "gradio"), TMPDIR=str(temp), GRADIO_ANALYTICS_ENABLED="False",
-               SENTIMENT_MAX_BATCH="16" if mode == "on" else "1", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        GRADIO_TEMP_DIR=str(temp / "gradio"),
+        TMPDIR=str(temp),
+        GRADIO_ANALYTICS_ENABLED="False",
+        SENTIMENT_MAX_BATCH="16" if mode == "on" else "1",
+        PYTHONUNBUFFERED="1",
+    )
     command = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--host", "127.0.0.1"]
     if args.model:
         command += ["--model", args.model]
@@ -151,7 +158,7 @@ def run_mode(mode: str, args: argparse.Namespace, texts: list[str], expected: di
                 break
             except OSError:
                 if time.perf_counter() - started > 180:
-                    raise RuntimeError("the app did not start within 180 s")
+                    raise RuntimeError("the app did not start within 180 s") from None
                 time.sleep(0.5)
         result.start_seconds = time.perf_counter() - started
         result.rss_start_mb = status_kb(app.pid, "VmRSS") / 1024
@@ -180,8 +187,10 @@ def run_mode(mode: str, args: argparse.Namespace, texts: list[str], expected: di
                     continue
                 result.single_latency.append(time.perf_counter() - t0)
                 want = expected[text]
-                if answer.get("label") != want["label"] or (want["label"] is not None and any(
-                        abs(answer["probabilities"][k] - v) > 1e-4 for k, v in want["probabilities"].items())):
+                if answer.get("label") != want["label"] or (
+                    want["label"] is not None
+                    and any(abs(answer["probabilities"][k] - v) > 1e-4 for k, v in want["probabilities"].items())
+                ):
                     result.single_failed.append(f"wrong answer for a {len(text)}-char text: {answer} vs {want}")
                 else:
                     result.single_ok += 1
@@ -197,7 +206,11 @@ def run_mode(mode: str, args: argparse.Namespace, texts: list[str], expected: di
             result.file_latency.append(time.perf_counter() - t0)
             with open(out_file, encoding="utf-8-sig", newline="") as handle:
                 rows = list(csv.reader(handle))
-            if len(rows) != args.rows + 1 or rows[0][:3] != ["评论", "订单号", "sentiment"] or summary["rows"] != args.rows:
+            if (
+                len(rows) != args.rows + 1
+                or rows[0][:3] != ["评论", "订单号", "sentiment"]
+                or summary["rows"] != args.rows
+            ):
                 result.file_failed.append(f"bad result file: {len(rows) - 1} rows, header {rows[0][:4]}")
             else:
                 result.file_ok += 1
@@ -256,48 +269,78 @@ def main() -> int:
 
     results = []
     for mode in args.modes.split(","):
-        print(f"== dynamic batching {mode}: {args.callers}x{args.requests} texts + {args.uploaders}x{args.rows:,}-row "
-              "CSV", flush=True)
+        print(
+            f"== dynamic batching {mode}: {args.callers}x{args.requests} texts + {args.uploaders}x{args.rows:,}-row "
+            "CSV",
+            flush=True,
+        )
         results.append(run_mode(mode.strip(), args, texts, expected, csv_path))
 
     rows = []
     for r in results:
         n_single = args.callers * args.requests
-        rows.append({
-            "batching": r.mode,
-            "single_success": f"{r.single_ok}/{n_single}",
-            "single_busy": r.single_busy,
-            "single_p50_s": round(percentile(r.single_latency, 0.5), 3),
-            "single_p95_s": round(percentile(r.single_latency, 0.95), 3),
-            "texts_per_s": round(r.single_ok / r.single_wall, 1) if r.single_wall else None,
-            "file_success": f"{r.file_ok}/{args.uploaders}",
-            "file_p50_s": round(percentile(r.file_latency, 0.5), 1),
-            "file_p95_s": round(percentile(r.file_latency, 0.95), 1),
-            "csv_rows_per_s": round(r.rows_done / r.wall, 1) if r.wall else None,
-            "rss_start_mb": round(r.rss_start_mb), "rss_peak_mb": round(r.rss_peak_mb),
-            "app_cpu_s": round(r.app_cpu_s, 1), "client_cpu_s": round(r.client_cpu_s, 1),
-            "temp_peak_mb": round(r.temp_peak_mb, 1), "start_s": round(r.start_seconds, 1),
-            "errors": (r.single_failed + r.file_failed)[:5],
-        })
-    header = ["batching", "single_success", "single_busy", "single_p50_s", "single_p95_s", "texts_per_s",
-              "file_success", "file_p50_s", "file_p95_s", "csv_rows_per_s", "rss_start_mb", "rss_peak_mb", "app_cpu_s", "client_cpu_s",
-              "temp_peak_mb", "start_s"]
+        rows.append(
+            {
+                "batching": r.mode,
+                "single_success": f"{r.single_ok}/{n_single}",
+                "single_busy": r.single_busy,
+                "single_p50_s": round(percentile(r.single_latency, 0.5), 3),
+                "single_p95_s": round(percentile(r.single_latency, 0.95), 3),
+                "texts_per_s": round(r.single_ok / r.single_wall, 1) if r.single_wall else None,
+                "file_success": f"{r.file_ok}/{args.uploaders}",
+                "file_p50_s": round(percentile(r.file_latency, 0.5), 1),
+                "file_p95_s": round(percentile(r.file_latency, 0.95), 1),
+                "csv_rows_per_s": round(r.rows_done / r.wall, 1) if r.wall else None,
+                "rss_start_mb": round(r.rss_start_mb),
+                "rss_peak_mb": round(r.rss_peak_mb),
+                "app_cpu_s": round(r.app_cpu_s, 1),
+                "client_cpu_s": round(r.client_cpu_s, 1),
+                "temp_peak_mb": round(r.temp_peak_mb, 1),
+                "start_s": round(r.start_seconds, 1),
+                "errors": (r.single_failed + r.file_failed)[:5],
+            }
+        )
+    header = [
+        "batching",
+        "single_success",
+        "single_busy",
+        "single_p50_s",
+        "single_p95_s",
+        "texts_per_s",
+        "file_success",
+        "file_p50_s",
+        "file_p95_s",
+        "csv_rows_per_s",
+        "rss_start_mb",
+        "rss_peak_mb",
+        "app_cpu_s",
+        "client_cpu_s",
+        "temp_peak_mb",
+        "start_s",
+    ]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for row in rows:
         print("| " + " | ".join(str(row[h]) for h in header) + " |")
     by_mode = {row["batching"]: row for row in rows}
     ratio = {}
     if {"on", "off"} <= set(by_mode) and by_mode["off"]["texts_per_s"]:
-        ratio = {"texts_per_s_on_over_off": round(by_mode["on"]["texts_per_s"] / by_mode["off"]["texts_per_s"], 2),
-                 "p95_off_over_on": round(by_mode["off"]["single_p95_s"] / by_mode["on"]["single_p95_s"], 2)}
-        print(f"\ndynamic batching on vs off: texts/s x{ratio['texts_per_s_on_over_off']}, "
-              f"single-text p95 latency off/on x{ratio['p95_off_over_on']} (above 1: batching shortens it)")
+        ratio = {
+            "texts_per_s_on_over_off": round(by_mode["on"]["texts_per_s"] / by_mode["off"]["texts_per_s"], 2),
+            "p95_off_over_on": round(by_mode["off"]["single_p95_s"] / by_mode["on"]["single_p95_s"], 2),
+        }
+        print(
+            f"\ndynamic batching on vs off: texts/s x{ratio['texts_per_s_on_over_off']}, "
+            f"single-text p95 latency off/on x{ratio['p95_off_over_on']} (above 1: batching shortens it)"
+        )
     for row in rows:
         for error in row["errors"]:
             print(f"[{row['batching']}] {error}")
-    report = {"rows": rows, "ratio": ratio, "args": vars(args) | {"output": str(args.output)},
-              "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                          "load_average_at_start": load_start}}
+    report = {
+        "rows": rows,
+        "ratio": ratio,
+        "args": vars(args) | {"output": str(args.output)},
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "load_average_at_start": load_start},
+    }
     write_results(args.output, report)
     failed = any(r.single_failed or r.file_failed for r in results)
     return 1 if failed else 0

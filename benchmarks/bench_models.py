@@ -17,8 +17,9 @@ import argparse
 import csv
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,8 +45,11 @@ Rows = list[tuple[str, int]]
 def read_multidomain(path: Path) -> list[tuple[str, int, str]]:
     """(text, label, domain) of every non-empty row of a multidomain CSV (columns label, domain, text)."""
     with path.open(encoding="utf-8", newline="") as handle:
-        return [(row["text"], int(row["label"]), row["domain"]) for row in csv.DictReader(handle)
-                if (row.get("text") or "").strip()]
+        return [
+            (row["text"], int(row["label"]), row["domain"])
+            for row in csv.DictReader(handle)
+            if (row.get("text") or "").strip()
+        ]
 
 
 def read_phrases(path: Path = PHRASES) -> list[tuple[str, int, str]]:
@@ -62,9 +66,12 @@ def scores(probabilities: np.ndarray, labels: Sequence[int]) -> dict[str, float]
 
     y = np.asarray(labels)
     predicted = probabilities.argmax(axis=1)
-    return {"accuracy": float(accuracy_score(y, predicted)),
-            "f1_macro": float(f1_score(y, predicted, average="macro", labels=[0, 1], zero_division=0)),
-            "ece": expected_calibration_error(probabilities, y), "rows": int(len(y))}
+    return {
+        "accuracy": float(accuracy_score(y, predicted)),
+        "f1_macro": float(f1_score(y, predicted, average="macro", labels=[0, 1], zero_division=0)),
+        "ece": expected_calibration_error(probabilities, y),
+        "rows": int(len(y)),
+    }
 
 
 def train_tfidf(train: Rows) -> Callable[[list[str]], np.ndarray]:
@@ -73,8 +80,10 @@ def train_tfidf(train: Rows) -> Callable[[list[str]], np.ndarray]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    model = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=TFIDF_NGRAMS, sublinear_tf=True),
-                          LogisticRegression(C=TFIDF_C, max_iter=TFIDF_MAX_ITER))
+    model = make_pipeline(
+        TfidfVectorizer(analyzer="char", ngram_range=TFIDF_NGRAMS, sublinear_tf=True),
+        LogisticRegression(C=TFIDF_C, max_iter=TFIDF_MAX_ITER),
+    )
     model.fit([t for t, _ in train], [y for _, y in train])
     return lambda texts: model.predict_proba(texts)
 
@@ -109,8 +118,9 @@ def shipped_model(folder: str | None) -> tuple[Callable[[list[str]], np.ndarray]
     return predict, classifier
 
 
-def evaluate(models: dict[str, Callable[[list[str]], np.ndarray]],
-             sets: dict[str, tuple[list[str], list[int]]]) -> tuple[dict[str, dict[str, dict]], dict[str, float]]:
+def evaluate(
+    models: dict[str, Callable[[list[str]], np.ndarray]], sets: dict[str, tuple[list[str], list[int]]]
+) -> tuple[dict[str, dict[str, dict]], dict[str, float]]:
     """scores[set][model] and seconds per model over all sets."""
     results: dict[str, dict[str, dict]] = {name: {} for name in sets}
     seconds = {name: 0.0 for name in models}
@@ -144,7 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON results file")
     args = parser.parse_args(argv)
 
-    train = read_reviews(CHNSENTICORP / "train.tsv") + [(t, y) for t, y, _ in read_multidomain(MULTIDOMAIN / "train.csv")]
+    train = read_reviews(CHNSENTICORP / "train.tsv") + [
+        (t, y) for t, y, _ in read_multidomain(MULTIDOMAIN / "train.csv")
+    ]
     chn_dev = read_reviews(CHNSENTICORP / "dev.tsv")
     md_dev = read_multidomain(MULTIDOMAIN / "dev.csv")
     phrases = read_phrases()
@@ -178,24 +190,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         right = classifier.labels.index(p.label) == label
         entry["right"] += int(right)
         if not right:
-            misread.append({"text": text_, "label": label, "domain": domain, "said": p.label,
-                            "confidence": round(p.score, 3), "uncertain": p.uncertain})
-    ahead = {set_name: all(by_model["embedded"]["accuracy"] > by_model[m]["accuracy"] for m in names[1:])
-             for set_name, by_model in results.items()}
+            misread.append(
+                {
+                    "text": text_,
+                    "label": label,
+                    "domain": domain,
+                    "said": p.label,
+                    "confidence": round(p.score, 3),
+                    "uncertain": p.uncertain,
+                }
+            )
+    ahead = {
+        set_name: all(by_model["embedded"]["accuracy"] > by_model[m]["accuracy"] for m in names[1:])
+        for set_name, by_model in results.items()
+    }
     print("embedded ahead of both anchors on: " + ", ".join(k for k, v in ahead.items() if v))
     print("not ahead on: " + (", ".join(k for k, v in ahead.items() if not v) or "none"))
     print(f"phrases misread by the embedded model: {len(misread)}")
     for m in misread:
-        print(f"  [{m['domain']}] {m['text']} -> {m['said']} {m['confidence']:.2f}{' (uncertain)' if m['uncertain'] else ''}")
-    write_results(args.output, {
-        "command": "python benchmarks/bench_models.py" + (f" --model {args.model}" if args.model else ""),
-        "embedded_model": str(args.model or "sentiment_app/embedded_model"),
-        "train_rows": len(train), "tfidf_train_seconds": round(tfidf_train_s, 1),
-        "predict_seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "results": results, "embedded_ahead_of_both": ahead,
-        "embedded_phrases_by_domain": by_domain, "embedded_phrases_misread": misread,
-        "table": text,
-    })
+        print(
+            f"  [{m['domain']}] {m['text']} -> {m['said']} {m['confidence']:.2f}{' (uncertain)' if m['uncertain'] else ''}"  # noqa: E501
+        )
+    write_results(
+        args.output,
+        {
+            "command": "python benchmarks/bench_models.py" + (f" --model {args.model}" if args.model else ""),
+            "embedded_model": str(args.model or "sentiment_app/embedded_model"),
+            "train_rows": len(train),
+            "tfidf_train_seconds": round(tfidf_train_s, 1),
+            "predict_seconds": {k: round(v, 1) for k, v in seconds.items()},
+            "results": results,
+            "embedded_ahead_of_both": ahead,
+            "embedded_phrases_by_domain": by_domain,
+            "embedded_phrases_misread": misread,
+            "table": text,
+        },
+    )
     return 0
 
 

@@ -24,9 +24,10 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE_ID_ENV = "HF_SPACE_ID"
@@ -68,17 +69,18 @@ def tracked_files(root: Path = ROOT) -> list[str]:
     Paths deleted from the working tree but not yet from the index are left out (there is nothing to send).
     """
     try:
-        out = subprocess.run(["git", "ls-files", "-z", "--cached"], cwd=root, capture_output=True,
-                             check=True).stdout
+        out = subprocess.run(["git", "ls-files", "-z", "--cached"], cwd=root, capture_output=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise SyncError(f"cannot list the tracked files of {root} (is it a git checkout?): "
-                        f"{type(exc).__name__}") from None
+        raise SyncError(
+            f"cannot list the tracked files of {root} (is it a git checkout?): {type(exc).__name__}"
+        ) from None
     names = [name for name in out.decode("utf-8").split("\0") if name]
     return sorted(name for name in names if (root / name).is_file() and not (root / name).is_symlink())
 
 
-def size_problems(root: Path, files: Sequence[str], *, max_file_mb: float = MAX_FILE_MB,
-                  max_total_mb: float = MAX_TOTAL_MB) -> list[str]:
+def size_problems(
+    root: Path, files: Sequence[str], *, max_file_mb: float = MAX_FILE_MB, max_total_mb: float = MAX_TOTAL_MB
+) -> list[str]:
     """Why ``files`` should not go to the Space: oversized files, an oversized total, LFS pointers."""
     problems = []
     total = 0
@@ -87,13 +89,17 @@ def size_problems(root: Path, files: Sequence[str], *, max_file_mb: float = MAX_
         size = path.stat().st_size
         total += size
         if size > max_file_mb * 2**20:
-            problems.append(f"{name} is {size / 2**20:.1f} MB (over {max_file_mb} MB): keep it out of the "
-                            "repository (a model belongs in a model repo: SENTIMENT_MODEL)")
+            problems.append(
+                f"{name} is {size / 2**20:.1f} MB (over {max_file_mb} MB): keep it out of the "
+                "repository (a model belongs in a model repo: SENTIMENT_MODEL)"
+            )
         if size < 1024:
             with path.open("rb") as handle:
                 if handle.read(len(LFS_POINTER_PREFIX)) == LFS_POINTER_PREFIX:
-                    problems.append(f"{name} is a Git LFS pointer, not the file: check out with LFS "
-                                    "(`git lfs pull`, or `lfs: true` in actions/checkout)")
+                    problems.append(
+                        f"{name} is a Git LFS pointer, not the file: check out with LFS "
+                        "(`git lfs pull`, or `lfs: true` in actions/checkout)"
+                    )
     if total > max_total_mb * 2**20:
         problems.append(f"the tracked files add up to {total / 2**20:.1f} MB (over {max_total_mb} MB)")
     return problems
@@ -103,22 +109,22 @@ def plan_sync(root: Path, tracked: Sequence[str], remote: Sequence[str]) -> Sync
     """Upload every tracked file; delete what the Space has that is not tracked (except KEEP_ON_SPACE)."""
     keep = set(tracked) | KEEP_ON_SPACE
     delete = sorted(name for name in remote if name not in keep)
-    return SyncPlan(upload=list(tracked), delete=delete,
-                    sizes={name: (root / name).stat().st_size for name in tracked})
+    return SyncPlan(upload=list(tracked), delete=delete, sizes={name: (root / name).stat().st_size for name in tracked})
 
 
 def build_operations(root: Path, plan: SyncPlan) -> list[Any]:
     """The ``create_commit`` operations for ``plan``: files by path (read when uploaded), then deletions."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    operations: list[Any] = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(root / name))
-                             for name in plan.upload]
+    operations: list[Any] = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(root / name)) for name in plan.upload
+    ]
     operations += [CommitOperationDelete(path_in_repo=name, is_folder=False) for name in plan.delete]
     return operations
 
 
 def commit_message(root: Path, environ: Mapping[str, str]) -> str:
-    """"Sync from GitHub <sha>": the commit the Space now runs, findable from the Space's history."""
+    """ "Sync from GitHub <sha>": the commit the Space now runs, findable from the Space's history."""
     sha = environ.get("GITHUB_SHA", "").strip()
     if not sha:
         result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
@@ -127,8 +133,16 @@ def commit_message(root: Path, environ: Mapping[str, str]) -> str:
     return f"Sync from GitHub {repo + '@' if repo else ''}{sha[:12]}"
 
 
-def sync(root: Path, space_id: str, *, api: Any, token: str, environ: Mapping[str, str],
-         dry_run: bool = False, log: Callable[[str], None] = print) -> SyncPlan:
+def sync(
+    root: Path,
+    space_id: str,
+    *,
+    api: Any,
+    token: str,
+    environ: Mapping[str, str],
+    dry_run: bool = False,
+    log: Callable[[str], None] = print,
+) -> SyncPlan:
     """Create the Space if missing, then commit the tracked files and deletions in one commit.
 
     ``api`` is an ``HfApi`` or a stand-in with ``create_repo``, ``list_repo_files`` and ``create_commit``.
@@ -136,25 +150,33 @@ def sync(root: Path, space_id: str, *, api: Any, token: str, environ: Mapping[st
     files = tracked_files(root)
     problems = size_problems(root, files)
     if problems:
-        raise SyncError(f"{problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
-                        + "; nothing was sent")
+        raise SyncError(
+            f"{problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "") + "; nothing was sent"
+        )
     if dry_run:
         remote: list[str] = []
     else:
         api.create_repo(space_id, repo_type="space", space_sdk="gradio", exist_ok=True, token=token)
         remote = list(api.list_repo_files(space_id, repo_type="space", token=token))
     plan = plan_sync(root, files, remote)
-    log(f"{'dry run: would send' if dry_run else 'sending'} {len(plan.upload)} tracked files "
+    log(
+        f"{'dry run: would send' if dry_run else 'sending'} {len(plan.upload)} tracked files "
         f"({plan.total_bytes / 2**20:.1f} MB) to spaces/{space_id}"
-        + ("" if dry_run else f", deleting {len(plan.delete)} no longer tracked"))
+        + ("" if dry_run else f", deleting {len(plan.delete)} no longer tracked")
+    )
     for name in plan.delete:
         log(f"  delete {name}")
     if dry_run:
         for name in plan.upload:
             log(f"  {name}  ({plan.sizes[name]:,} bytes)")
         return plan
-    info = api.create_commit(space_id, operations=build_operations(root, plan), repo_type="space",
-                             commit_message=commit_message(root, environ), token=token)
+    info = api.create_commit(
+        space_id,
+        operations=build_operations(root, plan),
+        repo_type="space",
+        commit_message=commit_message(root, environ),
+        token=token,
+    )
     url = getattr(info, "commit_url", None)
     log(f"synced spaces/{space_id}" + (f": {url}" if url else ""))
     return plan
@@ -180,13 +202,23 @@ def _default_api(token: str) -> Any:
     return HfApi(endpoint=HUB_ENDPOINT, token=token, library_name="sentiment-lora-space")
 
 
-def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None,
-         api_factory: Callable[[str], Any] | None = None, root: Path = ROOT) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    api_factory: Callable[[str], Any] | None = None,
+    root: Path = ROOT,
+) -> int:
     """Run the sync; 0 synced or skipped, 2 a user-fixable problem (one ``error:`` line on stderr)."""
-    parser = argparse.ArgumentParser(description="Push the repository's tracked files to its Hugging Face Space "
-                                     f"(${SPACE_ID_ENV}, token in ${TOKEN_ENV}) in one commit.")
-    parser.add_argument("--dry-run", action="store_true", help="check sizes and list what would be sent; "
-                        "needs neither the token nor the network")
+    parser = argparse.ArgumentParser(
+        description="Push the repository's tracked files to its Hugging Face Space "
+        f"(${SPACE_ID_ENV}, token in ${TOKEN_ENV}) in one commit."
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check sizes and list what would be sent; needs neither the token nor the network",
+    )
     args = parser.parse_args(argv)
     env = os.environ if environ is None else environ
     space_id = env.get(SPACE_ID_ENV, "").strip()
@@ -208,14 +240,15 @@ def main(argv: Sequence[str] | None = None, *, environ: Mapping[str, str] | None
         return 0
     if not space_id or not token:
         missing = " and ".join(name for name, value in ((SPACE_ID_ENV, space_id), (TOKEN_ENV, token)) if not value)
-        notice = (f"Space sync skipped: {missing} not set. Set the repository variable {SPACE_ID_ENV} (user/space) "
-                  f"and the secret {TOKEN_ENV} (a write token) to sync this repository to its Space.")
+        notice = (
+            f"Space sync skipped: {missing} not set. Set the repository variable {SPACE_ID_ENV} (user/space) "
+            f"and the secret {TOKEN_ENV} (a write token) to sync this repository to its Space."
+        )
         print(f"::notice title=Space sync skipped::{notice}" if in_actions else f"notice: {notice}")
         return 0
     api = (api_factory or _default_api)(token)
     try:
-        sync(root, space_id, api=api, token=token, environ=env,
-             log=lambda line: print(line.replace(token, "***")))
+        sync(root, space_id, api=api, token=token, environ=env, log=lambda line: print(line.replace(token, "***")))
     except SyncError as exc:
         return fail(str(exc))
     except Exception as exc:  # the Hub's answer, turned into one redacted line

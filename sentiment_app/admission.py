@@ -14,12 +14,16 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 SINGLE, COMPARE, BATCH, OTHER = "single", "compare", "batch", "other"
-KIND_NAMES = {SINGLE: ("单条分析", "single-text"), COMPARE: ("对比", "comparison"), BATCH: ("批量", "batch"),
-              OTHER: ("其他", "other")}
+KIND_NAMES = {
+    SINGLE: ("单条分析", "single-text"),
+    COMPARE: ("对比", "comparison"),
+    BATCH: ("批量", "batch"),
+    OTHER: ("其他", "other"),
+}
 # One client (address) may hold at most this share of a kind's places: a second client always finds room.
 CLIENT_SHARE = 0.5
 # Requests of kinds the app did not name (file previews, say) share this bound.
@@ -34,7 +38,7 @@ class KindLimit:
     per_client: int
 
     @classmethod
-    def sharing(cls, total: int, share: float = CLIENT_SHARE) -> "KindLimit":
+    def sharing(cls, total: int, share: float = CLIENT_SHARE) -> KindLimit:
         return cls(total=total, per_client=max(1, math.ceil(total * share)))
 
 
@@ -72,12 +76,16 @@ class Policy:
         limit = self.limit(kind)
         zh, en = KIND_NAMES.get(kind, KIND_NAMES[OTHER])
         if load.by_client[(kind, client)] >= limit.per_client:
-            return (f"⏳ 您已有 {load.by_client[(kind, client)]} 个{zh}请求在排队或运行，请等它们完成再提交。"
-                    f" / Busy: you already have {load.by_client[(kind, client)]} {en} requests queued or running; "
-                    f"retry when one has finished.")
+            return (
+                f"⏳ 您已有 {load.by_client[(kind, client)]} 个{zh}请求在排队或运行，请等它们完成再提交。"
+                f" / Busy: you already have {load.by_client[(kind, client)]} {en} requests queued or running; "
+                f"retry when one has finished."
+            )
         if load.by_kind[kind] >= limit.total:
-            return (f"⏳ 服务繁忙：{zh}队列已满（{limit.total} 个），请稍后再试。"
-                    f" / Busy: the {en} queue is full ({limit.total} requests); retry in a moment.")
+            return (
+                f"⏳ 服务繁忙：{zh}队列已满（{limit.total} 个），请稍后再试。"
+                f" / Busy: the {en} queue is full ({limit.total} requests); retry in a moment."
+            )
         return None
 
 
@@ -119,5 +127,16 @@ def count(entries: Iterable[tuple[str, str]]) -> Load:
     return load
 
 
-__all__ = ["BATCH", "CLIENT_SHARE", "COMPARE", "KindLimit", "Load", "OTHER", "Policy", "SINGLE", "client_key",
-           "count", "policy_from_limits"]
+__all__ = [
+    "BATCH",
+    "CLIENT_SHARE",
+    "COMPARE",
+    "KindLimit",
+    "Load",
+    "OTHER",
+    "Policy",
+    "SINGLE",
+    "client_key",
+    "count",
+    "policy_from_limits",
+]

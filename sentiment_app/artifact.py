@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
@@ -110,8 +111,11 @@ def label_maps(labels: Sequence[str]) -> dict[str, Any]:
     """``num_labels``, ``id2label`` and ``label2id`` for a transformers config, from label names in
     class-index order: what training builds the head with and serving loads it with."""
     names = [str(label) for label in labels]
-    return {"num_labels": len(names), "id2label": dict(enumerate(names)),
-            "label2id": {name: i for i, name in enumerate(names)}}
+    return {
+        "num_labels": len(names),
+        "id2label": dict(enumerate(names)),
+        "label2id": {name: i for i, name in enumerate(names)},
+    }
 
 
 def read_labels(folder: str | Path) -> list[str] | None:
@@ -123,7 +127,7 @@ def read_labels(folder: str | Path) -> list[str] | None:
             data = json.loads(labels_file.read_text(encoding="utf-8"))
             names = [str(x) for x in data["labels"]]
         except (ValueError, KeyError, TypeError) as exc:
-            raise ArtifactError(f"{labels_file} is not valid: expected {{\"labels\": [...]}} ({exc})") from None
+            raise ArtifactError(f'{labels_file} is not valid: expected {{"labels": [...]}} ({exc})') from None
         if len(names) < 2:
             raise ArtifactError(f"{labels_file} names fewer than two labels")
         return names
@@ -145,9 +149,11 @@ def write_calibration(folder: str | Path, temperature: float, uncertain_below: f
     """Write ``calibration.json`` (checked the way :func:`read_calibration` checks it)."""
     calibration = _checked_calibration({"temperature": temperature, "uncertain_below": uncertain_below}, "calibration")
     target = Path(folder) / CALIBRATION_FILE
-    target.write_text(json.dumps({"temperature": calibration.temperature,
-                                  "uncertain_below": calibration.uncertain_below}, indent=2) + "\n",
-                      encoding="utf-8")
+    target.write_text(
+        json.dumps({"temperature": calibration.temperature, "uncertain_below": calibration.uncertain_below}, indent=2)
+        + "\n",
+        encoding="utf-8",
+    )
     return target
 
 
@@ -164,8 +170,9 @@ def _checked_calibration(data: dict, where: str) -> Calibration:
     threshold = data.get("uncertain_below")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < 1000:
         raise ArtifactError(f"{where}: temperature must be a positive number, got {temperature!r}")
-    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
-                                  or not 0 <= threshold <= 1):
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1
+    ):
         raise ArtifactError(f"{where}: uncertain_below must be a probability or null, got {threshold!r}")
     return Calibration(float(temperature), None if threshold is None else float(threshold))
 

@@ -9,8 +9,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence, overload
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -232,8 +233,11 @@ class SentimentClassifier:
         batches, start, n = [], 0, len(sorted_lengths)
         while start < n:
             stop = start + 1
-            while (stop < n and stop - start < self.batch_size
-                   and (stop - start + 1) * int(sorted_lengths[stop]) <= self.batch_tokens):
+            while (
+                stop < n
+                and stop - start < self.batch_size
+                and (stop - start + 1) * int(sorted_lengths[stop]) <= self.batch_tokens
+            ):
                 stop += 1
             batches.append((start, stop))
             start = stop
@@ -244,8 +248,8 @@ class SentimentClassifier:
         ids = np.full((len(batch), longest), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(batch), longest), dtype=np.int64)
         for row, seq in enumerate(batch):
-            ids[row, :len(seq)] = seq
-            mask[row, :len(seq)] = 1
+            ids[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
         # A batch without padding needs no mask, which lets attention take its fastest path.
         return torch.from_numpy(ids), (None if mask.all() else torch.from_numpy(mask))
 
@@ -282,4 +286,3 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=1, keepdims=True)
-

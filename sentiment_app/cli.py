@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .batch import DEFAULT_CHUNK_SIZE, TableError
 from .config import LIMIT_FLAGS, ConfigError, add_serving_arguments, add_setting_arguments, config_from_args
@@ -29,29 +29,54 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sentiment_app",
-                                     description="Chinese review sentiment from the command line.")
+    parser = argparse.ArgumentParser(
+        prog="python -m sentiment_app", description="Chinese review sentiment from the command line."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     predict = commands.add_parser(
-        "predict", help="classify every row of a CSV/TSV/TXT/XLSX file",
+        "predict",
+        help="classify every row of a CSV/TSV/TXT/XLSX file",
         description="Classify every row of a CSV/TSV/TXT/XLSX file (any common Chinese encoding and delimiter) "
-                    "and write the input columns plus sentiment, confidence and prob_<label>.")
+        "and write the input columns plus sentiment, confidence and prob_<label>.",
+    )
     predict.add_argument("input", metavar="INPUT", help="file of texts: .csv, .tsv, .txt or .xlsx")
-    predict.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                         help="result file; .csv (UTF-8 with BOM, opens in Excel) or .xlsx")
+    predict.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTPUT",
+        help="result file; .csv (UTF-8 with BOM, opens in Excel) or .xlsx",
+    )
     table = predict.add_argument_group("table")
-    table.add_argument("--text-column", metavar="NAME", help="column with the texts (name or 1-based number; "
-                       "default: detected by name such as 评论/text, else the most Chinese column)")
-    table.add_argument("--label-column", metavar="NAME", help="column with gold labels, to report accuracy "
-                       "(default: detected by name such as label/标签)")
+    table.add_argument(
+        "--text-column",
+        metavar="NAME",
+        help="column with the texts (name or 1-based number; "
+        "default: detected by name such as 评论/text, else the most Chinese column)",
+    )
+    table.add_argument(
+        "--label-column",
+        metavar="NAME",
+        help="column with gold labels, to report accuracy (default: detected by name such as label/标签)",
+    )
     table.add_argument("--sheet", metavar="NAME", help="sheet of an .xlsx file (default: the first)")
-    table.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
-                       help="the first row is (or is not) a header (default: detected)")
-    table.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, metavar="N",
-                       help=f"rows per model call and progress step (default {DEFAULT_CHUNK_SIZE})")
+    table.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the first row is (or is not) a header (default: detected)",
+    )
+    table.add_argument(
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        metavar="N",
+        help=f"rows per model call and progress step (default {DEFAULT_CHUNK_SIZE})",
+    )
     add_setting_arguments(table, LIMIT_FLAGS)  # --max-rows, --max-file-mb
-    table.add_argument("-q", "--quiet", action="store_true", help="no progress bar or notes; only errors and "
-                       "the summary")
+    table.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar or notes; only errors and the summary"
+    )
     add_serving_arguments(predict, fallback_flag=False)  # a batch run never swaps models silently
     predict.set_defaults(handler=run_predict)
     add_distributed_command(commands)  # predict-distributed: Ray Data; sentiment_app/distributed.py
@@ -129,8 +154,10 @@ def run_predict(args: argparse.Namespace) -> int:
             classifier = load_classifier(config)
         except ModelLoadError as exc:
             raise CliError(str(exc)) from None
-        note(f"model: {classifier.info.name} ({classifier.info.kind}, labels {', '.join(classifier.labels)}"
-             f"{', int8' if classifier.info.quantized else ''})")
+        note(
+            f"model: {classifier.info.name} ({classifier.info.kind}, labels {', '.join(classifier.labels)}"
+            f"{', int8' if classifier.info.quantized else ''})"
+        )
         return classifier
 
     from tqdm.auto import tqdm
@@ -145,10 +172,22 @@ def run_predict(args: argparse.Namespace) -> int:
             bar.update(event.done - bar.n)
 
     limits = ReadLimits(max_bytes=config.max_file_bytes, max_rows=config.max_rows)
-    job = BatchJob(lambda budget, report: run_batch(
-        input_path, load_model, text_column=args.text_column, label_column=args.label_column, sheet=args.sheet,
-        header=args.header, outputs={suffix.lstrip("."): output}, limits=limits, budget=budget,
-        chunk_size=args.chunk_size, progress=report, on_read=on_read))
+    job = BatchJob(
+        lambda budget, report: run_batch(
+            input_path,
+            load_model,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            sheet=args.sheet,
+            header=args.header,
+            outputs={suffix.lstrip("."): output},
+            limits=limits,
+            budget=budget,
+            chunk_size=args.chunk_size,
+            progress=report,
+            on_read=on_read,
+        )
+    )
     try:
         with job:
             result = job.wait(show)

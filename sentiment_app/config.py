@@ -39,9 +39,17 @@ class ConfigError(ValueError):
     """A setting that cannot work; the message names the variable or flag and the fix."""
 
 
-def setting(default: Any, *, env: str | None = None, flag: str | None = None, help: str | None = None,
-            group: str = MODEL_FLAGS, metavar: str | None = None, choices: Sequence[str] | None = None,
-            secret: bool = False) -> Any:
+def setting(
+    default: Any,
+    *,
+    env: str | None = None,
+    flag: str | None = None,
+    help: str | None = None,
+    group: str = MODEL_FLAGS,
+    metavar: str | None = None,
+    choices: Sequence[str] | None = None,
+    secret: bool = False,
+) -> Any:
     """An :class:`AppConfig` field with where it can be set from.
 
     ``env``: the environment variable that sets it. ``flag``: its command-line flag (for a bool,
@@ -49,8 +57,15 @@ def setting(default: Any, *, env: str | None = None, flag: str | None = None, he
     in it becomes the variable's name) in the flag group ``group``. ``choices`` limit a string
     (the environment's value is lower-cased first). ``secret`` keeps it out of ``repr`` and logs.
     """
-    metadata = {"env": env, "flag": flag, "help": help, "group": group, "metavar": metavar,
-                "choices": tuple(choices) if choices else None, "secret": secret}
+    metadata = {
+        "env": env,
+        "flag": flag,
+        "help": help,
+        "group": group,
+        "metavar": metavar,
+        "choices": tuple(choices) if choices else None,
+        "secret": secret,
+    }
     return field(default=default, repr=not secret, metadata=metadata)
 
 
@@ -58,68 +73,111 @@ def setting(default: Any, *, env: str | None = None, flag: str | None = None, he
 class AppConfig:
     # What to serve: Hub repo id or local folder of an artifact; None = the embedded compact model.
     model: str | None = setting(
-        None, env="SENTIMENT_MODEL", flag="--model",
+        None,
+        env="SENTIMENT_MODEL",
+        flag="--model",
         help="Hub repo id or local folder of an adapter or full model (default: ${env}, else the embedded "
-             "compact model)")
+        "compact model)",
+    )
     # Branch, tag or commit of the Hub repo; None = main. Pin a commit for reproducible Spaces.
     revision: str | None = setting(
-        None, env="SENTIMENT_MODEL_REVISION", flag="--revision", help="branch, tag or commit of the Hub repo (${env})")
+        None, env="SENTIMENT_MODEL_REVISION", flag="--revision", help="branch, tag or commit of the Hub repo (${env})"
+    )
     # Overrides the base named in adapter_config.json (a mirror copy or a local folder of it).
     base_model: str | None = setting(
-        None, env="SENTIMENT_BASE_MODEL", flag="--base-model",
-        help="base model to put the adapter on, overriding adapter_config.json (${env})")
+        None,
+        env="SENTIMENT_BASE_MODEL",
+        flag="--base-model",
+        help="base model to put the adapter on, overriding adapter_config.json (${env})",
+    )
     # Label names in class-index order, comma-separated ("负面,正面"), for a model that names none itself:
     # used when neither labels.json nor the (base) model's config.json names them (not LABEL_0, LABEL_1).
     labels: str | None = setting(
-        None, env="SENTIMENT_LABELS", flag="--labels", metavar="NAMES",
+        None,
+        env="SENTIMENT_LABELS",
+        flag="--labels",
+        metavar="NAMES",
         help="label names in class-index order, comma-separated, for a model that names none itself "
-             "(${env}, e.g. 负面,正面)")
+        "(${env}, e.g. 负面,正面)",
+    )
     # "int8" = dynamic int8 linear layers: ~2x faster on CPU at a small accuracy cost.
     quantize: str = setting(
-        "none", env="SENTIMENT_QUANTIZE", flag="--quantize", choices=QUANTIZE_CHOICES,
-        help="int8 = dynamic int8 linear layers (${env}, default none)")
+        "none",
+        env="SENTIMENT_QUANTIZE",
+        flag="--quantize",
+        choices=QUANTIZE_CHOICES,
+        help="int8 = dynamic int8 linear layers (${env}, default none)",
+    )
     # Kernels for int8 weights: oneDNN's measured ~10% faster than fbgemm's ("x86") on a 2-core AVX2 CPU.
     int8_engine: str = setting(
-        "onednn", env="SENTIMENT_INT8_ENGINE", flag="--int8-engine", choices=INT8_ENGINE_CHOICES,
-        help="kernels for --quantize int8 (${env}, default onednn)")
+        "onednn",
+        env="SENTIMENT_INT8_ENGINE",
+        flag="--int8-engine",
+        choices=INT8_ENGINE_CHOICES,
+        help="kernels for --quantize int8 (${env}, default onednn)",
+    )
     # Tokens per window; longer texts are split into overlapping windows, never truncated.
     max_length: int = setting(
-        512, env="SENTIMENT_MAX_LENGTH", flag="--max-length",
-        help="tokens per window; longer texts use overlapping windows (${env}, default 512)")
+        512,
+        env="SENTIMENT_MAX_LENGTH",
+        flag="--max-length",
+        help="tokens per window; longer texts use overlapping windows (${env}, default 512)",
+    )
     # Windows per forward pass: 64 lets short reviews fill a large matrix product (length-sorted
     # batches pad little); the token budget below is the limit that usually binds.
     batch_size: int = setting(
-        64, env="SENTIMENT_BATCH_SIZE", flag="--batch-size", help="windows per forward pass (${env}, default 64)")
+        64, env="SENTIMENT_BATCH_SIZE", flag="--batch-size", help="windows per forward pass (${env}, default 64)"
+    )
     # Padded tokens (windows x longest window) per forward pass; None = 2048, or less for models wider
     # than bert-base, so no activation reaches 32 MiB, where glibc's malloc hands out fresh pages on
     # every call (see sentiment_app.classifier.auto_batch_tokens).
     batch_tokens: int | None = setting(
-        None, env="SENTIMENT_BATCH_TOKENS", flag="--batch-tokens",
-        help="padded tokens per forward pass (${env}, default: 2048, less for models wider than bert-base)")
+        None,
+        env="SENTIMENT_BATCH_TOKENS",
+        flag="--batch-tokens",
+        help="padded tokens per forward pass (${env}, default: 2048, less for models wider than bert-base)",
+    )
     # BERT classifiers run on packed tokens (no padding rows, fused query/key/value, [CLS]-only last
     # layer): the same logits to ~1e-6, ~1.2x faster on CPU. False = the transformers forward as loaded.
     packed: bool = setting(
-        True, env="SENTIMENT_PACKED", flag="--no-packed",
-        help="run BERT models through the transformers forward instead of the packed one ({env}=0)")
+        True,
+        env="SENTIMENT_PACKED",
+        flag="--no-packed",
+        help="run BERT models through the transformers forward instead of the packed one ({env}=0)",
+    )
     # Torch intra-op threads; None = all cores the process may use.
     threads: int | None = setting(
-        None, env="SENTIMENT_THREADS", flag="--threads", help="torch threads (${env}, default: all cores)")
+        None, env="SENTIMENT_THREADS", flag="--threads", help="torch threads (${env}, default: all cores)"
+    )
     # Serve the embedded model when the configured one cannot be loaded (SENTIMENT_FALLBACK=0 to fail).
     fallback: bool = setting(
-        True, env="SENTIMENT_FALLBACK", flag="--no-fallback",
-        help="fail instead of serving the embedded model when --model cannot be loaded ({env}=0)")
+        True,
+        env="SENTIMENT_FALLBACK",
+        flag="--no-fallback",
+        help="fail instead of serving the embedded model when --model cannot be loaded ({env}=0)",
+    )
     # Token for private repos (HF_TOKEN); never printed.
     token: str | None = setting(None, env="HF_TOKEN", secret=True)
     # Seconds to wait for the Hub before giving up (etag and download); keeps start-up bounded offline.
     hub_timeout: float = setting(10.0, env="SENTIMENT_HUB_TIMEOUT")
     # Batch uploads with more rows than this are refused before any model call.
     max_rows: int = setting(
-        100_000, env="SENTIMENT_MAX_ROWS", flag="--max-rows", group=LIMIT_FLAGS, metavar="N",
-        help="refuse files with more rows (${env}, default 100000)")
+        100_000,
+        env="SENTIMENT_MAX_ROWS",
+        flag="--max-rows",
+        group=LIMIT_FLAGS,
+        metavar="N",
+        help="refuse files with more rows (${env}, default 100000)",
+    )
     # Batch uploads larger than this are refused before they are read.
     max_file_mb: float = setting(
-        50.0, env="SENTIMENT_MAX_FILE_MB", flag="--max-file-mb", group=LIMIT_FLAGS, metavar="MB",
-        help="refuse larger files (${env}, default 50)")
+        50.0,
+        env="SENTIMENT_MAX_FILE_MB",
+        flag="--max-file-mb",
+        group=LIMIT_FLAGS,
+        metavar="MB",
+        help="refuse larger files (${env}, default 50)",
+    )
     # Single-text requests (tab and /classify) waiting or running before new ones are told "busy, retry".
     # Each kind of work has its own bound, so a flood of one never fills another's (sentiment_app.admission).
     max_queue: int = setting(64, env="SENTIMENT_MAX_QUEUE")
@@ -150,13 +208,18 @@ class AppConfig:
     job_memory_mb: float = setting(1024.0, env="SENTIMENT_JOB_MEMORY_MB")
     # Server address and port; None = Gradio's default (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT).
     host: str | None = setting(
-        None, flag="--host", group=SERVER_FLAGS,
-        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 to accept other machines)")
+        None,
+        flag="--host",
+        group=SERVER_FLAGS,
+        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1; 0.0.0.0 to accept other machines)",
+    )
     port: int | None = setting(
-        None, flag="--port", group=SERVER_FLAGS, help="port (default: $GRADIO_SERVER_PORT or 7860)")
+        None, flag="--port", group=SERVER_FLAGS, help="port (default: $GRADIO_SERVER_PORT or 7860)"
+    )
     # Ask Gradio for a public share link (local runs only; Spaces are public already).
-    share: bool = setting(False, flag="--share", group=SERVER_FLAGS,
-                          help="also open a temporary public gradio.live link")
+    share: bool = setting(
+        False, flag="--share", group=SERVER_FLAGS, help="also open a temporary public gradio.live link"
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -165,9 +228,22 @@ class AppConfig:
                 raise ConfigError(f"{f.name} must be one of {', '.join(allowed)}, got {getattr(self, f.name)!r}")
         if self.batch_tokens is not None and self.batch_tokens < 1:
             raise ConfigError(f"batch_tokens must be at least 1, got {self.batch_tokens}")
-        for name in ("max_length", "batch_size", "max_rows", "max_queue", "compare_queue", "batch_queue",
-                     "concurrency", "compare_concurrency", "batch_concurrency", "max_batch", "file_ttl",
-                     "max_text_chars", "max_call_texts", "max_call_chars"):
+        for name in (
+            "max_length",
+            "batch_size",
+            "max_rows",
+            "max_queue",
+            "compare_queue",
+            "batch_queue",
+            "concurrency",
+            "compare_concurrency",
+            "batch_concurrency",
+            "max_batch",
+            "file_ttl",
+            "max_text_chars",
+            "max_call_texts",
+            "max_call_chars",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_length < 16:
@@ -181,8 +257,10 @@ class AppConfig:
         if self.labels is not None:
             names = self.label_names or ()
             if len(names) < 2 or len(set(names)) != len(names) or not all(names):
-                raise ConfigError(f"labels must be two or more distinct comma-separated names in class-index "
-                                  f"order (SENTIMENT_LABELS=负面,正面), got {self.labels!r}")
+                raise ConfigError(
+                    f"labels must be two or more distinct comma-separated names in class-index "
+                    f"order (SENTIMENT_LABELS=负面,正面), got {self.labels!r}"
+                )
 
     @property
     def label_names(self) -> tuple[str, ...] | None:
@@ -260,8 +338,9 @@ ENV_VARS: dict[str, tuple[str, type]] = {
 }
 
 
-def add_setting_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup, group: str, *,
-                          leave_out: Sequence[str] = ()) -> None:
+def add_setting_arguments(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, group: str, *, leave_out: Sequence[str] = ()
+) -> None:
     """Add the flags of one group of settings (:data:`MODEL_FLAGS`, :data:`SERVER_FLAGS`, :data:`LIMIT_FLAGS`).
 
     Every flag defaults to None (not given), so :func:`config_from_args` lets the environment decide.
@@ -273,11 +352,19 @@ def add_setting_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGr
         text = (meta["help"] or "").replace("{env}", meta["env"] or "")
         kind = value_type(f)
         if kind is bool:  # the flag turns the default around
-            parser.add_argument(meta["flag"], dest=f.name, action="store_const", const=not f.default, default=None,
-                                help=text)
+            parser.add_argument(
+                meta["flag"], dest=f.name, action="store_const", const=not f.default, default=None, help=text
+            )
         else:
-            parser.add_argument(meta["flag"], dest=f.name, type=None if kind is str else kind,
-                                choices=meta["choices"], metavar=meta["metavar"], default=None, help=text)
+            parser.add_argument(
+                meta["flag"],
+                dest=f.name,
+                type=None if kind is str else kind,
+                choices=meta["choices"],
+                metavar=meta["metavar"],
+                default=None,
+                help=text,
+            )
 
 
 def add_serving_arguments(parser: argparse.ArgumentParser, *, fallback_flag: bool = True) -> None:
@@ -297,10 +384,26 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
 
 def describe(config: AppConfig) -> dict[str, Any]:
     """The config as a dict for logs and the UI, with secrets reduced to whether they are set."""
-    return {f.name: ("set" if getattr(config, f.name) else "not set") if f.metadata.get("secret")
-            else getattr(config, f.name) for f in fields(config)}
+    return {
+        f.name: ("set" if getattr(config, f.name) else "not set")
+        if f.metadata.get("secret")
+        else getattr(config, f.name)
+        for f in fields(config)
+    }
 
 
-__all__: Sequence[str] = ["AppConfig", "ConfigError", "ENV_VARS", "LIMIT_FLAGS", "MODEL_FLAGS", "SERVER_FLAGS",
-                          "add_serving_arguments", "add_setting_arguments", "config_from_args", "describe",
-                          "setting", "INT8_ENGINE_CHOICES", "QUANTIZE_CHOICES"]
+__all__: Sequence[str] = [
+    "AppConfig",
+    "ConfigError",
+    "ENV_VARS",
+    "LIMIT_FLAGS",
+    "MODEL_FLAGS",
+    "SERVER_FLAGS",
+    "add_serving_arguments",
+    "add_setting_arguments",
+    "config_from_args",
+    "describe",
+    "setting",
+    "INT8_ENGINE_CHOICES",
+    "QUANTIZE_CHOICES",
+]

@@ -32,9 +32,10 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .config import AppConfig, ConfigError, add_serving_arguments, config_from_args
 
@@ -45,8 +46,14 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 FORMATS = ("parquet", "csv")
 # Shard kinds by file suffix. .txt follows the batch CLI: one text per line unless it has a delimiter.
-SUFFIX_KINDS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-                ".parquet": "parquet"}
+SUFFIX_KINDS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+}
 DEFAULT_ROWS_PER_BATCH = 1024  # rows per actor call: enough texts to sort by length, small enough to stream
 ROWS_PER_FILE = 100_000  # rows Ray bundles into one write task, i.e. one output shard (fewer, larger files)
 # Per-shard limits: far above the upload limits of the app (50 MB / 100,000 rows), since one shard is
@@ -71,6 +78,7 @@ class ShardError(Exception):
 
 # ---- the batch pipeline's public functions, in one place --------------------------------------------
 
+
 def batch_api() -> Any:
     """The project's batch functions this command uses (reading with its decoding rules, ``classify_table``,
     formula escaping), from ``sentiment_app.batch``: the one place to repoint if they move again.
@@ -84,47 +92,96 @@ def batch_api() -> Any:
     from .batch.columns import TEXT_NAMES
 
     def read_table(path: Path, **kwargs: Any) -> Any:
-        return batch.read_table(path, budget=batch.Budget(what=f"reading {Path(path).name}", setting=None),
-                                **kwargs)
+        return batch.read_table(path, budget=batch.Budget(what=f"reading {Path(path).name}", setting=None), **kwargs)
 
-    return SimpleNamespace(read_table=read_table, TableError=batch.TableError, LoadedTable=batch.LoadedTable,
-                           classify_table=batch.classify_table, escape_formulas=batch.escape_formulas,
-                           TEXT_NAMES=TEXT_NAMES)
+    return SimpleNamespace(
+        read_table=read_table,
+        TableError=batch.TableError,
+        LoadedTable=batch.LoadedTable,
+        classify_table=batch.classify_table,
+        escape_formulas=batch.escape_formulas,
+        TEXT_NAMES=TEXT_NAMES,
+    )
 
 
 # ---- command line -------------------------------------------------------------------------------------
 
+
 def add_command(commands: Any) -> None:
     """Register ``predict-distributed`` on the CLI's subparsers (no Ray import)."""
     parser = commands.add_parser(
-        "predict-distributed", help="classify CSV/TSV/JSONL/Parquet shards on Ray (local or a cluster)",
+        "predict-distributed",
+        help="classify CSV/TSV/JSONL/Parquet shards on Ray (local or a cluster)",
         description="Classify every row of a file, folder or glob of CSV/TSV/TXT/JSONL/Parquet shards on Ray "
-                    "Data, one model per worker, and write Parquet (or Excel-safe CSV) shards with the input "
-                    "columns plus sentiment, confidence and prob_<label>.")
-    parser.add_argument("input", metavar="INPUT", help="a file, a folder or a quoted glob ('data/*.parquet') "
-                        "of .csv/.tsv/.txt, .jsonl or .parquet shards (one kind per run)")
-    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder for the result shards; must be new "
-                        "or empty (on a cluster: a path every node can write, e.g. a shared filesystem)")
+        "Data, one model per worker, and write Parquet (or Excel-safe CSV) shards with the input "
+        "columns plus sentiment, confidence and prob_<label>.",
+    )
+    parser.add_argument(
+        "input",
+        metavar="INPUT",
+        help="a file, a folder or a quoted glob ('data/*.parquet') "
+        "of .csv/.tsv/.txt, .jsonl or .parquet shards (one kind per run)",
+    )
+    parser.add_argument(
+        "output_dir",
+        metavar="OUTPUT_DIR",
+        help="folder for the result shards; must be new "
+        "or empty (on a cluster: a path every node can write, e.g. a shared filesystem)",
+    )
     ray_group = parser.add_argument_group("ray")
-    ray_group.add_argument("--address", help="join a running Ray cluster: 'auto' (on a cluster node or under "
-                           "`ray job submit`), 'ray://HEAD:10001' (Ray Client) or HEAD:6379 "
-                           "(default: start a local Ray)")
-    ray_group.add_argument("--workers", type=int, default=None, metavar="N",
-                           help="model actors, each loading the model once (default: local: one per 2 cores, "
-                                "at least 1; cluster: 2)")
-    ray_group.add_argument("--cpus-per-worker", type=int, default=None, metavar="C",
-                           help="CPUs (and torch threads) per model actor (default: local: cores / N; cluster: 1)")
-    ray_group.add_argument("--rows-per-batch", type=int, default=DEFAULT_ROWS_PER_BATCH, metavar="ROWS",
-                           help=f"rows per model-actor call (default {DEFAULT_ROWS_PER_BATCH})")
+    ray_group.add_argument(
+        "--address",
+        help="join a running Ray cluster: 'auto' (on a cluster node or under "
+        "`ray job submit`), 'ray://HEAD:10001' (Ray Client) or HEAD:6379 "
+        "(default: start a local Ray)",
+    )
+    ray_group.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="model actors, each loading the model once (default: local: one per 2 cores, at least 1; cluster: 2)",
+    )
+    ray_group.add_argument(
+        "--cpus-per-worker",
+        type=int,
+        default=None,
+        metavar="C",
+        help="CPUs (and torch threads) per model actor (default: local: cores / N; cluster: 1)",
+    )
+    ray_group.add_argument(
+        "--rows-per-batch",
+        type=int,
+        default=DEFAULT_ROWS_PER_BATCH,
+        metavar="ROWS",
+        help=f"rows per model-actor call (default {DEFAULT_ROWS_PER_BATCH})",
+    )
     table = parser.add_argument_group("table")
-    table.add_argument("--text-column", metavar="NAME", help="column with the texts (default: detected as by "
-                       "`predict` for CSV/TSV; by name such as text/评论 for JSONL/Parquet)")
-    table.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
-                       help="CSV/TSV shards have (or have not) a header row (default: detected on the first shard)")
-    table.add_argument("--format", choices=FORMATS, default="parquet",
-                       help="output shards: parquet (default) or csv (UTF-8 with BOM, formulas escaped, for Excel)")
-    table.add_argument("--shard-max-mb", type=float, default=DEFAULT_SHARD_MAX_MB, metavar="MB",
-                       help=f"refuse CSV/JSONL shards larger than this (default {DEFAULT_SHARD_MAX_MB:g})")
+    table.add_argument(
+        "--text-column",
+        metavar="NAME",
+        help="column with the texts (default: detected as by "
+        "`predict` for CSV/TSV; by name such as text/评论 for JSONL/Parquet)",
+    )
+    table.add_argument(
+        "--header",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="CSV/TSV shards have (or have not) a header row (default: detected on the first shard)",
+    )
+    table.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="parquet",
+        help="output shards: parquet (default) or csv (UTF-8 with BOM, formulas escaped, for Excel)",
+    )
+    table.add_argument(
+        "--shard-max-mb",
+        type=float,
+        default=DEFAULT_SHARD_MAX_MB,
+        metavar="MB",
+        help=f"refuse CSV/JSONL shards larger than this (default {DEFAULT_SHARD_MAX_MB:g})",
+    )
     table.add_argument("-q", "--quiet", action="store_true", help="no Ray progress; only errors and the summary")
     add_serving_arguments(parser, fallback_flag=False)  # a batch run never swaps models silently
     parser.set_defaults(handler=main_from_args)
@@ -152,6 +209,7 @@ def _fail(exc: BaseException) -> int:
 
 # ---- plan: what to read, where to write, with what --------------------------------------------------
 
+
 @dataclass(frozen=True)
 class InputPlan:
     """The shards of one kind, and how to read them."""
@@ -177,12 +235,15 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         rate = self.rows / self.seconds if self.seconds > 0 else float("nan")
-        parts = [f"{label} {count:,} ({count / max(self.rows - self.empty, 1):.1%})"
-                 for label, count in self.counts.items()]
-        return [f"{self.rows:,} rows: " + ", ".join(parts) + f", empty {self.empty:,}",
-                f"{rate:,.1f} rows/s with {self.workers} worker(s) ({self.seconds:.1f} s from start to last shard "
-                f"written, model loading included)",
-                f"wrote {self.files} {'file' if self.files == 1 else 'files'} to {self.output_dir}"]
+        parts = [
+            f"{label} {count:,} ({count / max(self.rows - self.empty, 1):.1%})" for label, count in self.counts.items()
+        ]
+        return [
+            f"{self.rows:,} rows: " + ", ".join(parts) + f", empty {self.empty:,}",
+            f"{rate:,.1f} rows/s with {self.workers} worker(s) ({self.seconds:.1f} s from start to last shard "
+            f"written, model loading included)",
+            f"wrote {self.files} {'file' if self.files == 1 else 'files'} to {self.output_dir}",
+        ]
 
 
 def resolve_shards(spec: str) -> tuple[str, list[str]]:
@@ -195,9 +256,13 @@ def resolve_shards(spec: str) -> tuple[str, list[str]]:
     if path.is_file():
         candidates = [path]
     elif path.is_dir():
-        candidates = [p for p in sorted(path.rglob("*")) if p.is_file()
-                      and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
-                      and p.suffix.lower() in SUFFIX_KINDS]
+        candidates = [
+            p
+            for p in sorted(path.rglob("*"))
+            if p.is_file()
+            and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
+            and p.suffix.lower() in SUFFIX_KINDS
+        ]
         if not candidates:
             raise DistributedError(f"folder {spec} holds no .csv/.tsv/.txt/.jsonl/.parquet files")
     elif _GLOB_CHARS.search(spec):
@@ -231,8 +296,9 @@ def plan_input(spec: str, *, text_column: str | None, header: bool | None, max_b
         api = batch_api()
         first = Path(shards[0])
         try:
-            table = api.read_table(first, text_column=text_column, header=header, max_bytes=max_bytes,
-                                   max_rows=DEFAULT_SHARD_MAX_ROWS)
+            table = api.read_table(
+                first, text_column=text_column, header=header, max_bytes=max_bytes, max_rows=DEFAULT_SHARD_MAX_ROWS
+            )
         except api.TableError as exc:
             raise DistributedError(_named(first.name, str(exc))) from None
         return InputPlan(kind, tuple(shards), table.text_column, tuple(table.columns), header=table.has_header)
@@ -240,8 +306,9 @@ def plan_input(spec: str, *, text_column: str | None, header: bool | None, max_b
         columns = _parquet_columns(shards)
     else:
         columns = _jsonl_columns(Path(shards[0]))
-    return InputPlan(kind, tuple(shards), _choose_text_column(columns, text_column, Path(shards[0]).name),
-                     tuple(columns))
+    return InputPlan(
+        kind, tuple(shards), _choose_text_column(columns, text_column, Path(shards[0]).name), tuple(columns)
+    )
 
 
 def _named(name: str, message: str) -> str:
@@ -261,8 +328,10 @@ def _parquet_columns(shards: Sequence[str]) -> list[str]:
         if columns is None:
             columns = names
         elif set(names) != set(columns):
-            raise DistributedError(f"shard {name} has columns {', '.join(names)}, the first shard "
-                                   f"{', '.join(columns)}: give shards of one table")
+            raise DistributedError(
+                f"shard {name} has columns {', '.join(names)}, the first shard "
+                f"{', '.join(columns)}: give shards of one table"
+            )
     return columns or []
 
 
@@ -300,8 +369,10 @@ def check_output_dir(output_dir: str, shards: Sequence[str]) -> Path:
     if out.exists() and not out.is_dir():
         raise DistributedError(f"OUTPUT_DIR {output_dir} is a file: give a folder")
     if out.is_dir() and any(out.iterdir()):
-        raise DistributedError(f"OUTPUT_DIR {output_dir} is not empty: choose a new folder or empty it, so "
-                               "old shards do not mix with new ones")
+        raise DistributedError(
+            f"OUTPUT_DIR {output_dir} is not empty: choose a new folder or empty it, so "
+            "old shards do not mix with new ones"
+        )
     resolved = out.resolve()
     for shard in shards:
         if Path(shard).is_relative_to(resolved):
@@ -339,7 +410,7 @@ def check_reachable(address: str) -> None:
     """Fail in seconds, with one line, when a cluster address accepts no connection (Ray waits ~30-60 s)."""
     if address == "auto" or address.startswith("local"):
         return
-    target = address[len("ray://"):] if address.startswith("ray://") else address
+    target = address[len("ray://") :] if address.startswith("ray://") else address
     host, _, port_text = target.rpartition(":")
     if not host:
         host, port_text = target, str(RAY_CLIENT_PORT) if address.startswith("ray://") else "6379"
@@ -352,11 +423,13 @@ def check_reachable(address: str) -> None:
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise DistributedError(f"cannot reach the Ray cluster at {address}: {reason}; is it running "
-                               "(`ray status` on the head node)?") from None
+        raise DistributedError(
+            f"cannot reach the Ray cluster at {address}: {reason}; is it running (`ray status` on the head node)?"
+        ) from None
 
 
 # ---- the run ----------------------------------------------------------------------------------------
+
 
 def run(args: argparse.Namespace) -> RunSummary:
     """Plan (no Ray yet), then start or join Ray, score, write, and return the summary."""
@@ -382,8 +455,16 @@ def run(args: argparse.Namespace) -> RunSummary:
     started = time.perf_counter()
     ray = _start_ray(args.address, workers * cpus, quiet=args.quiet)
     try:
-        sink = _pipeline(plan, config, staging, workers=workers, cpus=cpus, rows_per_batch=args.rows_per_batch,
-                         output_format=args.format, max_bytes=max_bytes)
+        sink = _pipeline(
+            plan,
+            config,
+            staging,
+            workers=workers,
+            cpus=cpus,
+            rows_per_batch=args.rows_per_batch,
+            output_format=args.format,
+            max_bytes=max_bytes,
+        )
         files = _commit(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -396,8 +477,9 @@ def run(args: argparse.Namespace) -> RunSummary:
             _shutdown(ray)
     seconds = time.perf_counter() - started
     counts, empty, rows = sink.tally()
-    return RunSummary(rows=rows, counts=counts, empty=empty, files=files, seconds=seconds, workers=workers,
-                      output_dir=str(out))
+    return RunSummary(
+        rows=rows, counts=counts, empty=empty, files=files, seconds=seconds, workers=workers, output_dir=str(out)
+    )
 
 
 def _worker_shape(args: argparse.Namespace) -> tuple[int, int]:
@@ -418,8 +500,12 @@ def _start_ray(address: str | None, cpus: int, *, quiet: bool) -> Any:
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     import ray
 
-    options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
-                               "log_to_driver": False, "ignore_reinit_error": True}
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "log_to_driver": False,
+        "ignore_reinit_error": True,
+    }
     try:
         if address:
             if address.startswith("ray://"):
@@ -471,8 +557,17 @@ def _silence_user_code_errors() -> None:
                 handler.addFilter(_DropUserErrors())
 
 
-def _pipeline(plan: InputPlan, config: AppConfig, staging: Path, *, workers: int, cpus: int, rows_per_batch: int,
-              output_format: str, max_bytes: int) -> Any:
+def _pipeline(
+    plan: InputPlan,
+    config: AppConfig,
+    staging: Path,
+    *,
+    workers: int,
+    cpus: int,
+    rows_per_batch: int,
+    output_format: str,
+    max_bytes: int,
+) -> Any:
     import ray
     from ray.data import ActorPoolStrategy
 
@@ -480,14 +575,24 @@ def _pipeline(plan: InputPlan, config: AppConfig, staging: Path, *, workers: int
         dataset = ray.data.read_parquet(list(plan.shards), file_extensions=None)
     else:
         # One task per shard, reading with the project's rules; ``override_num_blocks`` keeps them apart.
-        dataset = ray.data.from_items([{"path": shard} for shard in plan.shards],
-                                      override_num_blocks=len(plan.shards))
-        dataset = dataset.map_batches(read_shards, batch_size=1, batch_format="pandas", zero_copy_batch=False,
-                                      fn_kwargs={"kind": plan.kind, "header": plan.header,
-                                                 "text_column": plan.text_column, "columns": list(plan.columns),
-                                                 "max_bytes": max_bytes})
+        dataset = ray.data.from_items([{"path": shard} for shard in plan.shards], override_num_blocks=len(plan.shards))
+        dataset = dataset.map_batches(
+            read_shards,
+            batch_size=1,
+            batch_format="pandas",
+            zero_copy_batch=False,
+            fn_kwargs={
+                "kind": plan.kind,
+                "header": plan.header,
+                "text_column": plan.text_column,
+                "columns": list(plan.columns),
+                "max_bytes": max_bytes,
+            },
+        )
     scored = dataset.map_batches(
-        ModelWorker, batch_size=rows_per_batch, batch_format="pandas",
+        ModelWorker,
+        batch_size=rows_per_batch,
+        batch_format="pandas",
         fn_constructor_kwargs={"config": config, "text_column": plan.text_column},
         compute=ActorPoolStrategy(size=workers),  # 2.60: `concurrency=` is deprecated in favour of this
         num_cpus=cpus,
@@ -523,8 +628,10 @@ def _commit(staging: Path, out: Path) -> int:
 
 # ---- what runs on the workers -------------------------------------------------------------------------
 
-def read_shards(batch: "pd.DataFrame", *, kind: str, header: bool | None, text_column: str, columns: list[str],
-                max_bytes: int) -> "pd.DataFrame":
+
+def read_shards(
+    batch: pd.DataFrame, *, kind: str, header: bool | None, text_column: str, columns: list[str], max_bytes: int
+) -> pd.DataFrame:
     """A Ray task: read the shard(s) named in ``batch['path']``; every cell as the string in the file."""
     import pandas as pd
 
@@ -534,21 +641,24 @@ def read_shards(batch: "pd.DataFrame", *, kind: str, header: bool | None, text_c
         if kind == "csv":
             api = batch_api()
             try:
-                table = api.read_table(path, text_column=text_column, header=header, max_bytes=max_bytes,
-                                       max_rows=DEFAULT_SHARD_MAX_ROWS)
+                table = api.read_table(
+                    path, text_column=text_column, header=header, max_bytes=max_bytes, max_rows=DEFAULT_SHARD_MAX_ROWS
+                )
             except api.TableError as exc:
                 raise ShardError(f"cannot read shard {path.name}: {' '.join(str(exc).split())}") from None
             frame = table.frame
         else:
             frame = _read_jsonl(path, max_bytes=max_bytes)
         if list(frame.columns) != columns:
-            raise ShardError(f"shard {path.name} has columns {', '.join(map(str, frame.columns))}, the first "
-                             f"shard {', '.join(columns)}: give shards of one table")
+            raise ShardError(
+                f"shard {path.name} has columns {', '.join(map(str, frame.columns))}, the first "
+                f"shard {', '.join(columns)}: give shards of one table"
+            )
         frames.append(frame)
     return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
 
-def _read_jsonl(path: Path, *, max_bytes: int | None, head: int | None = None) -> "pd.DataFrame":
+def _read_jsonl(path: Path, *, max_bytes: int | None, head: int | None = None) -> pd.DataFrame:
     """One JSON object per line, values kept as JSON gave them; a broken shard raises a named error."""
     import json
 
@@ -590,12 +700,19 @@ class ModelWorker:
             raise ShardError(" ".join(str(exc).split())) from None
         self.text_column = text_column
 
-    def __call__(self, batch: "pd.DataFrame") -> "pd.DataFrame":
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The batch's columns unchanged, then sentiment, confidence, prob_<label> (as ``predict`` writes them)."""
         api = batch_api()
         frame = batch.reset_index(drop=True)
-        table = api.LoadedTable(frame=frame, encoding=None, delimiter=None, has_header=True,
-                                text_column=self.text_column, label_column=None, columns=list(frame.columns))
+        table = api.LoadedTable(
+            frame=frame,
+            encoding=None,
+            delimiter=None,
+            has_header=True,
+            text_column=self.text_column,
+            label_column=None,
+            columns=list(frame.columns),
+        )
         return api.classify_table(table, self.classifier, chunk_size=max(len(frame), 1))
 
 
@@ -677,6 +794,19 @@ class ShardSinkMixin:
         return dict(sorted(counts.items())), empty, sum(r["rows"] for r in self.results)
 
 
-__all__ = ["DistributedError", "InputPlan", "ModelWorker", "RunSummary", "ShardError", "add_command",
-           "batch_api", "check_output_dir", "check_reachable", "main_from_args", "plan_input", "read_shards",
-           "resolve_shards", "run"]
+__all__ = [
+    "DistributedError",
+    "InputPlan",
+    "ModelWorker",
+    "RunSummary",
+    "ShardError",
+    "add_command",
+    "batch_api",
+    "check_output_dir",
+    "check_reachable",
+    "main_from_args",
+    "plan_input",
+    "read_shards",
+    "resolve_shards",
+    "run",
+]

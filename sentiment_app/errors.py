@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 MASK = "***"
 # scheme://userinfo@host: the userinfo (user, user:password, or a bare token) is a credential.
@@ -21,7 +22,9 @@ _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<userin
 # Query or fragment parameters whose value is a secret (?token=..., &api_key=..., ;sig=...).
 _SECRET_PARAM = re.compile(
     r"(?P<key>[?&;#](?:[\w.\-]*(?:token|key|secret|password|passwd|pwd|auth|signature|sig|credential)[\w.\-]*))"
-    r"=(?P<value>[^&;#\s\"'<>]+)", re.IGNORECASE)
+    r"=(?P<value>[^&;#\s\"'<>]+)",
+    re.IGNORECASE,
+)
 # User access tokens of the Hugging Face Hub (hf_ + 30 or more letters and digits), wherever they appear.
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")
 # An absolute POSIX path of two or more parts, not part of a URL (no word character, ':' or '/' before it).
@@ -134,5 +137,14 @@ def redact_process_output(*secrets: str | None) -> None:
     install_log_redaction(*secrets)
 
 
-__all__ = ["MASK", "RedactingFilter", "RedactingStream", "first_line", "hide_paths", "install_log_redaction", "redact",
-           "redact_process_output", "redacted_error"]
+__all__ = [
+    "MASK",
+    "RedactingFilter",
+    "RedactingStream",
+    "first_line",
+    "hide_paths",
+    "install_log_redaction",
+    "redact",
+    "redact_process_output",
+    "redacted_error",
+]

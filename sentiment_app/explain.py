@@ -23,7 +23,6 @@ import torch
 
 from .classifier import Prediction, SentimentClassifier, _is_blank
 
-
 PATH_POINT = 0.5  # where on the path from a zero embedding the gradient is taken
 
 

@@ -21,9 +21,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .artifact import (
     METRICS_FILE,
@@ -49,19 +50,31 @@ class ExportError(Exception):
 def add_export_parser(commands: Any) -> argparse.ArgumentParser:
     """The ``export`` subcommand on ``python -m sentiment_app``'s subparsers."""
     parser = commands.add_parser(
-        "export", help="write the served model as a plain transformers folder (for pipeline, TEI, Ray)",
+        "export",
+        help="write the served model as a plain transformers folder (for pipeline, TEI, Ray)",
         description="Write the model the app serves (an adapter merged into its base, or a full model) as a plain "
-                    "transformers folder: config.json with id2label/label2id, tokenizer, model.safetensors and "
-                    "a model card on serving it with transformers.pipeline, Text Embeddings Inference and Ray.")
-    parser.add_argument("model", metavar="MODEL", help="Hub repo id or folder of an adapter or full model "
-                        "('embedded' = the embedded compact model)")
+        "transformers folder: config.json with id2label/label2id, tokenizer, model.safetensors and "
+        "a model card on serving it with transformers.pipeline, Text Embeddings Inference and Ray.",
+    )
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="Hub repo id or folder of an adapter or full model ('embedded' = the embedded compact model)",
+    )
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="folder to write; must not exist or be empty")
     parser.add_argument("--revision", help="branch, tag or commit of a Hub MODEL")
     parser.add_argument("--base-model", help="base model for an adapter, overriding adapter_config.json")
-    parser.add_argument("--labels", metavar="NAMES", help="label names in class-index order, comma-separated, for a "
-                        "model that names none itself ($SENTIMENT_LABELS)")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the folder to this Hub model repo "
-                        "(token: HF_TOKEN or `hf auth login`)")
+    parser.add_argument(
+        "--labels",
+        metavar="NAMES",
+        help="label names in class-index order, comma-separated, for a "
+        "model that names none itself ($SENTIMENT_LABELS)",
+    )
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="REPO_ID",
+        help="upload the folder to this Hub model repo (token: HF_TOKEN or `hf auth login`)",
+    )
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
     parser.set_defaults(handler=run_export)
     return parser
@@ -72,26 +85,31 @@ def run_export(args: argparse.Namespace) -> int:
     from .config import config_from_args
 
     try:
-        config = config_from_args(argparse.Namespace(revision=args.revision, base_model=args.base_model,
-                                                     labels=args.labels))
+        config = config_from_args(
+            argparse.Namespace(revision=args.revision, base_model=args.base_model, labels=args.labels)
+        )
         # MODEL names the model whatever SENTIMENT_MODEL says; "embedded" is the embedded one.
         config = replace(config, model=None if args.model == "embedded" else args.model)
     except ConfigError as exc:
         raise ExportError(str(exc)) from None
     if args.push_to_hub:
         check_repo_id(args.push_to_hub)  # before the slow part
-    out = export_model(config, Path(args.output_dir), repo_id=args.push_to_hub,
-                       log=lambda line: print(line, file=sys.stderr))
-    print(f"exported to {out}: serve it with transformers.pipeline(\"text-classification\", model=\"{out}\", "
-          "top_k=None), Text Embeddings Inference or Ray (see its README.md)")
+    out = export_model(
+        config, Path(args.output_dir), repo_id=args.push_to_hub, log=lambda line: print(line, file=sys.stderr)
+    )
+    print(
+        f'exported to {out}: serve it with transformers.pipeline("text-classification", model="{out}", '
+        "top_k=None), Text Embeddings Inference or Ray (see its README.md)"
+    )
     if args.push_to_hub:
         url = push_export(out, args.push_to_hub, private=args.private)
         print(f"pushed to {url}")
     return 0
 
 
-def export_model(config: AppConfig, output_dir: Path, *, repo_id: str | None = None,
-                 log: Callable[[str], None] = print) -> Path:
+def export_model(
+    config: AppConfig, output_dir: Path, *, repo_id: str | None = None, log: Callable[[str], None] = print
+) -> Path:
     """Load ``config.model`` as the app does and write it as a plain transformers model folder.
 
     ``repo_id`` (where it will be pushed) names the model in the card's examples; else the folder's name.
@@ -112,8 +130,9 @@ def export_model(config: AppConfig, output_dir: Path, *, repo_id: str | None = N
         if config.model is None:
             source = EMBEDDED_MODEL_DIR
         else:  # the folder load_classifier read (a Hub repo is in the local cache by now)
-            source, _ = resolve_source(config.model, revision=config.revision, token=config.token,
-                                       timeout=config.hub_timeout)
+            source, _ = resolve_source(
+                config.model, revision=config.revision, token=config.token, timeout=config.hub_timeout
+            )
     except ModelLoadError as exc:
         raise ExportError(str(exc)) from None
     model, tokenizer, labels = classifier.explain_model, classifier.tokenizer, list(classifier.labels)
@@ -132,10 +151,17 @@ def export_model(config: AppConfig, output_dir: Path, *, repo_id: str | None = N
         write_labels(staging, labels)
         metrics = classifier.info.metrics or {}
         (staging / METRICS_FILE).write_text(json.dumps(metrics, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        record = {"source": classifier.info.name, "kind": classifier.info.kind, "base_model": classifier.info.base_model,
-                  "revision": classifier.info.revision, "labels": labels, "calibration_temperature": temperature}
-        (staging / EXPORT_RECORD_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n",
-                                                  encoding="utf-8")
+        record = {
+            "source": classifier.info.name,
+            "kind": classifier.info.kind,
+            "base_model": classifier.info.base_model,
+            "revision": classifier.info.revision,
+            "labels": labels,
+            "calibration_temperature": temperature,
+        }
+        (staging / EXPORT_RECORD_FILE).write_text(
+            json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
         max_tokens = getattr(model.config, "max_position_embeddings", 512)
         card = render_card(record, metrics, repo_id or output_dir.name, max_tokens, on_hub=repo_id is not None)
         (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
@@ -151,8 +177,10 @@ def export_model(config: AppConfig, output_dir: Path, *, repo_id: str | None = N
         os.replace(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log(f"wrote {output_dir}: {classifier.info.kind} {classifier.info.name} as a plain model, labels "
-        f"{', '.join(labels)}")
+    log(
+        f"wrote {output_dir}: {classifier.info.kind} {classifier.info.name} as a plain model, labels "
+        f"{', '.join(labels)}"
+    )
     return output_dir
 
 
@@ -165,8 +193,10 @@ def _temperature(folder: Path | None) -> float | None:
     except ArtifactError as exc:
         raise ExportError(str(exc)) from None
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise ExportError(f"{folder / CALIBRATION_FILE} has no positive number under \"temperature\" "
-                          f"(got {value!r}): fix it or remove the file")
+        raise ExportError(
+            f'{folder / CALIBRATION_FILE} has no positive number under "temperature" '
+            f"(got {value!r}): fix it or remove the file"
+        )
     return float(value)
 
 
@@ -180,39 +210,68 @@ def fold_temperature(model: Any, temperature: float) -> None:
     head = getattr(model, "classifier", None) or getattr(model, "score", None)
     layer = head if isinstance(head, torch.nn.Linear) else getattr(head, "out_proj", None)
     if not isinstance(layer, torch.nn.Linear):
-        raise ExportError(f"cannot fold the calibration temperature into a {type(model).__name__}: its classifier "
-                          "is not a linear layer")
+        raise ExportError(
+            f"cannot fold the calibration temperature into a {type(model).__name__}: its classifier "
+            "is not a linear layer"
+        )
     with torch.no_grad():
         layer.weight.div_(temperature)
         if layer.bias is not None:
             layer.bias.div_(temperature)
 
 
-def render_card(record: dict[str, Any], metrics: dict[str, Any], name: str, max_tokens: int = 512, *,
-                on_hub: bool = False) -> str:
+def render_card(
+    record: dict[str, Any], metrics: dict[str, Any], name: str, max_tokens: int = 512, *, on_hub: bool = False
+) -> str:
     """The export's model card: Hub metadata, what it is, and how to serve it three ways.
 
     ``name`` is the Hub repo id when ``on_hub``, else the folder's name (TEI then mounts the folder).
     """
     labels = record["labels"]
     base = record.get("base_model")
-    meta = ["---", "library_name: transformers", "pipeline_tag: text-classification", "language:", "  - zh",
-            "tags:", "  - sentiment-analysis", "  - text-classification", "  - chinese"]
+    meta = [
+        "---",
+        "library_name: transformers",
+        "pipeline_tag: text-classification",
+        "language:",
+        "  - zh",
+        "tags:",
+        "  - sentiment-analysis",
+        "  - text-classification",
+        "  - chinese",
+    ]
     if base and "/" in base and not Path(base).exists():
         meta.append(f"base_model: {base}")
     meta.append("---")
-    what = (f"the LoRA adapter `{record['source']}` merged into its base `{base}`" if record["kind"] == "adapter"
-            else f"the model `{record['source']}`")
-    accuracy = next((f"{split} accuracy {metrics[split]['accuracy']:.4f}" for split in ("test", "validation")
-                     if isinstance(metrics.get(split), dict) and "accuracy" in metrics[split]), None)
+    what = (
+        f"the LoRA adapter `{record['source']}` merged into its base `{base}`"
+        if record["kind"] == "adapter"
+        else f"the model `{record['source']}`"
+    )
+    accuracy = next(
+        (
+            f"{split} accuracy {metrics[split]['accuracy']:.4f}"
+            for split in ("test", "validation")
+            if isinstance(metrics.get(split), dict) and "accuracy" in metrics[split]
+        ),
+        None,
+    )
     temperature = record.get("calibration_temperature")
-    calibration = (f"Probabilities are calibrated: the temperature {temperature:g} is folded into the classifier's "
-                   "weight and bias (logits / T), so every stack below gives the calibrated probabilities."
-                   if temperature else "Probabilities are the model's softmax, as the app shows them.")
-    tei = (f"docker run -p 8080:80 {TEI_IMAGE} --model-id {name}" if on_hub
-           else f'docker run -p 8080:80 -v "$PWD/{name}:/model" {TEI_IMAGE} --model-id /model')
+    calibration = (
+        f"Probabilities are calibrated: the temperature {temperature:g} is folded into the classifier's "
+        "weight and bias (logits / T), so every stack below gives the calibrated probabilities."
+        if temperature
+        else "Probabilities are the model's softmax, as the app shows them."
+    )
+    tei = (
+        f"docker run -p 8080:80 {TEI_IMAGE} --model-id {name}"
+        if on_hub
+        else f'docker run -p 8080:80 -v "$PWD/{name}:/model" {TEI_IMAGE} --model-id /model'
+    )
     label_rows = "\n".join(f"| {i} | {label} |" for i, label in enumerate(labels))
-    return "\n".join(meta) + f"""
+    return (
+        "\n".join(meta)
+        + f"""
 
 # {name}: Chinese review sentiment
 
@@ -272,6 +331,7 @@ For files of millions of rows, Ray Data runs the same pipeline in one actor per 
 `ray.data.read_csv(...).map_batches(Classifier, concurrency=4, batch_size=64)`, where `Classifier`
 loads the pipeline in `__init__` and classifies `batch["text"]` in `__call__`.
 """
+    )
 
 
 def check_repo_id(repo_id: str) -> None:
@@ -302,13 +362,26 @@ def push_export(folder: Path, repo_id: str, *, private: bool = False, api: Any =
 
         api = HfApi(endpoint=DEFAULT_HUB_ENDPOINT, token=token or None, library_name="sentiment-lora-space")
     try:
-        result = push_artifact(folder, repo_id, api=api, token=token, private=private,
-                               commit_message="Upload merged sentiment model (python -m sentiment_app export)",
-                               log=lambda line: print(line, file=sys.stderr))
+        result = push_artifact(
+            folder,
+            repo_id,
+            api=api,
+            token=token,
+            private=private,
+            commit_message="Upload merged sentiment model (python -m sentiment_app export)",
+            log=lambda line: print(line, file=sys.stderr),
+        )
     except UserError as exc:
         raise ExportError(redact(str(exc), token)) from None
     return result.commit_url or f"{DEFAULT_HUB_ENDPOINT}/{repo_id}"
 
 
-__all__: Sequence[str] = ["ExportError", "add_export_parser", "export_model", "fold_temperature", "push_export",
-                          "render_card", "run_export"]
+__all__: Sequence[str] = [
+    "ExportError",
+    "add_export_parser",
+    "export_model",
+    "fold_temperature",
+    "push_export",
+    "render_card",
+    "run_export",
+]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .artifact import validate_artifact
 from .errors import UserError, first_line, redact
@@ -58,8 +59,9 @@ def endpoint_note(hub_endpoint: str | None) -> str:
     target = (hub_endpoint or DEFAULT_HUB_ENDPOINT).rstrip("/")
     mirror = os.environ.get("HF_ENDPOINT", "").rstrip("/")
     if hub_endpoint is None and mirror and mirror != DEFAULT_HUB_ENDPOINT:
-        return redact(f"pushing to {target} (HF_ENDPOINT={mirror} is used for downloads only; "
-                      "pass --hub-endpoint to push there)")
+        return redact(
+            f"pushing to {target} (HF_ENDPOINT={mirror} is used for downloads only; pass --hub-endpoint to push there)"
+        )
     return redact(f"pushing to {target}" + (" (--hub-endpoint)" if hub_endpoint else ""))
 
 
@@ -77,8 +79,10 @@ def describe_upload(folder: str | Path, repo_id: str, endpoint: str, *, private:
     root = Path(folder)
     files = upload_files(root)
     total = sum((root / f).stat().st_size for f in files)
-    lines = [f"dry run: would upload {len(files)} files ({_size(total)}) to {endpoint}/{repo_id} "
-             f"(branch {revision or 'main'}, {'private' if private else 'public'} if created):"]
+    lines = [
+        f"dry run: would upload {len(files)} files ({_size(total)}) to {endpoint}/{repo_id} "
+        f"(branch {revision or 'main'}, {'private' if private else 'public'} if created):"
+    ]
     lines += [f"  {f}  ({_size((root / f).stat().st_size)})" for f in files]
     return redact("\n".join(lines))
 
@@ -110,8 +114,7 @@ def push_artifact(
     if problems:
         raise PushError(f"{root} is not a complete artifact ({problems[0]}); nothing was pushed")
     if not token:
-        raise PushError("no Hugging Face token: set HF_TOKEN or run `hf auth login`; "
-                        f"the artifact stays in {root}")
+        raise PushError(f"no Hugging Face token: set HF_TOKEN or run `hf auth login`; the artifact stays in {root}")
     files = upload_files(root)
 
     def attempt(step: str, call: Callable[[], Any]) -> Any:
@@ -120,24 +123,42 @@ def push_artifact(
                 return call()
             except Exception as exc:  # sorted below into transient (retry) and final (one line)
                 if not is_transient(exc) or number == max_attempts:
-                    raise PushError(redact(push_error_message(exc, repo_id, endpoint, step, number, root),
-                                           token)) from None
+                    raise PushError(
+                        redact(push_error_message(exc, repo_id, endpoint, step, number, root), token)
+                    ) from None
                 wait = backoff * 2 ** (number - 1)
-                log(redact(f"{step} failed ({describe_error(exc)}); retry {number}/{max_attempts - 1} in {wait:g}s",
-                           token))
+                log(
+                    redact(
+                        f"{step} failed ({describe_error(exc)}); retry {number}/{max_attempts - 1} in {wait:g}s", token
+                    )
+                )
                 sleep(wait)
 
-    attempt("create the repo", lambda: api.create_repo(repo_id, private=private, exist_ok=True,
-                                                       repo_type="model", token=token))
+    attempt(
+        "create the repo",
+        lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model", token=token),
+    )
     if revision and revision != "main":
-        attempt("create the branch", lambda: api.create_branch(repo_id, branch=revision, exist_ok=True,
-                                                               repo_type="model", token=token))
-    info = attempt("upload", lambda: api.upload_folder(
-        repo_id=repo_id, folder_path=str(root), repo_type="model", revision=revision, token=token,
-        commit_message=commit_message or "Upload sentiment model", ignore_patterns=UPLOAD_IGNORE_PATTERNS))
+        attempt(
+            "create the branch",
+            lambda: api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="model", token=token),
+        )
+    info = attempt(
+        "upload",
+        lambda: api.upload_folder(
+            repo_id=repo_id,
+            folder_path=str(root),
+            repo_type="model",
+            revision=revision,
+            token=token,
+            commit_message=commit_message or "Upload sentiment model",
+            ignore_patterns=UPLOAD_IGNORE_PATTERNS,
+        ),
+    )
     commit_url = getattr(info, "commit_url", None) or (str(info) if isinstance(info, str) else None)
-    return PushResult(repo_id=repo_id, endpoint=endpoint, revision=revision or "main", files=files,
-                      commit_url=commit_url)
+    return PushResult(
+        repo_id=repo_id, endpoint=endpoint, revision=revision or "main", files=files, commit_url=commit_url
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -151,25 +172,32 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, TimeoutError)) or bool(names & {"TransportError", "TimeoutException"})
 
 
-def push_error_message(exc: BaseException, repo_id: str, endpoint: str, step: str, attempts: int,
-                       folder: Path) -> str:
+def push_error_message(exc: BaseException, repo_id: str, endpoint: str, step: str, attempts: int, folder: Path) -> str:
     """One line for a failed push: what the Hub said, what to do, and that the artifact is safe."""
     kept = f"; the artifact is kept in {folder}"
     status = _status(exc)
     if status == 401:
-        return (f"the Hub at {endpoint} rejected the token (HTTP 401): set HF_TOKEN to a valid token with write "
-                f"access or run `hf auth login`{kept}")
+        return (
+            f"the Hub at {endpoint} rejected the token (HTTP 401): set HF_TOKEN to a valid token with write "
+            f"access or run `hf auth login`{kept}"
+        )
     if status == 403:
-        return (f"the token may not write to {repo_id} (HTTP 403): use a write token for its namespace, or a "
-                f"repo id under your own account{kept}")
+        return (
+            f"the token may not write to {repo_id} (HTTP 403): use a write token for its namespace, or a "
+            f"repo id under your own account{kept}"
+        )
     if status == 404:
-        return (f"{repo_id} was not found on {endpoint} while trying to {step} (HTTP 404): check the namespace "
-                f"exists and the token can create repos in it{kept}")
+        return (
+            f"{repo_id} was not found on {endpoint} while trying to {step} (HTTP 404): check the namespace "
+            f"exists and the token can create repos in it{kept}"
+        )
     if "OfflineModeIsEnabled" in {cls.__name__ for cls in type(exc).__mro__}:
         return f"HF_HUB_OFFLINE is set, so nothing can be pushed: unset it to push{kept}"
     if is_transient(exc):
-        return (f"could not {step} on {endpoint} after {attempts} attempt(s) ({describe_error(exc)}): "
-                f"check the network and push again{kept}")
+        return (
+            f"could not {step} on {endpoint} after {attempts} attempt(s) ({describe_error(exc)}): "
+            f"check the network and push again{kept}"
+        )
     return f"could not {step} on {endpoint}: {describe_error(exc)}{kept}"
 
 
@@ -188,4 +216,4 @@ def _status(exc: BaseException) -> int | None:
 def _size(n: float) -> str:
     if n < 1024:
         return f"{n:.0f} B"
-    return f"{n / 1024:.1f} KB" if n < 1024 ** 2 else f"{n / 1024 ** 2:.1f} MB"
+    return f"{n / 1024:.1f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"

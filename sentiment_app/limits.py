@@ -11,8 +11,9 @@ unaffected. The same :class:`TextLimits` holds for ``/classify`` (string or list
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 # About 50 windows of 512 tokens: a pasted book would tie up the CPU for everyone; the batch tab takes long cells.
 MAX_TEXT_CHARS = 20_000
@@ -66,11 +67,14 @@ def check_text(value: Any, limits: TextLimits, *, allow_blank: bool = False) -> 
             return ""
         raise TextRefused(EMPTY_MESSAGE)
     if not isinstance(value, str):
-        raise TextRefused(f"🚫 评论必须是文本，收到的是 {_kind(value)}。/ A review must be a string, got {_kind(value)}.")
+        raise TextRefused(
+            f"🚫 评论必须是文本，收到的是 {_kind(value)}。/ A review must be a string, got {_kind(value)}."
+        )
     if len(value) > limits.max_text_chars:
         raise TextRefused(
-            f"📏 文本过长（{len(value):,} 字），单条分析最多 {limits.max_text_chars:,} 字；更长的内容请分段或用“批量分析”。"
-            f" / Text too long ({len(value):,} characters, limit {limits.max_text_chars:,}): split it or use the batch tab.")
+            f"📏 文本过长（{len(value):,} 字），单条分析最多 {limits.max_text_chars:,} 字；更长的内容请分段或用“批量分析”。"  # noqa: E501
+            f" / Text too long ({len(value):,} characters, limit {limits.max_text_chars:,}): split it or use the batch tab."  # noqa: E501
+        )
     if not value.strip():
         if allow_blank:
             return value
@@ -78,8 +82,10 @@ def check_text(value: Any, limits: TextLimits, *, allow_blank: bool = False) -> 
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise TextRefused(f"🚫 文本含有无效字符（第 {exc.start + 1:,} 个字符是孤立的代理码位）。/ The text is not "
-                          f"valid Unicode (character {exc.start + 1:,} is a lone surrogate).") from None
+        raise TextRefused(
+            f"🚫 文本含有无效字符（第 {exc.start + 1:,} 个字符是孤立的代理码位）。/ The text is not "
+            f"valid Unicode (character {exc.start + 1:,} is a lone surrogate)."
+        ) from None
     return value
 
 
@@ -90,15 +96,21 @@ def check_call(values: Any, limits: TextLimits, *, what: str = "texts") -> list[
     if isinstance(values, tuple):
         values = list(values)
     if not isinstance(values, list):
-        raise TextRefused(f"🚫 需要一个文本列表，收到的是 {_kind(values)}。/ Expected a list of {what}, got {_kind(values)}.")
+        raise TextRefused(
+            f"🚫 需要一个文本列表，收到的是 {_kind(values)}。/ Expected a list of {what}, got {_kind(values)}."
+        )
     if len(values) > limits.max_call_texts:
-        raise TextRefused(f"🔢 一次最多 {limits.max_call_texts:,} 条，收到 {len(values):,} 条；更多请用“批量分析”。"
-                          f" / At most {limits.max_call_texts:,} {what} per call, got {len(values):,}: use the batch "
-                          f"tab or /classify_file for more.")
+        raise TextRefused(
+            f"🔢 一次最多 {limits.max_call_texts:,} 条，收到 {len(values):,} 条；更多请用“批量分析”。"
+            f" / At most {limits.max_call_texts:,} {what} per call, got {len(values):,}: use the batch "
+            f"tab or /classify_file for more."
+        )
     total = sum(len(v) for v in values if isinstance(v, str))
     if total > limits.max_call_chars:
-        raise TextRefused(f"📏 这次请求共 {total:,} 字，单次最多 {limits.max_call_chars:,} 字。/ This call holds {total:,} "
-                          f"characters, limit {limits.max_call_chars:,} per call: send fewer or shorter {what}.")
+        raise TextRefused(
+            f"📏 这次请求共 {total:,} 字，单次最多 {limits.max_call_chars:,} 字。/ This call holds {total:,} "
+            f"characters, limit {limits.max_call_chars:,} per call: send fewer or shorter {what}."
+        )
     return values
 
 
@@ -106,9 +118,11 @@ def check_table_size(rows: int, limits: TextLimits) -> None:
     """Refuse a comparison table too tall to hold at most ``max_call_texts`` texts plus some blank rows."""
     most = limits.max_call_texts * MAX_TABLE_ROWS_FACTOR
     if rows > most:
-        raise TextRefused(f"🔢 表格有 {rows:,} 行，最多 {most:,} 行（其中有文本的最多 {limits.max_call_texts:,} 行）。"
-                          f" / The table has {rows:,} rows; at most {most:,} rows ({limits.max_call_texts:,} with "
-                          f"text) are compared: use the batch tab for more.")
+        raise TextRefused(
+            f"🔢 表格有 {rows:,} 行，最多 {most:,} 行（其中有文本的最多 {limits.max_call_texts:,} 行）。"
+            f" / The table has {rows:,} rows; at most {most:,} rows ({limits.max_call_texts:,} with "
+            f"text) are compared: use the batch tab for more."
+        )
 
 
 def check_texts(values: Sequence[Any], limits: TextLimits) -> list[str]:
@@ -125,9 +139,26 @@ def check_texts(values: Sequence[Any], limits: TextLimits) -> list[str]:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", dict: "an object", list: "a list",
-            tuple: "a list"}.get(type(value), type(value).__name__)
+    return {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        dict: "an object",
+        list: "a list",
+        tuple: "a list",
+    }.get(type(value), type(value).__name__)
 
 
-__all__ = ["EMPTY_MESSAGE", "MAX_CALL_CHARS", "MAX_CALL_TEXTS", "MAX_TEXT_CHARS", "TextLimits", "TextRefused",
-           "check_call", "check_table_size", "check_text", "check_texts", "is_blank"]
+__all__ = [
+    "EMPTY_MESSAGE",
+    "MAX_CALL_CHARS",
+    "MAX_CALL_TEXTS",
+    "MAX_TEXT_CHARS",
+    "TextLimits",
+    "TextRefused",
+    "check_call",
+    "check_table_size",
+    "check_text",
+    "check_texts",
+    "is_blank",
+]

@@ -13,9 +13,9 @@ import contextlib
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
@@ -55,6 +55,7 @@ class ModelLoadError(RuntimeError):
 
 
 # ---- where the files are ------------------------------------------------------------------
+
 
 def resolve_source(
     source: str,
@@ -103,7 +104,7 @@ def _bound_hub_waits(timeout: float) -> None:
         return
 
     class BoundedTransport(httpx2.HTTPTransport):
-        def handle_request(self, request: "httpx2.Request") -> "httpx2.Response":
+        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
             given = request.extensions.get("timeout") or {}
             request.extensions["timeout"] = {
                 key: given.get(key) if given.get(key) is not None else timeout
@@ -111,10 +112,11 @@ def _bound_hub_waits(timeout: float) -> None:
             }
             return super().handle_request(request)
 
-    def factory() -> "httpx2.Client":
+    def factory() -> httpx2.Client:
         hooks = [_http.hf_request_event_hook] if hasattr(_http, "hf_request_event_hook") else []
-        return httpx2.Client(event_hooks={"request": hooks}, follow_redirects=True, timeout=timeout,
-                             transport=BoundedTransport())
+        return httpx2.Client(
+            event_hooks={"request": hooks}, follow_redirects=True, timeout=timeout, transport=BoundedTransport()
+        )
 
     _http.set_client_factory(factory)
     _bound_hub_waits.timeout = timeout  # type: ignore[attr-defined]
@@ -131,16 +133,24 @@ def _hub_error_message(repo: str, revision: str | None, token: str | None, exc: 
         return f"{repo} has no revision {revision!r}: use an existing branch, tag or commit"
     if isinstance(exc, errors.RepositoryNotFoundError):
         if token:
-            return (f"{repo} was not found on {endpoint}, or HF_TOKEN cannot read it: check the repo id and that "
-                    "the token is valid and has read access")
-        return (f"{repo} was not found on {endpoint}, or it is private: check the repo id, or set HF_TOKEN "
-                "to a token with read access")
+            return (
+                f"{repo} was not found on {endpoint}, or HF_TOKEN cannot read it: check the repo id and that "
+                "the token is valid and has read access"
+            )
+        return (
+            f"{repo} was not found on {endpoint}, or it is private: check the repo id, or set HF_TOKEN "
+            "to a token with read access"
+        )
     if isinstance(exc, errors.LocalEntryNotFoundError) or _is_connection_error(exc):
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
-            return (f"HF_HUB_OFFLINE is set and {repo}{rev} is not in the local cache: unset it, "
-                    "or point SENTIMENT_MODEL at a local folder")
-        return (f"cannot reach the Hub at {endpoint} to fetch {repo}{rev}: check the network, set HF_ENDPOINT "
-                "to a mirror, or point SENTIMENT_MODEL at a local folder")
+            return (
+                f"HF_HUB_OFFLINE is set and {repo}{rev} is not in the local cache: unset it, "
+                "or point SENTIMENT_MODEL at a local folder"
+            )
+        return (
+            f"cannot reach the Hub at {endpoint} to fetch {repo}{rev}: check the network, set HF_ENDPOINT "
+            "to a mirror, or point SENTIMENT_MODEL at a local folder"
+        )
     if isinstance(exc, errors.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status in (401, 403):
@@ -151,11 +161,23 @@ def _hub_error_message(repo: str, revision: str | None, token: str | None, exc: 
 
 def _is_connection_error(exc: BaseException) -> bool:
     names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"ConnectError", "ConnectTimeout", "ReadTimeout", "TimeoutException", "NetworkError",
-                         "ConnectionError", "TimeoutError", "OfflineModeIsEnabled"})
+    return bool(
+        names
+        & {
+            "ConnectError",
+            "ConnectTimeout",
+            "ReadTimeout",
+            "TimeoutException",
+            "NetworkError",
+            "ConnectionError",
+            "TimeoutError",
+            "OfflineModeIsEnabled",
+        }
+    )
 
 
 # ---- building the model --------------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
@@ -223,9 +245,17 @@ def load_classifier(
         parameters=sum(p.numel() for p in explain_model.parameters()),
         metrics=metrics,
     )
-    return SentimentClassifier(model, tokenizer, labels, max_length=config.max_length,
-                               batch_size=config.batch_size, batch_tokens=config.batch_tokens, info=info,
-                               explain_model=explain_model, calibration=calibration)
+    return SentimentClassifier(
+        model,
+        tokenizer,
+        labels,
+        max_length=config.max_length,
+        batch_size=config.batch_size,
+        batch_tokens=config.batch_tokens,
+        info=info,
+        explain_model=explain_model,
+        calibration=calibration,
+    )
 
 
 def _load_tokenizer(folder: Path):
@@ -234,8 +264,10 @@ def _load_tokenizer(folder: Path):
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     except (OSError, ValueError, TypeError) as exc:
-        raise ModelLoadError(f"{folder} has no usable tokenizer ({type(exc).__name__}); save the tokenizer "
-                             "with the model (tokenizer.save_pretrained)") from None
+        raise ModelLoadError(
+            f"{folder} has no usable tokenizer ({type(exc).__name__}); save the tokenizer "
+            "with the model (tokenizer.save_pretrained)"
+        ) from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"the tokenizer in {folder} is not a fast tokenizer; save tokenizer.json with it")
     return tokenizer
@@ -247,8 +279,10 @@ def _configured_labels(config: AppConfig, num_labels: int, where: Path) -> list[
     if names is None:
         return None
     if len(names) != num_labels:
-        raise ModelLoadError(f"SENTIMENT_LABELS (--labels) names {len(names)} labels ({', '.join(names)}) but the model in "
-                             f"{where} has {num_labels} outputs: give one name per class, in class-index order")
+        raise ModelLoadError(
+            f"SENTIMENT_LABELS (--labels) names {len(names)} labels ({', '.join(names)}) but the model in "
+            f"{where} has {num_labels} outputs: give one name per class, in class-index order"
+        )
     return list(names)
 
 
@@ -258,11 +292,13 @@ def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"{folder}/config.json cannot be read as a transformers model config: "
-                             f"{first_line(exc)}") from None
+        raise ModelLoadError(
+            f"{folder}/config.json cannot be read as a transformers model config: {first_line(exc)}"
+        ) from None
     if labels is None:  # labels.json and config.json named none: the setting, else transformers' LABEL_i
-        labels = (_configured_labels(app_config, config.num_labels, folder)
-                  or [config.id2label[i] for i in range(config.num_labels)])
+        labels = _configured_labels(app_config, config.num_labels, folder) or [
+            config.id2label[i] for i in range(config.num_labels)
+        ]
     if len(labels) != config.num_labels:
         raise ModelLoadError(f"{folder} names {len(labels)} labels but the model has {config.num_labels} outputs")
     config.update(label_maps(labels))
@@ -271,7 +307,8 @@ def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
             # fp32 whatever the stored dtype: a model saved in fp16 to stay small would otherwise
             # run in fp16 on the CPU, slowly and less exactly.
             model = AutoModelForSequenceClassification.from_pretrained(
-                folder, config=config, use_safetensors=True, trust_remote_code=False, dtype=torch.float32)
+                folder, config=config, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+            )
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot load the model in {folder}: {first_line(exc)}") from None
     return model, labels
@@ -291,9 +328,11 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
     head = {k: v for k, v in shapes.items() if any(f".{m}." in k for m in CLASSIFIER_HEAD_MODULES)}
     head_weight = next((v for k, v in head.items() if k.endswith("weight") and len(v) == 2), None)
     if head_weight is None:
-        raise ModelLoadError(f"the adapter in {folder} has no classifier head (it was saved without "
-                             "modules_to_save=['classifier']); it would answer at random: retrain it with "
-                             "training/train_and_push.py")
+        raise ModelLoadError(
+            f"the adapter in {folder} has no classifier head (it was saved without "
+            "modules_to_save=['classifier']); it would answer at random: retrain it with "
+            "training/train_and_push.py"
+        )
     num_labels = head_weight[0]
     if labels is not None and len(labels) != num_labels:
         raise ModelLoadError(f"{folder} names {len(labels)} labels but its classifier head has {num_labels} outputs")
@@ -306,33 +345,41 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
     if labels is None:
         # An adapter saved the tutorial's way (PeftModel.save_pretrained, no labels.json): the base's
         # config.json when it names this many labels, else the setting, else transformers' LABEL_i.
-        labels = (config_labels(base_config, num_labels) or _configured_labels(config, num_labels, folder)
-                  or [f"LABEL_{i}" for i in range(num_labels)])
+        labels = (
+            config_labels(base_config, num_labels)
+            or _configured_labels(config, num_labels, folder)
+            or [f"LABEL_{i}" for i in range(num_labels)]
+        )
     hidden = getattr(base_config, "hidden_size", None)
     if head_weight[1] != hidden:
         raise ModelLoadError(
             f"the adapter does not match base model {base_spec}: its classifier expects hidden size "
             f"{head_weight[1]}, the base has {hidden}; set SENTIMENT_BASE_MODEL to the base it was trained on "
-            f"(adapter_config.json says {adapter_config.get('base_model_name_or_path')!r})")
+            f"(adapter_config.json says {adapter_config.get('base_model_name_or_path')!r})"
+        )
     base_config.update(label_maps(labels))  # num_labels, id2label, label2id
     try:
         with _quiet_transformers():
             base = AutoModelForSequenceClassification.from_pretrained(
-                base_folder, config=base_config, use_safetensors=True, trust_remote_code=False,
-                dtype=torch.float32)
+                base_folder, config=base_config, use_safetensors=True, trust_remote_code=False, dtype=torch.float32
+            )
     except (OSError, ValueError) as exc:
         message = first_line(exc)
         if "safetensors" in message.lower() or any(base_folder.glob("*.bin")):
-            raise ModelLoadError(f"base model {base_spec} has no safetensors weights (pickle files are refused): "
-                                 "convert it with save_pretrained(safe_serialization=True)") from None
+            raise ModelLoadError(
+                f"base model {base_spec} has no safetensors weights (pickle files are refused): "
+                "convert it with save_pretrained(safe_serialization=True)"
+            ) from None
         raise ModelLoadError(f"cannot load base model {base_spec}: {message}") from None
     try:
         with _quiet_transformers():
             peft_model = PeftModel.from_pretrained(base, folder, is_trainable=False)
     except (RuntimeError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"the adapter in {folder} does not fit base model {base_spec}: "
-                             f"{first_line(exc, 300)}; set SENTIMENT_BASE_MODEL to the base it was "
-                             "trained on") from None
+        raise ModelLoadError(
+            f"the adapter in {folder} does not fit base model {base_spec}: "
+            f"{first_line(exc, 300)}; set SENTIMENT_BASE_MODEL to the base it was "
+            "trained on"
+        ) from None
     # PEFT skips adapter weights that find no module (say, a layer the base lacks) without a word.
     from peft import get_peft_model_state_dict
 
@@ -340,17 +387,21 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
     stray, unfilled = sorted(set(shapes) - placed), sorted(placed - set(shapes))
     if stray or unfilled:
         example = (stray or unfilled)[0]
-        raise ModelLoadError(f"the adapter in {folder} does not fit base model {base_spec}: "
-                             f"{len(stray)} adapter weights have no place in the base and {len(unfilled)} "
-                             f"are missing (e.g. {example}); set SENTIMENT_BASE_MODEL to the base it was trained on")
+        raise ModelLoadError(
+            f"the adapter in {folder} does not fit base model {base_spec}: "
+            f"{len(stray)} adapter weights have no place in the base and {len(unfilled)} "
+            f"are missing (e.g. {example}); set SENTIMENT_BASE_MODEL to the base it was trained on"
+        )
     return peft_model.merge_and_unload(), base_spec, labels
 
 
 def _check_vocab(tokenizer, model: torch.nn.Module, spec: str) -> None:
     embeddings = model.get_input_embeddings().num_embeddings
     if len(tokenizer) > embeddings:
-        raise ModelLoadError(f"the tokenizer of {spec} has {len(tokenizer)} tokens but the model only "
-                             f"{embeddings} embeddings: the tokenizer belongs to another model")
+        raise ModelLoadError(
+            f"the tokenizer of {spec} has {len(tokenizer)} tokens but the model only "
+            f"{embeddings} embeddings: the tokenizer belongs to another model"
+        )
 
 
 def prepare_for_serving(model: torch.nn.Module, config: AppConfig) -> torch.nn.Module:
@@ -420,6 +471,7 @@ def set_threads(threads: int | None) -> int:
 
 # ---- what the app serves -------------------------------------------------------------------
 
+
 def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
     """The models the app serves: the configured one first, then the embedded one for comparison.
 
@@ -440,8 +492,9 @@ def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
     classifiers = [primary]
     if EMBEDDED_MODEL_DIR.is_dir() and primary.info.source != "embedded":
         try:
-            classifiers.append(load_classifier(config, source=str(EMBEDDED_MODEL_DIR), origin="embedded",
-                                               display_name=EMBEDDED_NAME))
+            classifiers.append(
+                load_classifier(config, source=str(EMBEDDED_MODEL_DIR), origin="embedded", display_name=EMBEDDED_NAME)
+            )
         except ModelLoadError as exc:  # the comparison loses a column; serving goes on
             logger.warning("the %s is not available for comparison: %s", EMBEDDED_NAME, exc)
     return classifiers

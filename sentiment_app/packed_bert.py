@@ -22,7 +22,8 @@ does not reproduce, are refused by :func:`packing_problem` and served unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,20 +81,22 @@ class _PackedLayer(nn.Module):
         self.heads = heads
         self.hidden = hidden
 
-    def forward(self, x: torch.Tensor, layout: "_Layout") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:
         heads, head_size = self.heads, self.hidden // self.heads
         batch, longest = layout.batch, layout.longest
         if self.cls_only:
             residual = x[layout.starts]
             query = self.query(residual).view(batch, 1, heads, head_size).transpose(1, 2)
-            key, value = layout.pad(self.key_value(x)).view(batch, longest, 2, heads, head_size).permute(
-                2, 0, 3, 1, 4).unbind(0)
+            key, value = (
+                layout.pad(self.key_value(x)).view(batch, longest, 2, heads, head_size).permute(2, 0, 3, 1, 4).unbind(0)
+            )
             context = F.scaled_dot_product_attention(query, key, value, attn_mask=layout.mask)
             context = context.transpose(1, 2).reshape(batch, self.hidden)
         else:
             residual = x
-            query, key, value = layout.pad(self.qkv(x)).view(batch, longest, 3, heads, head_size).permute(
-                2, 0, 3, 1, 4).unbind(0)
+            query, key, value = (
+                layout.pad(self.qkv(x)).view(batch, longest, 3, heads, head_size).permute(2, 0, 3, 1, 4).unbind(0)
+            )
             context = F.scaled_dot_product_attention(query, key, value, attn_mask=layout.mask)
             context = layout.unpad(context.transpose(1, 2).reshape(batch * longest, self.hidden))
         x = self.attention_norm(self.attention_output(context) + residual)
@@ -153,7 +156,8 @@ class PackedBertClassifier(nn.Module):
         count = len(bert.encoder.layer)
         self.layers = nn.ModuleList(
             _PackedLayer(layer, self.config.num_attention_heads, cls_only=i == count - 1)
-            for i, layer in enumerate(bert.encoder.layer))
+            for i, layer in enumerate(bert.encoder.layer)
+        )
         self.pooler = bert.pooler.dense
         self.pooler_activation = bert.pooler.activation
         self.classifier = model.classifier
@@ -162,8 +166,9 @@ class PackedBertClassifier(nn.Module):
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.word_embeddings
 
-    def forward_packed(self, windows: Sequence[Sequence[int]],
-                 token_types: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
+    def forward_packed(
+        self, windows: Sequence[Sequence[int]], token_types: Sequence[Sequence[int]] | None = None
+    ) -> torch.Tensor:
         """Logits ``[windows, labels]`` for windows of token ids (special tokens included), in order."""
         lengths = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
         if not len(lengths) or lengths.min() < 1:
@@ -183,17 +188,25 @@ class PackedBertClassifier(nn.Module):
             x = layer(x, layout)
         return self.classifier(self.pooler_activation(self.pooler(x)))
 
-    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, **kwargs: Any) -> Any:
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """The transformers call (right-padded ``input_ids`` and mask); returns an object with ``.logits``."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        unsupported = sorted(k for k, v in kwargs.items() if v is not None and v is not False
-                             and k not in ("return_dict",))
+        unsupported = sorted(
+            k for k, v in kwargs.items() if v is not None and v is not False and k not in ("return_dict",)
+        )
         if input_ids is None or unsupported:
-            raise TypeError(f"the packed model takes input_ids, attention_mask and token_type_ids only "
-                            f"(got {', '.join(unsupported) or 'no input_ids'}); use the transformers model "
-                            "(SentimentClassifier.explain_model) for anything else")
+            raise TypeError(
+                f"the packed model takes input_ids, attention_mask and token_type_ids only "
+                f"(got {', '.join(unsupported) or 'no input_ids'}); use the transformers model "
+                "(SentimentClassifier.explain_model) for anything else"
+            )
         rows, width = input_ids.shape
         if attention_mask is None:
             lengths = [width] * rows

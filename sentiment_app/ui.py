@@ -15,10 +15,11 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import uuid
 import time
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import gradio as gr
 import pandas as pd
@@ -61,8 +62,10 @@ HIGHLIGHT_FLOOR = 0.15
 BODY_MARGIN_BYTES = 1 << 20
 # What a client sees when a callback fails for a reason that is not the user's: no message, path or
 # type from the exception itself (those go to the log, with the traceback and this reference).
-INTERNAL_ERROR = ("😵 服务器内部出错，已记录（编号 {ref}），请稍后再试。/ Something went wrong on the server; it was "
-                  "logged (reference {ref}). Please try again later.")
+INTERNAL_ERROR = (
+    "😵 服务器内部出错，已记录（编号 {ref}），请稍后再试。/ Something went wrong on the server; it was "
+    "logged (reference {ref}). Please try again later."
+)
 
 
 def positive_label(labels: Sequence[str]) -> str | None:
@@ -79,12 +82,18 @@ def _percent(value: float) -> str:
 
 # ---- callbacks ---------------------------------------------------------------------------------
 
+
 class Callbacks:
     """Everything the UI and the API call; plain Python, testable without a browser."""
 
-    def __init__(self, classifiers: Sequence[SentimentClassifier], config: AppConfig,
-                 results: ResultFiles | None = None, chunk_size: int = batch.DEFAULT_CHUNK_SIZE,
-                 upload_root: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        classifiers: Sequence[SentimentClassifier],
+        config: AppConfig,
+        results: ResultFiles | None = None,
+        chunk_size: int = batch.DEFAULT_CHUNK_SIZE,
+        upload_root: str | Path | None = None,
+    ) -> None:
         if not classifiers:
             raise ValueError("at least one classifier is needed")
         self.classifiers = list(classifiers)
@@ -162,23 +171,32 @@ class Callbacks:
             return out
         out, at = [], 0
         for texts in requests:
-            out.append(predictions[at: at + len(texts)])
+            out.append(predictions[at : at + len(texts)])
             at += len(texts)
         return out
 
-    def describe_prediction(self, prediction: Prediction, seconds: float, *, batched: int = 1,
-                            model: SentimentClassifier | None = None) -> str:
+    def describe_prediction(
+        self, prediction: Prediction, seconds: float, *, batched: int = 1, model: SentimentClassifier | None = None
+    ) -> str:
         clf = model or self.primary
-        parts = [f"**{prediction.label}** · 置信度 confidence {_percent(prediction.score)}"
-                 + (f" · {UNCERTAIN_NOTE}" if prediction.uncertain else ""),
-                 f"用时 {seconds * 1000:.0f} ms" + (f"（与其他 {batched - 1} 个请求合批 / batched with "
-                                                   f"{batched - 1} other requests）" if batched > 1 else ""),
-                 f"{prediction.tokens:,} tokens"]
+        parts = [
+            f"**{prediction.label}** · 置信度 confidence {_percent(prediction.score)}"
+            + (f" · {UNCERTAIN_NOTE}" if prediction.uncertain else ""),
+            f"用时 {seconds * 1000:.0f} ms"
+            + (
+                f"（与其他 {batched - 1} 个请求合批 / batched with {batched - 1} other requests）"
+                if batched > 1
+                else ""
+            ),
+            f"{prediction.tokens:,} tokens",
+        ]
         line = " · ".join(parts)
         if prediction.long_text:
-            line += (f"\n\n📄 长文本：按 {prediction.windows} 个重叠窗口（每窗最多 {clf.max_length} tokens）分析后加权平均，"
-                     f"没有截断。/ Long text: read in {prediction.windows} overlapping windows of up to "
-                     f"{clf.max_length} tokens and averaged, nothing cut off.")
+            line += (
+                f"\n\n📄 长文本：按 {prediction.windows} 个重叠窗口（每窗最多 {clf.max_length} tokens）分析后加权平均，"
+                f"没有截断。/ Long text: read in {prediction.windows} overlapping windows of up to "
+                f"{clf.max_length} tokens and averaged, nothing cut off."
+            )
         return line
 
     def classify_api(self, texts: list[str | list[str]]) -> tuple[list[Any]]:
@@ -210,10 +228,14 @@ class Callbacks:
         results = self._predict_isolated(self.primary, [[items[k] for k in ok] for _, ok, items in wanted])
         for (i, ok, _items), result in zip(wanted, results):
             for k, prediction in zip(ok, result if not isinstance(result, str) else []):
-                answers[i][k] = {"label": prediction.label, "confidence": prediction.score,
-                                 "probabilities": prediction.probabilities, "windows": prediction.windows,
-                                 "uncertain": prediction.uncertain,
-                                 "model": self.names[0]}
+                answers[i][k] = {
+                    "label": prediction.label,
+                    "confidence": prediction.score,
+                    "probabilities": prediction.probabilities,
+                    "windows": prediction.windows,
+                    "uncertain": prediction.uncertain,
+                    "model": self.names[0],
+                }
             if isinstance(result, str):
                 answers[i] = [self._error_answer(result) if a is None else a for a in answers[i]]
             if not isinstance(payloads[i], (list, tuple)):
@@ -221,8 +243,15 @@ class Callbacks:
         return (answers,)
 
     def _error_answer(self, message: str) -> dict[str, Any]:
-        return {"label": None, "confidence": None, "probabilities": {}, "windows": 0, "uncertain": False,
-                "model": self.names[0], "error": message}
+        return {
+            "label": None,
+            "confidence": None,
+            "probabilities": {},
+            "windows": 0,
+            "uncertain": False,
+            "model": self.names[0],
+            "error": message,
+        }
 
     def classify_one(self, text: str | list[str]) -> Any:
         """``/classify`` without dynamic batching (``SENTIMENT_MAX_BATCH=1``): the same answer, one request per call."""
@@ -235,8 +264,7 @@ class Callbacks:
         result = explain(self.model(model), str(text))
         spans = result.spans(HIGHLIGHT_FLOOR)
         top = "、".join(ch for ch, _ in result.top(6))
-        caption = (f"推动判断为 **{result.prediction.label}** 的字 / characters pushing toward it: {top}"
-                   if top else "")
+        caption = f"推动判断为 **{result.prediction.label}** 的字 / characters pushing toward it: {top}" if top else ""
         return spans, caption
 
     # ---- tab 2: batch ----
@@ -259,22 +287,29 @@ class Callbacks:
         except batch.TableError as exc:
             raise gr.Error(str(exc), title="文件无法使用 File not usable") from None
 
-    def read_upload(self, path: str | None, text_column: str | None = None,
-                    label_column: str | None = None) -> batch.LoadedTable:
+    def read_upload(
+        self, path: str | None, text_column: str | None = None, label_column: str | None = None
+    ) -> batch.LoadedTable:
         """Read an upload for the preview, bounded like a job (limits, read time, memory)."""
         source = self._upload(path, from_component=True)
         try:
-            return batch.read_batch_table(source, text_column=text_column, label_column=label_column,
-                                          limits=self._limits(), budget=self._budget())
+            return batch.read_batch_table(
+                source, text_column=text_column, label_column=label_column, limits=self._limits(), budget=self._budget()
+            )
         except batch.TableError as exc:
             raise gr.Error(f"{exc}", title="文件无法使用 File not usable") from None
 
     def preview(self, path: str | None) -> PreviewOutputs:
         """After upload: first rows, how the file was read, and the column choices preselected."""
         if not path:
-            return PreviewOutputs(gr.Dataframe(value=None, visible=False), "", gr.Dropdown(choices=[], value=None),
-                                  gr.Dropdown(choices=[], value=None), gr.Button(interactive=False),
-                                  gr.Column(visible=False))
+            return PreviewOutputs(
+                gr.Dataframe(value=None, visible=False),
+                "",
+                gr.Dropdown(choices=[], value=None),
+                gr.Dropdown(choices=[], value=None),
+                gr.Button(interactive=False),
+                gr.Column(visible=False),
+            )
         name = Path(str(path)).name
         try:
             table = self.read_upload(path)
@@ -287,26 +322,47 @@ class Callbacks:
             return PreviewOutputs(
                 gr.Dataframe(value=None, visible=False),
                 f"⚠️ **文件无法使用 File not usable.** {message}\n\n请换一个文件再试。/ Please choose another file.",
-                gr.Dropdown(choices=[], value=None), gr.Dropdown(choices=[], value=None),
-                gr.Button(interactive=False), gr.Column(visible=False))
-        info = (f"✅ **{name}** · {table.description}\n\n"
-                f"已自动选择文本列和标签列，可在下方修改。/ Text and label columns were detected; change them below.")
+                gr.Dropdown(choices=[], value=None),
+                gr.Dropdown(choices=[], value=None),
+                gr.Button(interactive=False),
+                gr.Column(visible=False),
+            )
+        info = (
+            f"✅ **{name}** · {table.description}\n\n"
+            f"已自动选择文本列和标签列，可在下方修改。/ Text and label columns were detected; change them below."
+        )
         if table.warnings:
             info += "\n\n" + "\n".join(f"⚠️ {w}" for w in table.warnings)
         label_choices = [NO_LABEL] + table.columns
-        return PreviewOutputs(gr.Dataframe(value=table.frame.head(PREVIEW_ROWS), visible=True),
-                              info,
-                              gr.Dropdown(choices=table.columns, value=table.text_column, interactive=True),
-                              gr.Dropdown(choices=label_choices, value=table.label_column or NO_LABEL,
-                                          interactive=True),
-                              gr.Button(interactive=True),
-                              gr.Column(visible=False))
+        return PreviewOutputs(
+            gr.Dataframe(value=table.frame.head(PREVIEW_ROWS), visible=True),
+            info,
+            gr.Dropdown(choices=table.columns, value=table.text_column, interactive=True),
+            gr.Dropdown(choices=label_choices, value=table.label_column or NO_LABEL, interactive=True),
+            gr.Button(interactive=True),
+            gr.Column(visible=False),
+        )
 
-    def _start_job(self, source: Path, clf: SentimentClassifier, text_column: str | None, label_column: str | None,
-                   formats: Sequence[str]) -> batch.BatchJob:
-        return batch.start_batch(self._budget(), source=source, model=clf, text_column=text_column or None,
-                                 label_column=label_column, formats=formats, output_dir=self.results.new_job,
-                                 limits=self._limits(), chunk_size=self.chunk_size, summary_text_column=True)
+    def _start_job(
+        self,
+        source: Path,
+        clf: SentimentClassifier,
+        text_column: str | None,
+        label_column: str | None,
+        formats: Sequence[str],
+    ) -> batch.BatchJob:
+        return batch.start_batch(
+            self._budget(),
+            source=source,
+            model=clf,
+            text_column=text_column or None,
+            label_column=label_column,
+            formats=formats,
+            output_dir=self.results.new_job,
+            limits=self._limits(),
+            chunk_size=self.chunk_size,
+            summary_text_column=True,
+        )
 
     def _events(self, job: batch.BatchJob) -> Iterator[batch.Progress]:
         """The job's progress; its user errors (bad file, time or memory limit) as ``gr.Error``."""
@@ -317,8 +373,14 @@ class Callbacks:
         except batch.TableError as exc:
             raise gr.Error(str(exc), title="文件无法使用 File not usable") from None
 
-    def run_table(self, path: str | None, text_column: str | None, label_column: str | None,
-                  model: str | None = None, progress: gr.Progress = gr.Progress()) -> Iterator[RunOutputs]:
+    def run_table(
+        self,
+        path: str | None,
+        text_column: str | None,
+        label_column: str | None,
+        model: str | None = None,
+        progress: gr.Progress = gr.Progress(),
+    ) -> Iterator[RunOutputs]:
         """Classify the uploaded table in a worker; a generator so Stop and closing the tab cancel the job."""
         source = self._upload(path, from_component=True)
         clf = self.model(model)
@@ -343,18 +405,29 @@ class Callbacks:
         table, frame, summary = result.table, result.frame, result.summary
         counts = summary.counts_frame()
         chart = counts.rename(columns={"label": "情感 label", "count": "条数 count"})
-        lines = [f"### 结果概要 Summary",
-                 f"共 **{summary.total_rows:,}** 行 rows · 已分析 classified **{summary.classified_rows:,}** · "
-                 f"空白 empty {summary.empty_rows:,}" + (f" · 平均置信度 mean confidence "
-                                                        f"{_percent(summary.mean_confidence)}"
-                                                        if summary.mean_confidence is not None else ""),
-                 "",
-                 "| 情感 label | 条数 count | 占比 share |", "|---|---:|---:|"]
-        lines += [f"| {label} | {count:,} | {_percent(summary.shares[label])} |" for label, count in summary.counts.items()]
+        lines = [
+            "### 结果概要 Summary",
+            f"共 **{summary.total_rows:,}** 行 rows · 已分析 classified **{summary.classified_rows:,}** · "
+            f"空白 empty {summary.empty_rows:,}"
+            + (
+                f" · 平均置信度 mean confidence {_percent(summary.mean_confidence)}"
+                if summary.mean_confidence is not None
+                else ""
+            ),
+            "",
+            "| 情感 label | 条数 count | 占比 share |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {label} | {count:,} | {_percent(summary.shares[label])} |" for label, count in summary.counts.items()
+        ]
         if summary.accuracy is not None:
-            lines += ["", f"**标签列 label column `{summary.label_column}`** · 准确率 accuracy "
-                          f"**{_percent(summary.accuracy)}** · macro F1 **{summary.macro_f1:.3f}** · "
-                          f"评估 evaluated {summary.evaluated_rows:,} 行 rows"]
+            lines += [
+                "",
+                f"**标签列 label column `{summary.label_column}`** · 准确率 accuracy "
+                f"**{_percent(summary.accuracy)}** · macro F1 **{summary.macro_f1:.3f}** · "
+                f"评估 evaluated {summary.evaluated_rows:,} 行 rows",
+            ]
         if summary.note:
             lines += ["", f"ℹ️ {summary.note}"]
         confusion = None
@@ -366,20 +439,25 @@ class Callbacks:
         numeric = batch.find_result_columns(frame, clf.labels)[1:]
         least = _rounded(summary.least_confident, numeric)
         least.insert(0, "行 row", [int(i) + 1 for i in least.index])
-        status = (f"✅ 完成 done: {summary.total_rows:,} 行 rows · 使用模型 model **{clf.info.short_name}** · "
-                  f"{table.description}")
-        return RunOutputs(results_box=gr.Column(visible=True),
-                          status=status,
-                          table=_rounded(frame.head(RESULT_PREVIEW_ROWS), numeric),
-                          chart=chart,
-                          summary="\n".join(lines),
-                          confusion=gr.Dataframe(value=confusion, visible=confusion is not None),
-                          least=least,
-                          download_csv=gr.DownloadButton(value=str(result.files["csv"]), visible=True),
-                          download_xlsx=gr.DownloadButton(value=str(result.files["xlsx"]), visible=True))
+        status = (
+            f"✅ 完成 done: {summary.total_rows:,} 行 rows · 使用模型 model **{clf.info.short_name}** · "
+            f"{table.description}"
+        )
+        return RunOutputs(
+            results_box=gr.Column(visible=True),
+            status=status,
+            table=_rounded(frame.head(RESULT_PREVIEW_ROWS), numeric),
+            chart=chart,
+            summary="\n".join(lines),
+            confusion=gr.Dataframe(value=confusion, visible=confusion is not None),
+            least=least,
+            download_csv=gr.DownloadButton(value=str(result.files["csv"]), visible=True),
+            download_xlsx=gr.DownloadButton(value=str(result.files["xlsx"]), visible=True),
+        )
 
-    def classify_file_api(self, file: gr.FileData, text_column: str = "", label_column: str = "") \
-            -> tuple[gr.FileData | None, dict[str, Any]]:
+    def classify_file_api(
+        self, file: gr.FileData, text_column: str = "", label_column: str = ""
+    ) -> tuple[gr.FileData | None, dict[str, Any]]:
         """``/classify_file``: classify an uploaded CSV/TSV/TXT/XLSX file; the result CSV (UTF-8 BOM) and a summary.
 
         Only a ``gradio.FileData`` of an upload is read (``handle_file(path)`` in gradio_client).
@@ -396,12 +474,23 @@ class Callbacks:
                 yield None, {"progress": {"stage": event.stage, "done": event.done, "total": event.total}}
         result = job.result
         table, summary = result.table, result.summary
-        yield gr.FileData(path=str(result.files["csv"])), {
-            "rows": summary.total_rows, "classified": summary.classified_rows, "empty": summary.empty_rows,
-            "counts": summary.counts, "shares": summary.shares, "mean_confidence": summary.mean_confidence,
-            "accuracy": summary.accuracy, "macro_f1": summary.macro_f1, "text_column": table.text_column,
-            "label_column": table.label_column, "read_as": table.description, "model": self.names[0],
-        }
+        yield (
+            gr.FileData(path=str(result.files["csv"])),
+            {
+                "rows": summary.total_rows,
+                "classified": summary.classified_rows,
+                "empty": summary.empty_rows,
+                "counts": summary.counts,
+                "shares": summary.shares,
+                "mean_confidence": summary.mean_confidence,
+                "accuracy": summary.accuracy,
+                "macro_f1": summary.macro_f1,
+                "text_column": table.text_column,
+                "label_column": table.label_column,
+                "read_as": table.description,
+                "model": self.names[0],
+            },
+        )
 
     # ---- tab 3: comparison ----
     def compare(self, frame: pd.DataFrame | dict[str, Any] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -415,8 +504,11 @@ class Callbacks:
         except TextRefused as exc:
             raise user_error(_refused("comparison", str(exc))) from None
         if not rows:
-            raise user_error(_refused("comparison", "表格里没有文本，请至少填写一行。/ The table has no text: fill in "
-                                                  "at least one row."))
+            raise user_error(
+                _refused(
+                    "comparison", "表格里没有文本，请至少填写一行。/ The table has no text: fill in at least one row."
+                )
+            )
         kinds = [kind for kind, _ in rows]
         texts = [text for _, text in rows]
         results = self._compare_predictions(texts)
@@ -432,8 +524,13 @@ class Callbacks:
             else:
                 table[f"{prefix}置信度 confidence"] = [round(p.score, 3) for p in predictions]
             for i, p in enumerate(predictions):
-                chart_rows.append({"评论 text": _short(i, texts[i]), "模型 model": name,
-                                   "正面概率 positive": round(p.probabilities.get(pos, p.score) if pos else p.score, 3)})
+                chart_rows.append(
+                    {
+                        "评论 text": _short(i, texts[i]),
+                        "模型 model": name,
+                        "正面概率 positive": round(p.probabilities.get(pos, p.score) if pos else p.score, 3),
+                    }
+                )
         if len(results) > 1:
             answers = list(zip(*[[p.label for p in preds] for preds in results.values()]))
             table["分歧 disagree"] = ["⚠️" if len(set(a)) > 1 else "" for a in answers]
@@ -464,8 +561,10 @@ class Callbacks:
         results = self._compare_predictions(texts)
         rows = []
         for i, text in enumerate(texts):
-            answers = {name: {"label": preds[i].label, "confidence": preds[i].score,
-                              "probabilities": preds[i].probabilities} for name, preds in results.items()}
+            answers = {
+                name: {"label": preds[i].label, "confidence": preds[i].score, "probabilities": preds[i].probabilities}
+                for name, preds in results.items()
+            }
             labels = {a["label"] for a in answers.values()}
             rows.append({"text": text, "models": answers, "disagree": len(labels) > 1})
         return rows
@@ -497,6 +596,7 @@ def guarded(where: str):
     """Wrap a callback (plain or generator): a ``gr.Error`` is a message for the user, passed on with one
     log line and no traceback; any other exception is a bug, logged with its traceback and answered with
     :data:`INTERNAL_ERROR`, so no path or exception text reaches the client."""
+
     def refused(exc: gr.Error) -> gr.Error:
         if not getattr(exc, "sentiment_logged", False):
             _refused(where, " ".join(str(exc.message).split()))
@@ -505,6 +605,7 @@ def guarded(where: str):
 
     def wrap(fn):
         if inspect.isgeneratorfunction(fn):
+
             @functools.wraps(fn)
             def stream(*args: Any, **kwargs: Any) -> Iterator[Any]:
                 try:
@@ -513,6 +614,7 @@ def guarded(where: str):
                     raise refused(exc) from None
                 except Exception:
                     raise gr.Error(_internal_error(where), print_exception=False) from None
+
             return stream
 
         @functools.wraps(fn)
@@ -523,7 +625,9 @@ def guarded(where: str):
                 raise refused(exc) from None
             except Exception:
                 raise gr.Error(_internal_error(where), print_exception=False) from None  # traceback logged once
+
         return call
+
     return wrap
 
 
@@ -605,7 +709,7 @@ def _texts_from_frame(frame: Any, limits: Any = None) -> list[tuple[str, str]]:
         rows = frame["data"]
         n_columns = max((len(row) for row in rows[:1] if isinstance(row, list)), default=0)
     else:
-        raise TextRefused("🚫 需要一个表格。/ Expected a table ({\"headers\": [...], \"data\": [[...], ...]}).")
+        raise TextRefused('🚫 需要一个表格。/ Expected a table ({"headers": [...], "data": [[...], ...]}).')
     if len(rows) == 0 or n_columns == 0:
         return []
     if limits is not None:
@@ -636,6 +740,7 @@ def _texts_from_frame(frame: Any, limits: Any = None) -> list[tuple[str, str]]:
 
 # ---- page --------------------------------------------------------------------------------------
 
+
 def header_markdown(classifiers: Sequence[SentimentClassifier], config: AppConfig) -> str:
     """Which model serves, where from, and what to do to change it.
 
@@ -651,37 +756,46 @@ def _header_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig)
     labels = " / ".join(info.labels)
     if info.source == "embedded":
         # No dev accuracy here: it holds for its training domains, not for whatever a user types.
-        what = (f"**当前模型 Serving:** 内置轻量模型 embedded compact model（{info.parameters / 1e6:.1f}M 参数 params · "
-                f"{EMBEDDED_DOMAINS}）")
+        what = (
+            f"**当前模型 Serving:** 内置轻量模型 embedded compact model（{info.parameters / 1e6:.1f}M 参数 params · "
+            f"{EMBEDDED_DOMAINS}）"
+        )
     else:
         kind = f"LoRA 适配器 adapter on `{info.base_model}`" if info.kind == "adapter" else "完整模型 full model"
         rev = f" @ `{info.revision[:12]}`" if info.revision else ""
         where = "Hub" if info.source == "hub" else "本地 local"
         what = f"**当前模型 Serving:** `{info.name}`{rev}（{where} · {kind}{_accuracy_note(info.metrics)}）"
-    lines = [f"# {APP_TITLE}",
-             f"{what} · {quant} · 标签 labels: {labels}"]
+    lines = [f"# {APP_TITLE}", f"{what} · {quant} · 标签 labels: {labels}"]
     if generic_labels(info.labels):
         example = ",".join(("负面", "正面") if len(info.labels) == 2 else (f"名称{i}" for i in range(len(info.labels))))
-        lines.append(f"> 🏷️ 模型没有标签名，显示为 {labels}。请设置变量 `SENTIMENT_LABELS={example}`（按类别序号顺序，"
-                     f"逗号分隔），或在模型文件夹里加 `labels.json`。/ The model names no labels: set "
-                     f"`SENTIMENT_LABELS={example}` (class-index order, comma-separated; `--labels` locally) "
-                     "or add `labels.json` to the model.")
+        lines.append(
+            f"> 🏷️ 模型没有标签名，显示为 {labels}。请设置变量 `SENTIMENT_LABELS={example}`（按类别序号顺序，"
+            f"逗号分隔），或在模型文件夹里加 `labels.json`。/ The model names no labels: set "
+            f"`SENTIMENT_LABELS={example}` (class-index order, comma-separated; `--labels` locally) "
+            "or add `labels.json` to the model."
+        )
     if len(classifiers) > 1:
         lines.append("**对比模型 Comparison:** " + "、".join(f"`{c.info.short_name}`" for c in classifiers))
     if info.warning:
-        lines.append(f"> ⚠️ **配置的模型无法加载，已改用内置轻量模型。/ The configured model could not be loaded; "
-                     f"serving the embedded compact model.** {info.warning}")
+        lines.append(
+            f"> ⚠️ **配置的模型无法加载，已改用内置轻量模型。/ The configured model could not be loaded; "
+            f"serving the embedded compact model.** {info.warning}"
+        )
     elif info.source == "embedded":
-        lines.append("> 💡 这是离线备用的小模型。要使用 Hub 上的 LoRA 适配器，请设置变量 `SENTIMENT_MODEL=用户名/仓库名`"
-                     "（私有仓库另设 secret `HF_TOKEN`）。/ A small offline fallback: set `SENTIMENT_MODEL` to an "
-                     "adapter repo on the Hub (and the `HF_TOKEN` secret for a private one) to serve it.")
+        lines.append(
+            "> 💡 这是离线备用的小模型。要使用 Hub 上的 LoRA 适配器，请设置变量 `SENTIMENT_MODEL=用户名/仓库名`"
+            "（私有仓库另设 secret `HF_TOKEN`）。/ A small offline fallback: set `SENTIMENT_MODEL` to an "
+            "adapter repo on the Hub (and the `HF_TOKEN` secret for a private one) to serve it."
+        )
     return "\n\n".join(lines)
 
 
 # Shown beside a prediction whose top probability is below the artifact's calibrated threshold.
 UNCERTAIN_NOTE = "⚠️ 把握不大 uncertain（低于校准阈值 below the model's calibrated threshold）"
-EMBEDDED_DOMAINS = ("训练于酒店、电脑、图书和电商评论，其他领域可能不准 / trained on hotel, laptop, book and shopping "
-                    "reviews; less reliable elsewhere")
+EMBEDDED_DOMAINS = (
+    "训练于酒店、电脑、图书和电商评论，其他领域可能不准 / trained on hotel, laptop, book and shopping "
+    "reviews; less reliable elsewhere"
+)
 
 
 def _accuracy_note(metrics: dict[str, Any]) -> str:
@@ -700,8 +814,9 @@ CSS = """
 """
 
 
-def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
-               results: ResultFiles | None = None) -> gr.Blocks:
+def build_demo(
+    classifiers: Sequence[SentimentClassifier], config: AppConfig, results: ResultFiles | None = None
+) -> gr.Blocks:
     """The whole app for already-loaded ``classifiers`` (the first one serves by default)."""
     cb = Callbacks(classifiers, config, results or ResultFiles(max_age=config.file_ttl))
     many = len(cb.classifiers) > 1
@@ -715,19 +830,26 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
     # Uploads and downloads are deleted `file_ttl` seconds after they were made (checked at a
     # tenth of that), so the temp folder stays bounded however many files people send.
     cleanup = (max(1, config.file_ttl // 10), config.file_ttl)
-    with gr.Blocks(title="中文评论情感分析 Chinese Review Sentiment", analytics_enabled=False,
-                   delete_cache=cleanup) as demo:
+    with gr.Blocks(
+        title="中文评论情感分析 Chinese Review Sentiment", analytics_enabled=False, delete_cache=cleanup
+    ) as demo:
         gr.Markdown(header_markdown(cb.classifiers, config), elem_classes="app-header")
-        model_choice = gr.Radio(cb.names, value=cb.names[0], label="分析所用模型 Model for analysis",
-                                visible=many, interactive=True)
+        model_choice = gr.Radio(
+            cb.names, value=cb.names[0], label="分析所用模型 Model for analysis", visible=many, interactive=True
+        )
 
         with gr.Tab("单条分析 Single text", id="single"):
             with gr.Row(equal_height=False):
                 with gr.Column(scale=3):
                     # lines=1 is what makes Enter submit (Shift+Enter adds a line); CSS keeps it tall.
-                    text = gr.Textbox(label="评论 Review", lines=1, max_lines=12, elem_id="review-box",
-                                      placeholder="输入或粘贴一条中文评论，按 Enter 或点击“分析”。Shift+Enter 换行。\n"
-                                                  "Type or paste a Chinese review, press Enter or click Analyze.")
+                    text = gr.Textbox(
+                        label="评论 Review",
+                        lines=1,
+                        max_lines=12,
+                        elem_id="review-box",
+                        placeholder="输入或粘贴一条中文评论，按 Enter 或点击“分析”。Shift+Enter 换行。\n"
+                        "Type or paste a Chinese review, press Enter or click Analyze.",
+                    )
                     with gr.Row():
                         analyze = gr.Button("分析 Analyze", variant="primary")
                         clear = gr.Button("清空 Clear")
@@ -735,52 +857,92 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                 with gr.Column(scale=2):
                     label_out = gr.Label(label="判断 Sentiment", num_top_classes=len(cb.primary.labels))
                     note = gr.Markdown(elem_classes="note")
-            highlight = gr.HighlightedText(label="哪些字影响了判断（红色推向该判断，紫色相反）/ Characters that drove it: "
-                                                 "red pushes toward the verdict, purple against",
-                                           show_legend=True, combine_adjacent=False)
+            highlight = gr.HighlightedText(
+                label="哪些字影响了判断（红色推向该判断，紫色相反）/ Characters that drove it: "
+                "red pushes toward the verdict, purple against",
+                show_legend=True,
+                combine_adjacent=False,
+            )
             top_chars = gr.Markdown(elem_classes="note")
 
             # preprocess=False: each merged request reaches classify_batch as sent and is checked there on
             # its own; a component's preprocess failing on one (an unknown model name) would fail them all.
-            ui_classify = {"fn": guarded("single text")(cb.classify_batch), "inputs": [text, model_choice],
-                           "outputs": [label_out, note], "batch": True, "max_batch_size": config.max_batch,
-                           "preprocess": False, "api_visibility": "private", "api_name": "ui_classify", **single}
-            ui_explain = {"fn": guarded("explanation")(cb.explain_text), "inputs": [text, model_choice],
-                          "outputs": [highlight, top_chars],
-                          "api_visibility": "private", "api_name": "ui_explain", **single}
+            ui_classify = {
+                "fn": guarded("single text")(cb.classify_batch),
+                "inputs": [text, model_choice],
+                "outputs": [label_out, note],
+                "batch": True,
+                "max_batch_size": config.max_batch,
+                "preprocess": False,
+                "api_visibility": "private",
+                "api_name": "ui_classify",
+                **single,
+            }
+            ui_explain = {
+                "fn": guarded("explanation")(cb.explain_text),
+                "inputs": [text, model_choice],
+                "outputs": [highlight, top_chars],
+                "api_visibility": "private",
+                "api_name": "ui_explain",
+                **single,
+            }
             for trigger in (analyze.click, text.submit):
                 trigger(**ui_classify).then(**ui_explain)
             examples.load_input_event.then(**ui_classify).then(**ui_explain)
-            clear.click(lambda: ("", None, "", None, ""), None, [text, label_out, note, highlight, top_chars],
-                        queue=False, api_visibility="private")
+            clear.click(
+                lambda: ("", None, "", None, ""),
+                None,
+                [text, label_out, note, highlight, top_chars],
+                queue=False,
+                api_visibility="private",
+            )
 
         with gr.Tab("批量分析 CSV batch", id="batch"):
-            gr.Markdown(f"上传从 Excel、WPS、问卷或电商后台导出的评论表（.csv .tsv .txt .xlsx，GBK/UTF-8/Big5/UTF-16 均可，"
-                        f"最大 {config.max_file_mb:g} MB、{config.max_rows:,} 行）。/ Upload a comment export "
-                        f"(.csv .tsv .txt .xlsx in any common Chinese encoding, up to {config.max_file_mb:g} MB and "
-                        f"{config.max_rows:,} rows).", elem_classes="note")
+            gr.Markdown(
+                f"上传从 Excel、WPS、问卷或电商后台导出的评论表（.csv .tsv .txt .xlsx，GBK/UTF-8/Big5/UTF-16 均可，"
+                f"最大 {config.max_file_mb:g} MB、{config.max_rows:,} 行）。/ Upload a comment export "
+                f"(.csv .tsv .txt .xlsx in any common Chinese encoding, up to {config.max_file_mb:g} MB and "
+                f"{config.max_rows:,} rows).",
+                elem_classes="note",
+            )
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2):
-                    upload = gr.File(label="上传文件 Upload file", file_types=[".csv", ".tsv", ".txt", ".xlsx"],
-                                     file_count="single", type="filepath", elem_id="batch-upload")
+                    upload = gr.File(
+                        label="上传文件 Upload file",
+                        file_types=[".csv", ".tsv", ".txt", ".xlsx"],
+                        file_count="single",
+                        type="filepath",
+                        elem_id="batch-upload",
+                    )
                     # Custom values allowed: the choices are filled per upload, and run_table checks the
                     # names against the file itself (one clear message listing the columns).
-                    text_col = gr.Dropdown(label="文本列 Text column", choices=[], interactive=True,
-                                           allow_custom_value=True)
-                    label_col = gr.Dropdown(label="标签列（可选，用于计算准确率）Label column (optional, for accuracy)",
-                                            choices=[], interactive=True, allow_custom_value=True)
+                    text_col = gr.Dropdown(
+                        label="文本列 Text column", choices=[], interactive=True, allow_custom_value=True
+                    )
+                    label_col = gr.Dropdown(
+                        label="标签列（可选，用于计算准确率）Label column (optional, for accuracy)",
+                        choices=[],
+                        interactive=True,
+                        allow_custom_value=True,
+                    )
                     with gr.Row():
                         run = gr.Button("开始分析 Run", variant="primary", interactive=False)
                         stop = gr.Button("停止 Stop", variant="stop")
                 with gr.Column(scale=3):
                     file_info = gr.Markdown()
-                    preview = gr.Dataframe(label="文件预览（前 10 行）Preview: first 10 rows", interactive=False,
-                                           max_height=320, wrap=True, visible=False)
+                    preview = gr.Dataframe(
+                        label="文件预览（前 10 行）Preview: first 10 rows",
+                        interactive=False,
+                        max_height=320,
+                        wrap=True,
+                        visible=False,
+                    )
             status = gr.Markdown()
             with gr.Column(visible=False) as results_box:
                 with gr.Row():
-                    download_csv = gr.DownloadButton("下载 CSV（Excel 可直接打开）Download CSV", visible=False,
-                                                     variant="primary")
+                    download_csv = gr.DownloadButton(
+                        "下载 CSV（Excel 可直接打开）Download CSV", visible=False, variant="primary"
+                    )
                     download_xlsx = gr.DownloadButton("下载 Excel (.xlsx) Download XLSX", visible=False)
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=2):
@@ -789,53 +951,118 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
                     with gr.Column(scale=3):
                         # y from 0: Vega's default axis starts near the smallest bar, which made 268
                         # against 332 look like a landslide
-                        chart = gr.BarPlot(x="情感 label", y="条数 count", color="情感 label", y_lim=[0, None],
-                                           label="情感分布 Label distribution", height=300)
-                results_table = gr.Dataframe(label=f"结果预览（前 {RESULT_PREVIEW_ROWS} 行）Results: first "
-                                                   f"{RESULT_PREVIEW_ROWS} rows", interactive=False, max_height=360,
-                                             wrap=True)
-                least = gr.Dataframe(label="最不确定的几行（值得人工复核）Least confident rows: worth a human look",
-                                     interactive=False, wrap=True)
+                        chart = gr.BarPlot(
+                            x="情感 label",
+                            y="条数 count",
+                            color="情感 label",
+                            y_lim=[0, None],
+                            label="情感分布 Label distribution",
+                            height=300,
+                        )
+                results_table = gr.Dataframe(
+                    label=f"结果预览（前 {RESULT_PREVIEW_ROWS} 行）Results: first {RESULT_PREVIEW_ROWS} rows",
+                    interactive=False,
+                    max_height=360,
+                    wrap=True,
+                )
+                least = gr.Dataframe(
+                    label="最不确定的几行（值得人工复核）Least confident rows: worth a human look",
+                    interactive=False,
+                    wrap=True,
+                )
 
-            upload.upload(cb.preview, upload, [preview, file_info, text_col, label_col, run, results_box],
-                          api_visibility="private", api_name="ui_preview", concurrency_limit=2)
-            upload.clear(lambda: cb.preview(None), None, [preview, file_info, text_col, label_col, run, results_box],
-                         queue=False, api_visibility="private")
-            run_outputs = [results_box, status, results_table, chart, summary_md, confusion, least, download_csv, download_xlsx]
+            upload.upload(
+                cb.preview,
+                upload,
+                [preview, file_info, text_col, label_col, run, results_box],
+                api_visibility="private",
+                api_name="ui_preview",
+                concurrency_limit=2,
+            )
+            upload.clear(
+                lambda: cb.preview(None),
+                None,
+                [preview, file_info, text_col, label_col, run, results_box],
+                queue=False,
+                api_visibility="private",
+            )
+            run_outputs = [
+                results_box,
+                status,
+                results_table,
+                chart,
+                summary_md,
+                confusion,
+                least,
+                download_csv,
+                download_xlsx,
+            ]
             assert len(run_outputs) == RUN_OUTPUTS
-            job = run.click(guarded("batch job")(cb.run_table), [upload, text_col, label_col, model_choice], run_outputs,
-                            api_visibility="undocumented", api_name="ui_run_table", **jobs)
-            stop.click(lambda: "⏹️ 已停止。/ Stopped.", None, status, cancels=[job], queue=False,
-                       api_visibility="private")
+            job = run.click(
+                guarded("batch job")(cb.run_table),
+                [upload, text_col, label_col, model_choice],
+                run_outputs,
+                api_visibility="undocumented",
+                api_name="ui_run_table",
+                **jobs,
+            )
+            stop.click(
+                lambda: "⏹️ 已停止。/ Stopped.", None, status, cancels=[job], queue=False, api_visibility="private"
+            )
 
         with gr.Tab("示例对比 Example comparison", id="compare"):
-            gr.Markdown("编辑或添加例句（反讽、否定、表情、繁体……），一起比较各模型的判断。/ Edit or add examples and "
-                        "compare how " + ("each model" if many else "the model") + " reads them.",
-                        elem_classes="note")
-            compare_in = gr.Dataframe(value=pd.DataFrame(COMPARISON_EXAMPLES, columns=["类型 kind", "评论 text"]),
-                                      label="例句（可编辑，可添加行）Examples: editable, add rows",
-                                      interactive=True, wrap=True,
-                                      column_widths=["22%", "78%"])
+            gr.Markdown(
+                "编辑或添加例句（反讽、否定、表情、繁体……），一起比较各模型的判断。/ Edit or add examples and "
+                "compare how " + ("each model" if many else "the model") + " reads them.",
+                elem_classes="note",
+            )
+            compare_in = gr.Dataframe(
+                value=pd.DataFrame(COMPARISON_EXAMPLES, columns=["类型 kind", "评论 text"]),
+                label="例句（可编辑，可添加行）Examples: editable, add rows",
+                interactive=True,
+                wrap=True,
+                column_widths=["22%", "78%"],
+            )
             with gr.Row():
                 add_row = gr.Button("➕ 添加一行 Add a row", size="md")
                 compare_btn = gr.Button("对比 Compare", variant="primary")
             compare_out = gr.Dataframe(label="对比结果 Results", interactive=False, wrap=True, visible=False)
-            compare_chart = gr.BarPlot(x="评论 text", y="正面概率 positive", color="模型 model" if many else None,
-                                       label="正面概率 Positive probability", y_lim=[0, 1], height=360,
-                                       x_label_angle=-30, sort=None, visible=False)
+            compare_chart = gr.BarPlot(
+                x="评论 text",
+                y="正面概率 positive",
+                color="模型 model" if many else None,
+                label="正面概率 Positive probability",
+                y_lim=[0, 1],
+                height=360,
+                x_label_angle=-30,
+                sort=None,
+                visible=False,
+            )
 
             def compare_ui(frame: dict[str, Any] | None) -> tuple[Any, Any]:
                 table, chart_data = cb.compare(frame)
                 return gr.Dataframe(value=table, visible=True), gr.BarPlot(value=chart_data, visible=True)
 
             # preprocess=False: the table arrives as sent and is checked before pandas sees it
-            compare_btn.click(guarded("comparison")(compare_ui), compare_in, [compare_out, compare_chart],
-                              preprocess=False, api_visibility="private", api_name="ui_compare", **compare)
+            compare_btn.click(
+                guarded("comparison")(compare_ui),
+                compare_in,
+                [compare_out, compare_chart],
+                preprocess=False,
+                api_visibility="private",
+                api_name="ui_compare",
+                **compare,
+            )
             add_row.click(add_empty_row, compare_in, compare_in, queue=False, api_visibility="private")
 
         if config.max_batch > 1:
-            gr.api(guarded("/classify")(cb.classify_api), api_name="classify", batch=True,
-                   max_batch_size=config.max_batch, **single)
+            gr.api(
+                guarded("/classify")(cb.classify_api),
+                api_name="classify",
+                batch=True,
+                max_batch_size=config.max_batch,
+                **single,
+            )
         else:
             gr.api(guarded("/classify")(cb.classify_one), api_name="classify", **single)
         gr.api(guarded("/classify_file")(cb.classify_file_api), api_name="classify_file", **jobs)
@@ -845,8 +1072,13 @@ def build_demo(classifiers: Sequence[SentimentClassifier], config: AppConfig,
 
 def admission_policy(config: AppConfig) -> admission.Policy:
     """Each kind's bound on requests waiting or running, from the config; a client gets half of each."""
-    return admission.policy_from_limits({admission.SINGLE: config.max_queue, admission.COMPARE: config.compare_queue,
-                                         admission.BATCH: config.batch_queue})
+    return admission.policy_from_limits(
+        {
+            admission.SINGLE: config.max_queue,
+            admission.COMPARE: config.compare_queue,
+            admission.BATCH: config.batch_queue,
+        }
+    )
 
 
 def install_admission(demo: gr.Blocks, policy: admission.Policy) -> None:
@@ -924,9 +1156,15 @@ def launch(demo: gr.Blocks, config: AppConfig, *, results: ResultFiles | None = 
     demo.queue(max_size=policy.total, default_concurrency_limit=config.concurrency)
     install_admission(demo, policy)
     kwargs: dict[str, Any] = dict(
-        server_name=config.host, server_port=config.port, share=config.share,
-        max_file_size=config.max_file_bytes, show_error=False, ssr_mode=False,
-        footer_links=["api"], theme=THEME, css=CSS,
+        server_name=config.host,
+        server_port=config.port,
+        share=config.share,
+        max_file_size=config.max_file_bytes,
+        show_error=False,
+        ssr_mode=False,
+        footer_links=["api"],
+        theme=THEME,
+        css=CSS,
         # Every request body, JSON included, is bounded before it is parsed: a 500 MB "review" is cut off
         # with HTTP 413 while it arrives instead of being read into memory; uploads fit under it.
         app_kwargs={"max_body_size": max_body_bytes(config)},
@@ -943,7 +1181,8 @@ def launch(demo: gr.Blocks, config: AppConfig, *, results: ResultFiles | None = 
 # System CJK fonts first: nothing is fetched from a font CDN, which a Space visitor in
 # mainland China may not reach and an offline machine cannot.
 THEME = gr.themes.Soft(
-    primary_hue="rose", secondary_hue="slate",
+    primary_hue="rose",
+    secondary_hue="slate",
     font=["PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", "Source Han Sans SC", "system-ui", "sans-serif"],
     font_mono=["SFMono-Regular", "Menlo", "Consolas", "monospace"],
 )

@@ -23,8 +23,11 @@ def free_port() -> int:
 
 def app_env(**settings: str) -> dict[str, str]:
     """This process's environment without app settings, tokens or offline mode, plus ``settings``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SENTIMENT_", "GRADIO_")) and k not in ("HF_TOKEN", "HF_HUB_OFFLINE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SENTIMENT_", "GRADIO_")) and k not in ("HF_TOKEN", "HF_HUB_OFFLINE")
+    }
     env.update(GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1", **settings)
     return env
 
@@ -33,9 +36,14 @@ def start_app(log: Path, env: dict[str, str], *flags: str) -> tuple[subprocess.P
     """``app.py`` on a free loopback port, its output in ``log``; (process, its URL)."""
     port = free_port()
     with open(log, "w", encoding="utf-8") as handle:
-        process = subprocess.Popen([sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *flags],
-                                   cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *flags],
+            cwd=ROOT,
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     return process, f"http://127.0.0.1:{port}/"
 
 
@@ -44,8 +52,9 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, limit_s: float
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"the app exited with code {process.returncode} before serving; "
-                               f"its log ({log}):\n{tail(log)}")
+            raise RuntimeError(
+                f"the app exited with code {process.returncode} before serving; its log ({log}):\n{tail(log)}"
+            )
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 if response.status == 200:
@@ -73,8 +82,9 @@ def stop(process: subprocess.Popen) -> None:
         process.wait(timeout=10)
 
 
-def call_api(url: str, api_name: str, data: list, *, headers: dict[str, str] | None = None,
-             timeout: float = 120.0) -> tuple[str, object]:
+def call_api(
+    url: str, api_name: str, data: list, *, headers: dict[str, str] | None = None, timeout: float = 120.0
+) -> tuple[str, object]:
     """One call of a named endpoint over Gradio's plain HTTP API (``/gradio_api/call/NAME``), with a JSON
     body written here (``ensure_ascii``), so any payload can be sent, lone surrogates included.
 
@@ -87,8 +97,12 @@ def call_api(url: str, api_name: str, data: list, *, headers: dict[str, str] | N
 
     base = url.rstrip("/")
     body = json.dumps({"data": data}, ensure_ascii=True).encode("ascii")
-    answer = httpx.post(f"{base}/gradio_api/call/{api_name}", content=body, timeout=timeout,
-                        headers={"content-type": "application/json", **(headers or {})})
+    answer = httpx.post(
+        f"{base}/gradio_api/call/{api_name}",
+        content=body,
+        timeout=timeout,
+        headers={"content-type": "application/json", **(headers or {})},
+    )
     if answer.status_code != 200:
         try:
             detail = answer.json().get("detail")
@@ -97,8 +111,9 @@ def call_api(url: str, api_name: str, data: list, *, headers: dict[str, str] | N
         return "refused", (answer.status_code, detail)
     event_id = answer.json()["event_id"]
     event = None
-    with httpx.stream("GET", f"{base}/gradio_api/call/{api_name}/{event_id}", timeout=timeout,
-                      headers=headers or {}) as stream:
+    with httpx.stream(
+        "GET", f"{base}/gradio_api/call/{api_name}/{event_id}", timeout=timeout, headers=headers or {}
+    ) as stream:
         for line in stream.iter_lines():
             if line.startswith("event:"):
                 event = line.split(":", 1)[1].strip()

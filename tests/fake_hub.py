@@ -11,10 +11,10 @@ import hashlib
 import json
 import socket
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import unquote, urlparse
 
 
@@ -46,8 +46,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args) -> None:  # keep test output clean
             pass
 
-        def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None,
-                  head: bool = False) -> None:
+        def _send(
+            self, status: int, body: bytes = b"", headers: dict[str, str] | None = None, head: bool = False
+        ) -> None:
             self.send_response(status)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -80,7 +81,7 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = unquote(urlparse(self.path).path)
             if path.startswith("/api/models/"):
-                rest = path[len("/api/models/"):]
+                rest = path[len("/api/models/") :]
                 if "/revision/" in rest:
                     repo_id, revision = rest.split("/revision/", 1)
                     folder = self._repo(repo_id)
@@ -90,16 +91,31 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                         self._json(404, {"error": "Invalid rev id"}, {"X-Error-Code": "RevisionNotFound"})
                         return
                     siblings = [{"rfilename": str(p.relative_to(folder))} for p in self._files(folder)]
-                    self._json(200, {"id": repo_id, "modelId": repo_id, "sha": hub.commit(repo_id),
-                                     "siblings": siblings, "private": repo_id in hub.private})
+                    self._json(
+                        200,
+                        {
+                            "id": repo_id,
+                            "modelId": repo_id,
+                            "sha": hub.commit(repo_id),
+                            "siblings": siblings,
+                            "private": repo_id in hub.private,
+                        },
+                    )
                     return
                 if "/tree/" in rest:
                     repo_id, _ = rest.split("/tree/", 1)
                     folder = self._repo(repo_id)
                     if folder is None:
                         return
-                    entries = [{"type": "file", "path": str(p.relative_to(folder)), "size": p.stat().st_size,
-                                "oid": hashlib.sha1(p.read_bytes()).hexdigest()} for p in self._files(folder)]
+                    entries = [
+                        {
+                            "type": "file",
+                            "path": str(p.relative_to(folder)),
+                            "size": p.stat().st_size,
+                            "oid": hashlib.sha1(p.read_bytes()).hexdigest(),
+                        }
+                        for p in self._files(folder)
+                    ]
                     self._json(200, entries)
                     return
             self._serve_file(head=False)
@@ -121,8 +137,12 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return
             body = target.read_bytes()
             etag = hashlib.sha1(body).hexdigest()
-            self._send(200, body, {"X-Repo-Commit": hub.commit(repo_id), "ETag": f'"{etag}"',
-                                   "Content-Type": "application/octet-stream"}, head=head)
+            self._send(
+                200,
+                body,
+                {"X-Repo-Commit": hub.commit(repo_id), "ETag": f'"{etag}"', "Content-Type": "application/octet-stream"},
+                head=head,
+            )
 
     return Handler
 

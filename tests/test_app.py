@@ -47,8 +47,9 @@ def test_unreachable_hub_without_fallback_exits_2_and_hides_the_token(monkeypatc
 
 
 def test_help_lists_the_serving_flags():
-    out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0
     for flag in ("--model", "--revision", "--quantize", "--host", "--port", "--share", "--no-fallback"):
         assert flag in out.stdout

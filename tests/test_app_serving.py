@@ -51,8 +51,15 @@ def serve(tmp_path, monkeypatch):
     def start(classifiers, config):
         results = ResultFiles(tmp_path / "results", max_age=config.file_ttl)
         demo = build_demo(classifiers, config, results=results)
-        launch(demo, config, results=results, server_name="127.0.0.1", server_port=free_port(),
-               prevent_thread_lock=True, quiet=True)
+        launch(
+            demo,
+            config,
+            results=results,
+            server_name="127.0.0.1",
+            server_port=free_port(),
+            prevent_thread_lock=True,
+            quiet=True,
+        )
         demos.append(demo)
         return demo.local_url, tmp_path
 
@@ -114,8 +121,7 @@ def test_cancelled_csv_job_stops_calling_the_model(classifier, serve, tmp_path):
     from gradio_client import handle_file
 
     path = write_reviews(tmp_path / "big.csv", 5000)  # 20 chunks of 256 rows
-    job = client.submit(handle_file(str(path)), "评论", "（无 none）", slow.info.short_name,
-                        api_name="/ui_run_table")
+    job = client.submit(handle_file(str(path)), "评论", "（无 none）", slow.info.short_name, api_name="/ui_run_table")
     deadline = time.monotonic() + 60
     while slow.calls < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -158,12 +164,14 @@ def test_temp_folder_does_not_grow_across_100_uploads(classifier, serve, tmp_pat
     time.sleep(8)  # past the 3 s lifetime and its cleanup tick
     client.predict(handle_file(str(path)), "", "", api_name="/classify_file")  # a new job purges old results
     time.sleep(5)
-    leftover = [p for p in (temp / "gradio").rglob("*") if p.is_file()] + \
-               [p for p in (temp / "results").rglob("*") if p.is_file()]
+    leftover = [p for p in (temp / "gradio").rglob("*") if p.is_file()] + [
+        p for p in (temp / "results").rglob("*") if p.is_file()
+    ]
     assert len(leftover) <= 4, leftover  # at most the newest upload and its result, not 100 of each
 
 
 # ---- hostile callers (issue 14): isolation between kinds, clients and merged requests ----------
+
 
 class RecordingClassifier(CountingClassifier):
     """Also records how many texts each model call held, to see that requests were merged."""
@@ -193,14 +201,19 @@ def test_a_batch_flood_never_locks_out_single_texts(classifier, serve, tmp_path,
     from gradio_client import Client, handle_file
 
     path = write_reviews(tmp_path / "flood.csv", 1000)  # 4 chunks of 256 rows: ~1.2 s per job
-    flooders = {name: Client(url, verbose=False, headers={"X-Forwarded-For": f"198.51.100.{i + 1}"})
-                for i, name in enumerate(("a", "b", "c"))}
-    jobs = [(name, flooders[name].submit(handle_file(str(path)), "", "", api_name="/classify_file"))
-            for name in ("a", "a", "a", "b", "b", "b")]
+    flooders = {
+        name: Client(url, verbose=False, headers={"X-Forwarded-For": f"198.51.100.{i + 1}"})
+        for i, name in enumerate(("a", "b", "c"))
+    }
+    jobs = [
+        (name, flooders[name].submit(handle_file(str(path)), "", "", api_name="/classify_file"))
+        for name in ("a", "a", "a", "b", "b", "b")
+    ]
     time.sleep(0.5)  # the six are in (or refused) before the seventh and the single texts
     jobs.append(("c", flooders["c"].submit(handle_file(str(path)), "", "", api_name="/classify_file")))
-    singles = [call_api(url, "classify", [text], headers={"X-Forwarded-For": "198.51.100.9"})
-               for text, _ in tiny.REVIEWS[:6]]
+    singles = [
+        call_api(url, "classify", [text], headers={"X-Forwarded-For": "198.51.100.9"}) for text, _ in tiny.REVIEWS[:6]
+    ]
     outcomes = []
     for name, job in jobs:
         try:
@@ -286,9 +299,16 @@ def test_huge_texts_are_refused_on_every_endpoint_before_the_model(classifier, s
     url, _ = serve([counting], AppConfig())
     huge = "好" * 2_200_000  # 6.6 MB of UTF-8
     many = ["好评"] * 51
-    calls = [("classify", [huge]), ("classify", [[huge]]), ("classify", [many]), ("classify", [["好" * 19_000] * 6]),
-             ("compare", [[huge]]), ("compare", [many]), ("compare", [{"headers": ["k", "t"], "data": [["x", huge]]}]),
-             ("compare", [[5]])]
+    calls = [
+        ("classify", [huge]),
+        ("classify", [[huge]]),
+        ("classify", [many]),
+        ("classify", [["好" * 19_000] * 6]),
+        ("compare", [[huge]]),
+        ("compare", [many]),
+        ("compare", [{"headers": ["k", "t"], "data": [["x", huge]]}]),
+        ("compare", [[5]]),
+    ]
     answers = [call_api(url, name, data) for name, data in calls]
     assert counting.calls == 0  # nothing reached the model
     event, data = answers[0]
@@ -296,8 +316,9 @@ def test_huge_texts_are_refused_on_every_endpoint_before_the_model(classifier, s
     assert "This call holds 2,200,000 characters, limit 100,000" in answers[1][1][0]["error"]
     assert "At most 50 texts per call, got 51" in answers[2][1][0]["error"]
     assert "114,000 characters, limit 100,000" in answers[3][1][0]["error"]
-    for (event, data), want in zip(answers[4:], ["holds 2,200,000 characters", "At most 50",
-                                                 "holds 2,200,000 characters", "got a number"]):
+    for (event, data), want in zip(
+        answers[4:], ["holds 2,200,000 characters", "At most 50", "holds 2,200,000 characters", "got a number"]
+    ):
         assert event == "error" and want in data["error"], data
 
 
@@ -383,9 +404,18 @@ def test_classify_file_reads_nothing_but_uploads(classifier, serve, tmp_path):
     secret = write_reviews(tmp_path / "secret.csv", 5)
     (uploads / "link.csv").symlink_to(secret)
     client = client_for(url)
-    attempts = ["/etc/passwd", "app.py", str(ROOT / "app.py"), str(secret), {"path": "/etc/passwd"},
-                {"path": str(secret)}, str(uploads / ".." / "secret.csv"), "../../../../etc/passwd",
-                str(uploads / "link.csv"), "/no/such/file.csv"]
+    attempts = [
+        "/etc/passwd",
+        "app.py",
+        str(ROOT / "app.py"),
+        str(secret),
+        {"path": "/etc/passwd"},
+        {"path": str(secret)},
+        str(uploads / ".." / "secret.csv"),
+        "../../../../etc/passwd",
+        str(uploads / "link.csv"),
+        "/no/such/file.csv",
+    ]
     messages = []
     for value in attempts:
         with pytest.raises(AppError) as info:
@@ -407,7 +437,10 @@ def test_tagged_paths_outside_the_upload_folder_are_refused_before_the_app(class
     (uploads / "link.csv").symlink_to(write_reviews(tmp_path / "secret.csv", 5))
     errors = {}
     paths = ("/etc/passwd", "/no/such/file.csv", str(uploads / "link.csv"), str(uploads / ".." / "secret.csv"))
-    for api, extra in (("classify_file", ["", ""]), ("ui_run_table", ["评论", "（无 none）", counting.info.short_name])):
+    for api, extra in (
+        ("classify_file", ["", ""]),
+        ("ui_run_table", ["评论", "（无 none）", counting.info.short_name]),
+    ):
         for path in paths:
             data = [{"path": path, "meta": {"_type": "gradio.FileData"}}, *extra]
             event = httpx.post(f"{url}gradio_api/call/{api}", json={"data": data}, timeout=30).json()["event_id"]
@@ -423,8 +456,9 @@ def test_cancelled_classify_file_stops_calling_the_model(classifier, serve, tmp_
     url, _ = serve([slow], AppConfig())
     from gradio_client import handle_file
 
-    job = client_for(url).submit(handle_file(str(write_reviews(tmp_path / "big.csv", 5000))), "", "",
-                                 api_name="/classify_file")
+    job = client_for(url).submit(
+        handle_file(str(write_reviews(tmp_path / "big.csv", 5000))), "", "", api_name="/classify_file"
+    )
     deadline = time.monotonic() + 60
     while slow.calls < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -444,12 +478,15 @@ def test_a_job_over_its_time_limit_is_stopped_with_a_message(classifier, serve, 
     slow = CountingClassifier(classifier, delay=0.2)
     url, _ = serve([slow], AppConfig(job_timeout=1.0))
     with pytest.raises(AppError, match=r"time limit of 1 s \(SENTIMENT_JOB_TIMEOUT\)"):
-        client_for(url).predict(handle_file(str(write_reviews(tmp_path / "big.csv", 5000))), "", "",
-                                api_name="/classify_file")
+        client_for(url).predict(
+            handle_file(str(write_reviews(tmp_path / "big.csv", 5000))), "", "", api_name="/classify_file"
+        )
     time.sleep(1.0)
     stopped_at = slow.calls
     time.sleep(1.0)
     assert slow.calls <= stopped_at + 1 and slow.calls < 20
+
+
 def test_request_bodies_over_the_upload_limit_are_cut_off_unread(classifier, serve):
     import httpx
 
@@ -458,8 +495,12 @@ def test_request_bodies_over_the_upload_limit_are_cut_off_unread(classifier, ser
     config = AppConfig(max_file_mb=1)
     url, _ = serve([classifier], config)
     body = b'{"data": ["' + b"a" * (max_body_bytes(config) + 10) + b'"]}'
-    answer = httpx.post(f"{url.rstrip('/')}/gradio_api/call/classify", content=body,
-                        headers={"content-type": "application/json"}, timeout=60)
+    answer = httpx.post(
+        f"{url.rstrip('/')}/gradio_api/call/classify",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
     assert answer.status_code == 413
     from tests.app_process import call_api
 

@@ -62,6 +62,7 @@ def _edit_json(name: str, change: Callable[[dict], None]) -> Callable[[Path], No
         data = json.loads((folder / name).read_text(encoding="utf-8"))
         change(data)
         (folder / name).write_text(json.dumps(data), encoding="utf-8")
+
     return edit
 
 
@@ -88,12 +89,24 @@ def test_a_sharded_full_model_is_complete(tmp_path):
 # Each case breaks the contract once; the problem list must be exactly one line saying so.
 BROKEN = [
     ("pickle beside safetensors", adapter_folder, _write("pytorch_model.bin", "x"), "pickle weights present"),
-    ("adapter without base", adapter_folder,
-     _edit_json("adapter_config.json", lambda c: c.pop("base_model_name_or_path")), "base_model_name_or_path"),
-    ("adapter without head", adapter_folder,
-     _edit_json("adapter_config.json", lambda c: c.update(modules_to_save=None)), "classifier head"),
-    ("adapter with another saved module", adapter_folder,
-     _edit_json("adapter_config.json", lambda c: c.update(modules_to_save=["pooler"])), "classifier head"),
+    (
+        "adapter without base",
+        adapter_folder,
+        _edit_json("adapter_config.json", lambda c: c.pop("base_model_name_or_path")),
+        "base_model_name_or_path",
+    ),
+    (
+        "adapter without head",
+        adapter_folder,
+        _edit_json("adapter_config.json", lambda c: c.update(modules_to_save=None)),
+        "classifier head",
+    ),
+    (
+        "adapter with another saved module",
+        adapter_folder,
+        _edit_json("adapter_config.json", lambda c: c.update(modules_to_save=["pooler"])),
+        "classifier head",
+    ),
     ("no tokenizer config", full_folder, _remove("tokenizer_config.json"), "tokenizer files missing"),
     ("no vocabulary", full_folder, _remove("tokenizer.json"), "tokenizer files missing"),
     ("no labels", full_folder, _remove("labels.json"), "label names missing"),
@@ -104,8 +117,12 @@ BROKEN = [
     ("metrics not an object", adapter_folder, _write("metrics.json", "[1, 2]"), "does not hold a JSON object"),
     ("no card", full_folder, _remove("README.md"), "model card README.md missing"),
     ("card without metadata", full_folder, _write("README.md", "# A model\n"), "no YAML metadata block"),
-    ("card with an unclosed block", full_folder, _write("README.md", "---\ntags: [x]\n# A model\n"),
-     "no YAML metadata block"),
+    (
+        "card with an unclosed block",
+        full_folder,
+        _write("README.md", "---\ntags: [x]\n# A model\n"),
+        "no YAML metadata block",
+    ),
 ]
 
 
@@ -121,21 +138,32 @@ def test_each_broken_contract_is_reported_alone(tmp_path, make, breaks, expected
 NOT_AN_ARTIFACT = [
     ("missing folder", lambda d: None, "does not exist"),
     ("empty folder", lambda d: d.mkdir(), "neither a PEFT adapter"),
-    ("adapter config without weights", lambda d: (adapter_folder(d), _remove("adapter_model.safetensors")(d)),
-     "no adapter_model.safetensors"),
-    ("adapter with pickle weights only",
-     lambda d: (adapter_folder(d), _remove("adapter_model.safetensors")(d), _write("adapter_model.bin", "x")(d)),
-     "only pickle weights (adapter_model.bin)"),
-    ("model config without weights", lambda d: (full_folder(d), _remove("model.safetensors")(d)),
-     "no model.safetensors"),
-    ("model with pickle weights only",
-     lambda d: (full_folder(d), _remove("model.safetensors")(d), _write("pytorch_model.bin", "x")(d)),
-     "only pickle weights (pytorch_model.bin)"),
+    (
+        "adapter config without weights",
+        lambda d: (adapter_folder(d), _remove("adapter_model.safetensors")(d)),
+        "no adapter_model.safetensors",
+    ),
+    (
+        "adapter with pickle weights only",
+        lambda d: (adapter_folder(d), _remove("adapter_model.safetensors")(d), _write("adapter_model.bin", "x")(d)),
+        "only pickle weights (adapter_model.bin)",
+    ),
+    (
+        "model config without weights",
+        lambda d: (full_folder(d), _remove("model.safetensors")(d)),
+        "no model.safetensors",
+    ),
+    (
+        "model with pickle weights only",
+        lambda d: (full_folder(d), _remove("model.safetensors")(d), _write("pytorch_model.bin", "x")(d)),
+        "only pickle weights (pytorch_model.bin)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("make, expected", [case[1:] for case in NOT_AN_ARTIFACT],
-                         ids=[case[0] for case in NOT_AN_ARTIFACT])
+@pytest.mark.parametrize(
+    "make, expected", [case[1:] for case in NOT_AN_ARTIFACT], ids=[case[0] for case in NOT_AN_ARTIFACT]
+)
 def test_a_folder_that_is_no_artifact_says_why(tmp_path, make, expected):
     folder = tmp_path / "a"
     make(folder)
@@ -159,6 +187,7 @@ def test_every_problem_is_listed_at_once(tmp_path):
 
 # ---- labels ---------------------------------------------------------------------------------
 
+
 def test_labels_round_trip_in_class_order(tmp_path):
     write_labels(tmp_path, ["差评", "中评", "好评"])
     assert read_labels(tmp_path) == ["差评", "中评", "好评"]
@@ -175,16 +204,18 @@ def test_write_labels_refuses_fewer_than_two_distinct(tmp_path, labels):
 def test_labels_from_config_json_unless_generic(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"id2label": {"1": "正面", "0": "负面"}}), encoding="utf-8")
     assert read_labels(tmp_path) == ["负面", "正面"]  # by index, not by key order
-    (tmp_path / "config.json").write_text(json.dumps({"id2label": {"0": "LABEL_0", "1": "LABEL_1"}}),
-                                          encoding="utf-8")
+    (tmp_path / "config.json").write_text(json.dumps({"id2label": {"0": "LABEL_0", "1": "LABEL_1"}}), encoding="utf-8")
     assert read_labels(tmp_path) is None
     write_labels(tmp_path, ["neg", "pos"])
     assert read_labels(tmp_path) == ["neg", "pos"]  # labels.json wins
 
 
 def test_label_maps_for_a_transformers_config():
-    assert label_maps(["负面", "正面"]) == {"num_labels": 2, "id2label": {0: "负面", 1: "正面"},
-                                           "label2id": {"负面": 0, "正面": 1}}
+    assert label_maps(["负面", "正面"]) == {
+        "num_labels": 2,
+        "id2label": {0: "负面", 1: "正面"},
+        "label2id": {"负面": 0, "正面": 1},
+    }
 
 
 def test_read_json_errors_are_one_line(tmp_path):

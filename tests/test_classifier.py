@@ -170,8 +170,14 @@ def test_importing_the_package_caps_the_onednn_kernel_cache():
     def capacity(**extra: str) -> str:
         env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"} | extra
         code = "import sentiment_app, os; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
-        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
-                              cwd=Path(__file__).resolve().parents[1]).stdout.strip()
+        return subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout.strip()
 
     assert capacity() == "16"
     assert capacity(ONEDNN_PRIMITIVE_CACHE_CAPACITY="256") == "256"  # an operator's own setting wins

@@ -23,13 +23,19 @@ RESULT_COLUMNS = ["sentiment", "confidence", "prob_负面", "prob_正面"]
 def run_module(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "sentiment_app", *map(str, args)], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment_app", *map(str, args)],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture()
 def reviews_csv(tmp_path) -> Path:
-    rows = [["编号", "评论", "label"]] + [[str(i), t, str(l)] for i, (t, l) in enumerate(tiny.REVIEWS)]
+    rows = [["编号", "评论", "label"]] + [[str(i), t, str(y)] for i, (t, y) in enumerate(tiny.REVIEWS)]
     rows.append([str(len(rows)), "", "1"])
     path = tmp_path / "reviews.csv"
     path.write_bytes(rows_text(rows).encode("gbk"))
@@ -44,6 +50,7 @@ def one_error_line(stderr: str) -> str:
 
 
 # ---- the real command, end to end -------------------------------------------------------------------
+
 
 @pytest.mark.slow  # a fresh interpreter importing torch: ~10-20 s on a shared 2-core box
 def test_module_predicts_a_gbk_csv_into_xlsx(reviews_csv, full_model_dir, tmp_path):
@@ -60,10 +67,13 @@ def test_module_predicts_a_gbk_csv_into_xlsx(reviews_csv, full_model_dir, tmp_pa
     assert values[-1][3] is None and values[-1][4] is None  # blank text: empty result
 
 
-@pytest.mark.parametrize("args, pattern", [
-    (["--text-column", "正文"], r"no text column '正文'; the columns are: 编号, 评论, label"),
-    (["--max-rows", "10"], "more than 10 rows"),
-])
+@pytest.mark.parametrize(
+    "args, pattern",
+    [
+        (["--text-column", "正文"], r"no text column '正文'; the columns are: 编号, 评论, label"),
+        (["--max-rows", "10"], "more than 10 rows"),
+    ],
+)
 def test_module_bad_input_exits_2_with_one_line(reviews_csv, tmp_path, args, pattern):
     output = tmp_path / "out.csv"
     done = run_module("predict", reviews_csv, "-o", output, "--model", tmp_path / "never-loaded", *args)
@@ -84,10 +94,26 @@ def test_module_binary_input_exits_2(tmp_path):
 
 # ---- in-process: faster checks of the same paths ----------------------------------------------------------
 
+
 def test_csv_output_with_chosen_columns(reviews_csv, full_model_dir, tmp_path, capsys):
     output = tmp_path / "out.csv"
-    code = cli.main(["predict", str(reviews_csv), "-o", str(output), "--model", str(full_model_dir), "-q",
-                     "--text-column", "评论", "--label-column", "label", "--chunk-size", "7"])
+    code = cli.main(
+        [
+            "predict",
+            str(reviews_csv),
+            "-o",
+            str(output),
+            "--model",
+            str(full_model_dir),
+            "-q",
+            "--text-column",
+            "评论",
+            "--label-column",
+            "label",
+            "--chunk-size",
+            "7",
+        ]
+    )
     assert code == 0
     captured = capsys.readouterr()
     assert captured.err == ""  # -q: nothing but errors
@@ -99,15 +125,18 @@ def test_csv_output_with_chosen_columns(reviews_csv, full_model_dir, tmp_path, c
     assert set(back["sentiment"][:-1]) <= {"负面", "正面"} and back["sentiment"].iloc[-1] == ""
 
 
-@pytest.mark.parametrize("make_args, pattern", [
-    (lambda src, tmp: [src, "-o", tmp / "out.json"], r"must end in \.csv or \.xlsx"),
-    (lambda src, tmp: [src, "-o", tmp / "missing" / "out.csv"], "does not exist: create it first"),
-    (lambda src, tmp: [src, "-o", src], "is the input file"),
-    (lambda src, tmp: [src, "-o", tmp / "out.csv", "--chunk-size", "0"], "--chunk-size must be at least 1"),
-    (lambda src, tmp: [src, "-o", tmp / "out.csv", "--max-rows", "0"], "max_rows must be at least 1"),
-    (lambda src, tmp: [tmp / "nope.csv", "-o", tmp / "out.csv"], "no such file"),
-    (lambda src, tmp: [src, "-o", tmp / "out.csv", "--sheet", "Sheet1"], "not an Excel workbook"),
-])
+@pytest.mark.parametrize(
+    "make_args, pattern",
+    [
+        (lambda src, tmp: [src, "-o", tmp / "out.json"], r"must end in \.csv or \.xlsx"),
+        (lambda src, tmp: [src, "-o", tmp / "missing" / "out.csv"], "does not exist: create it first"),
+        (lambda src, tmp: [src, "-o", src], "is the input file"),
+        (lambda src, tmp: [src, "-o", tmp / "out.csv", "--chunk-size", "0"], "--chunk-size must be at least 1"),
+        (lambda src, tmp: [src, "-o", tmp / "out.csv", "--max-rows", "0"], "max_rows must be at least 1"),
+        (lambda src, tmp: [tmp / "nope.csv", "-o", tmp / "out.csv"], "no such file"),
+        (lambda src, tmp: [src, "-o", tmp / "out.csv", "--sheet", "Sheet1"], "not an Excel workbook"),
+    ],
+)
 def test_user_mistakes_exit_2_with_one_line(reviews_csv, tmp_path, capsys, make_args, pattern):
     before = reviews_csv.read_bytes()
     code = cli.main(["predict", *map(str, make_args(reviews_csv, tmp_path))])
@@ -120,8 +149,7 @@ def test_user_mistakes_exit_2_with_one_line(reviews_csv, tmp_path, capsys, make_
 
 def test_missing_model_exits_2(reviews_csv, tmp_path, capsys):
     output = tmp_path / "out.csv"
-    code = cli.main(["predict", str(reviews_csv), "-o", str(output), "--model", str(tmp_path / "no-such-model"),
-                     "-q"])
+    code = cli.main(["predict", str(reviews_csv), "-o", str(output), "--model", str(tmp_path / "no-such-model"), "-q"])
     assert code == 2
     assert "no-such-model does not exist" in one_error_line(capsys.readouterr().err)
     assert not output.exists()

@@ -118,16 +118,19 @@ def test_the_batch_cli_has_the_limits_but_never_falls_back():
         build_parser().parse_args(["predict", "in.csv", "-o", "out.csv", "--no-fallback"])
 
 
-@pytest.mark.parametrize("environ, message", [
-    ({"SENTIMENT_PACKED": "maybe"}, "SENTIMENT_PACKED must be 1 or 0, got 'maybe'"),
-    ({"SENTIMENT_MAX_ROWS": "many"}, "SENTIMENT_MAX_ROWS must be a number, got 'many'"),
-    ({"SENTIMENT_HUB_TIMEOUT": "soon"}, "SENTIMENT_HUB_TIMEOUT must be a number"),
-    ({"SENTIMENT_QUANTIZE": "int4"}, "quantize must be one of none, int8, got 'int4'"),
-    ({"SENTIMENT_MAX_LENGTH": "8"}, "max_length must be at least 16 tokens"),
-    ({"SENTIMENT_THREADS": "0"}, "threads must be at least 1"),
-    ({"SENTIMENT_MAX_BATCH": "0"}, "max_batch must be at least 1"),
-    ({"SENTIMENT_MAX_FILE_MB": "0"}, "max_file_mb must be positive"),
-])
+@pytest.mark.parametrize(
+    "environ, message",
+    [
+        ({"SENTIMENT_PACKED": "maybe"}, "SENTIMENT_PACKED must be 1 or 0, got 'maybe'"),
+        ({"SENTIMENT_MAX_ROWS": "many"}, "SENTIMENT_MAX_ROWS must be a number, got 'many'"),
+        ({"SENTIMENT_HUB_TIMEOUT": "soon"}, "SENTIMENT_HUB_TIMEOUT must be a number"),
+        ({"SENTIMENT_QUANTIZE": "int4"}, "quantize must be one of none, int8, got 'int4'"),
+        ({"SENTIMENT_MAX_LENGTH": "8"}, "max_length must be at least 16 tokens"),
+        ({"SENTIMENT_THREADS": "0"}, "threads must be at least 1"),
+        ({"SENTIMENT_MAX_BATCH": "0"}, "max_batch must be at least 1"),
+        ({"SENTIMENT_MAX_FILE_MB": "0"}, "max_file_mb must be positive"),
+    ],
+)
 def test_bad_values_are_one_line_config_errors(environ, message):
     with pytest.raises(ConfigError) as caught:
         AppConfig.from_env(environ)
@@ -150,12 +153,17 @@ def test_the_token_is_never_shown():
 
 
 def test_speed_settings_from_env_and_flags():
-    config = AppConfig.from_env({"SENTIMENT_BATCH_TOKENS": "2048", "SENTIMENT_PACKED": "0",
-                                 "SENTIMENT_INT8_ENGINE": "FBGEMM"})
+    config = AppConfig.from_env(
+        {"SENTIMENT_BATCH_TOKENS": "2048", "SENTIMENT_PACKED": "0", "SENTIMENT_INT8_ENGINE": "FBGEMM"}
+    )
     assert (config.batch_tokens, config.packed, config.int8_engine) == (2048, False, "fbgemm")
     defaults = AppConfig()
     assert (defaults.batch_size, defaults.batch_tokens, defaults.packed, defaults.int8_engine) == (
-        64, None, True, "onednn")
+        64,
+        None,
+        True,
+        "onednn",
+    )
     parser = argparse.ArgumentParser()
     add_serving_arguments(parser)
     args = parser.parse_args(["--batch-tokens", "1024", "--no-packed", "--int8-engine", "x86"])
@@ -169,6 +177,7 @@ def test_speed_settings_from_env_and_flags():
 
 
 # ---- README ---------------------------------------------------------------------------------
+
 
 def readme_settings_table() -> dict[str, str]:
     """variable -> default cell of README's "Configure the Space" table (rows like `A` / `B` | `1` / `2`)."""

@@ -37,15 +37,25 @@ def dev_frame() -> pd.DataFrame:
     the same shape (label, domain, text) built from tests/tiny.py's reviews, so the same checks run."""
     if DEV.is_file():
         return pd.read_csv(DEV, dtype=str, keep_default_na=False)
-    rows = [(str(label), ["酒店", "书籍", "电脑"][i % 3], f"{text}{'！' * (i % 5)}")
-            for i in range(60) for text, label in tiny.REVIEWS]
+    rows = [
+        (str(label), ["酒店", "书籍", "电脑"][i % 3], f"{text}{'！' * (i % 5)}")
+        for i in range(60)
+        for text, label in tiny.REVIEWS
+    ]
     return pd.DataFrame(rows, columns=["label", "domain", "text"])
 
 
 def run_module(*args: object, **popen: object) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "RAY_"))}
-    return subprocess.run([sys.executable, "-m", "sentiment_app", *map(str, args)], cwd=ROOT, env=environ,
-                          capture_output=True, text=True, timeout=600, **popen)
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment_app", *map(str, args)],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **popen,
+    )
 
 
 def error_line(stderr: str) -> str:
@@ -66,32 +76,58 @@ def free_port() -> int:
 def write_csv_shards(frame: pd.DataFrame, folder: Path) -> list[Path]:
     """Four shards the way real exports come: UTF-8, GB18030, UTF-8 with BOM and tabs, UTF-16."""
     folder.mkdir(parents=True)
-    formats = [("part-0.csv", "utf-8", ","), ("part-1.csv", "gb18030", ","), ("part-2.tsv", "utf-8-sig", "\t"),
-               ("part-3.csv", "utf-16", ",")]
+    formats = [
+        ("part-0.csv", "utf-8", ","),
+        ("part-1.csv", "gb18030", ","),
+        ("part-2.tsv", "utf-8-sig", "\t"),
+        ("part-3.csv", "utf-16", ","),
+    ]
     paths = []
     for i, (name, encoding, sep) in enumerate(formats):
         path = folder / name
-        frame.iloc[i::len(formats)].to_csv(path, index=False, encoding=encoding, sep=sep)
+        frame.iloc[i :: len(formats)].to_csv(path, index=False, encoding=encoding, sep=sep)
         paths.append(path)
     return paths
 
 
 # ---- the whole pipeline on Ray ----------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_shards_on_two_workers_match_predict_on_the_whole_file(tmp_path, full_model_dir):
     frame = dev_frame()
     write_csv_shards(frame, tmp_path / "shards")
     reference_csv = tmp_path / "reference.csv"
-    assert cli.main(["predict", str(DEV if DEV.is_file() else _whole(frame, tmp_path)), "-o", str(reference_csv),
-                     "--model", str(full_model_dir), "-q"]) == 0
+    assert (
+        cli.main(
+            [
+                "predict",
+                str(DEV if DEV.is_file() else _whole(frame, tmp_path)),
+                "-o",
+                str(reference_csv),
+                "--model",
+                str(full_model_dir),
+                "-q",
+            ]
+        )
+        == 0
+    )
     predicted = pd.read_csv(reference_csv, encoding="utf-8-sig", keep_default_na=False)
     # input columns from the input itself (the CLI's CSV escapes formulas), results from the CLI
     reference = pd.concat([frame, predicted[RESULT_COLUMNS]], axis=1)
 
     out = tmp_path / "scored"
-    done = run_module("predict-distributed", tmp_path / "shards", out, "--workers", 2, "--rows-per-batch", 300,
-                      "--model", full_model_dir)
+    done = run_module(
+        "predict-distributed",
+        tmp_path / "shards",
+        out,
+        "--workers",
+        2,
+        "--rows-per-batch",
+        300,
+        "--model",
+        full_model_dir,
+    )
     assert done.returncode == 0, done.stderr
     shards = sorted(out.iterdir())
     assert shards and all(p.suffix == ".parquet" for p in shards)
@@ -123,7 +159,7 @@ def _whole(frame: pd.DataFrame, tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_jsonl_shards_to_excel_safe_csv_shards(tmp_path, full_model_dir):
-    texts = ["房间干净，服务热情。", "=HYPERLINK(\"http://x\")差评", "-5", "", "＋号开头的评论", "+1 很好"]
+    texts = ["房间干净，服务热情。", '=HYPERLINK("http://x")差评', "-5", "", "＋号开头的评论", "+1 很好"]
     shards = tmp_path / "in"
     shards.mkdir()
     for i in range(2):
@@ -132,8 +168,7 @@ def test_jsonl_shards_to_excel_safe_csv_shards(tmp_path, full_model_dir):
                 handle.write(json.dumps({"id": i * 10 + j, "评论": text}, ensure_ascii=False) + "\n")
     (shards / "_SUCCESS").write_text("")  # markers written by Spark and friends are not shards
     out = tmp_path / "out"
-    done = run_module("predict-distributed", shards, out, "--format", "csv", "--workers", 1,
-                      "--model", full_model_dir)
+    done = run_module("predict-distributed", shards, out, "--format", "csv", "--workers", 1, "--model", full_model_dir)
     assert done.returncode == 0, done.stderr
     files = sorted(out.iterdir())
     assert files and all(p.suffix == ".csv" for p in files)
@@ -142,7 +177,7 @@ def test_jsonl_shards_to_excel_safe_csv_shards(tmp_path, full_model_dir):
     assert list(result.columns) == ["id", "评论"] + RESULT_COLUMNS
     assert sorted(result["id"].astype(int)) == sorted(i * 10 + j for i in range(2) for j in range(len(texts)))
     by_text = dict(zip(result["评论"], result["sentiment"]))
-    assert "'=HYPERLINK(\"http://x\")差评" in by_text and "'＋号开头的评论" in by_text and "'+1 很好" in by_text
+    assert '\'=HYPERLINK("http://x")差评' in by_text and "'＋号开头的评论" in by_text and "'+1 很好" in by_text
     assert "-5" in by_text  # a plain number is not a formula
     assert by_text[""] == ""  # blank text: no label, never sent to the model
     assert "12 rows" in done.stdout and "empty 2" in done.stdout
@@ -166,9 +201,24 @@ def test_ctrl_c_exits_130_without_a_traceback_and_leaves_nothing(tmp_path):
     out = tmp_path / "out"
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "RAY_"))}
     # the embedded model on the whole dev file: tens of seconds of work, so the signal lands mid-run
-    process = subprocess.Popen([sys.executable, "-m", "sentiment_app", "predict-distributed",
-                                str(tmp_path / "shards"), str(out), "--workers", "2"], cwd=ROOT, env=environ,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sentiment_app",
+            "predict-distributed",
+            str(tmp_path / "shards"),
+            str(out),
+            "--workers",
+            "2",
+        ],
+        cwd=ROOT,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
     reader.start()
@@ -188,11 +238,21 @@ def test_ctrl_c_exits_130_without_a_traceback_and_leaves_nothing(tmp_path):
 
 # ---- errors before Ray starts --------------------------------------------------------------------------
 
+
 def test_missing_text_column_in_csv_is_one_line(tmp_path, full_model_dir, capsys):
     write_csv_shards(dev_frame().head(40), tmp_path / "shards")
     out = tmp_path / "out"
-    code = cli.main(["predict-distributed", str(tmp_path / "shards"), str(out), "--text-column", "评论内容",
-                     "--model", str(full_model_dir)])
+    code = cli.main(
+        [
+            "predict-distributed",
+            str(tmp_path / "shards"),
+            str(out),
+            "--text-column",
+            "评论内容",
+            "--model",
+            str(full_model_dir),
+        ]
+    )
     assert code == 2
     line = error_line(capsys.readouterr().err)
     assert "part-0.csv" in line and "评论内容" in line and "text" in line  # names the shard and the columns
@@ -203,11 +263,22 @@ def test_missing_text_column_in_parquet_is_one_line(tmp_path, full_model_dir, ca
     folder = tmp_path / "in"
     folder.mkdir()
     pd.DataFrame({"id": [1, 2], "body_text": ["好", "差"]}).to_parquet(folder / "a.parquet")
-    assert cli.main(["predict-distributed", str(folder), str(tmp_path / "out"),
-                     "--model", str(full_model_dir)]) == 2
+    assert cli.main(["predict-distributed", str(folder), str(tmp_path / "out"), "--model", str(full_model_dir)]) == 2
     assert "--text-column" in error_line(capsys.readouterr().err)
-    assert cli.main(["predict-distributed", str(folder), str(tmp_path / "out"), "--text-column", "review",
-                     "--model", str(full_model_dir)]) == 2
+    assert (
+        cli.main(
+            [
+                "predict-distributed",
+                str(folder),
+                str(tmp_path / "out"),
+                "--text-column",
+                "review",
+                "--model",
+                str(full_model_dir),
+            ]
+        )
+        == 2
+    )
     line = error_line(capsys.readouterr().err)
     assert "'review'" in line and "body_text" in line
 
@@ -217,8 +288,10 @@ def test_a_broken_parquet_shard_is_named(tmp_path, full_model_dir, capsys):
     folder.mkdir()
     pd.DataFrame({"text": ["好", "差"]}).to_parquet(folder / "a.parquet")
     (folder / "b.parquet").write_bytes(b"PAR1 not really parquet")
-    assert cli.main(["predict-distributed", f"{folder}/*.parquet", str(tmp_path / "out"),
-                     "--model", str(full_model_dir)]) == 2
+    assert (
+        cli.main(["predict-distributed", f"{folder}/*.parquet", str(tmp_path / "out"), "--model", str(full_model_dir)])
+        == 2
+    )
     line = error_line(capsys.readouterr().err)
     assert "cannot read shard b.parquet" in line
 
@@ -228,8 +301,20 @@ def test_an_unreachable_cluster_is_one_line(tmp_path, full_model_dir, capsys, sc
     pd.DataFrame({"text": ["好"]}).to_parquet(tmp_path / "a.parquet")
     address = f"{scheme}127.0.0.1:{free_port()}"  # nothing listens there
     started = time.monotonic()
-    assert cli.main(["predict-distributed", str(tmp_path / "a.parquet"), str(tmp_path / "out"),
-                     "--address", address, "--model", str(full_model_dir)]) == 2
+    assert (
+        cli.main(
+            [
+                "predict-distributed",
+                str(tmp_path / "a.parquet"),
+                str(tmp_path / "out"),
+                "--address",
+                address,
+                "--model",
+                str(full_model_dir),
+            ]
+        )
+        == 2
+    )
     line = error_line(capsys.readouterr().err)
     assert f"cannot reach the Ray cluster at {address}" in line
     assert time.monotonic() - started < 60  # Ray's own client would wait 30-60 s before saying so
@@ -242,8 +327,12 @@ def test_other_mistakes_are_one_line(tmp_path, full_model_dir, capsys, problem):
     pd.DataFrame({"text": ["好"]}).to_parquet(folder / "a.parquet")
     out = tmp_path / "out"
     model = str(full_model_dir)
-    expected = {"not empty": "is not empty", "mixed kinds": "mixes kinds", "no shards": "holds no",
-                "missing model": "does not exist"}[problem]
+    expected = {
+        "not empty": "is not empty",
+        "mixed kinds": "mixes kinds",
+        "no shards": "holds no",
+        "missing model": "does not exist",
+    }[problem]
     if problem == "not empty":
         out.mkdir()
         (out / "old.parquet").write_bytes(b"x")
@@ -259,14 +348,17 @@ def test_other_mistakes_are_one_line(tmp_path, full_model_dir, capsys, problem):
 
 
 def test_ray_failures_keep_our_message():
-    wrapped = ("ray::MapWorker(...).submit() (pid=1)\n  File \"x.py\", line 3, in read\n"
-               "sentiment_app.distributed.ShardError: cannot read shard p3.csv: p3.csv is empty\n\n"
-               "The above exception was the direct cause of the following exception:\n")
+    wrapped = (
+        'ray::MapWorker(...).submit() (pid=1)\n  File "x.py", line 3, in read\n'
+        "sentiment_app.distributed.ShardError: cannot read shard p3.csv: p3.csv is empty\n\n"
+        "The above exception was the direct cause of the following exception:\n"
+    )
     assert distributed._task_error_message(RuntimeError(wrapped)) == "cannot read shard p3.csv: p3.csv is empty"
     assert distributed._task_error_message(RuntimeError("boom\nOSError: disk full")).endswith("OSError: disk full")
 
 
 # ---- pieces, without Ray --------------------------------------------------------------------------------
+
 
 def test_shards_from_a_folder_a_glob_or_a_file(tmp_path):
     (tmp_path / "a" / "deeper").mkdir(parents=True)
@@ -284,17 +376,24 @@ def test_shards_from_a_folder_a_glob_or_a_file(tmp_path):
 
 def test_the_model_worker_adds_the_predict_columns(full_model_dir):
     """What each Ray actor does with a batch, called directly: the batch CLI's columns and blank handling."""
+    from sentiment_app.batch import LoadedTable, classify_table
     from sentiment_app.config import AppConfig
     from sentiment_app.loading import load_classifier
-    from sentiment_app.batch import LoadedTable, classify_table
 
     config = AppConfig(model=str(full_model_dir), threads=1)
     batch = pd.DataFrame({"id": ["1", "2", "3"], "text": ["房间干净", "", "太差了"]})
     scored = distributed.ModelWorker(config, "text")(batch)
     assert list(scored.columns) == ["id", "text"] + RESULT_COLUMNS
     assert scored["sentiment"].tolist()[1] == "" and np.isnan(scored["confidence"][1])
-    table = LoadedTable(frame=batch, encoding="utf-8", delimiter=",", has_header=True, text_column="text",
-                        label_column=None, columns=["id", "text"])
+    table = LoadedTable(
+        frame=batch,
+        encoding="utf-8",
+        delimiter=",",
+        has_header=True,
+        text_column="text",
+        label_column=None,
+        columns=["id", "text"],
+    )
     expected = classify_table(table, load_classifier(config))
     pd.testing.assert_frame_equal(scored, expected)
 

@@ -58,8 +58,15 @@ def test_shipped_folder_follows_the_artifact_contract_and_fits_a_space_without_l
     assert EMBEDDED_MODEL_DIR.is_dir(), "sentiment_app/embedded_model/ must ship with the repository"
     assert validate_artifact(EMBEDDED_MODEL_DIR) == []
     names = {p.name for p in EMBEDDED_MODEL_DIR.iterdir()}
-    assert {"config.json", "model.safetensors.index.json", "tokenizer.json", "labels.json", "metrics.json",
-            "calibration.json", "README.md"} <= names
+    assert {
+        "config.json",
+        "model.safetensors.index.json",
+        "tokenizer.json",
+        "labels.json",
+        "metrics.json",
+        "calibration.json",
+        "README.md",
+    } <= names
     # no file over 10 MB: the Hub refuses those in a git push outside LFS (tests/test_repo.py checks every file)
     assert max(p.stat().st_size for p in EMBEDDED_MODEL_DIR.iterdir()) <= 10 * 1024 * 1024
     assert not names & {"pytorch_model.bin", "training_args.bin", "checkpoints", "optimizer.pt"}
@@ -156,6 +163,7 @@ def test_long_and_empty_texts(embedded):
 
 # ---- the app falls back to it ------------------------------------------------------------------
 
+
 def _start_app(tmp_path: Path, **env_vars: str) -> tuple[subprocess.Popen, str, Path]:
     env = app_env(HF_HUB_CACHE=str(tmp_path / "hub-cache"), GRADIO_TEMP_DIR=str(tmp_path / "gradio"), **env_vars)
     log = tmp_path / "app.log"
@@ -164,8 +172,12 @@ def _start_app(tmp_path: Path, **env_vars: str) -> tuple[subprocess.Popen, str, 
 
 
 def _hub_settings(endpoint: str) -> dict[str, str]:
-    return {"SENTIMENT_MODEL": "team/sentiment-lora", "HF_ENDPOINT": endpoint, "SENTIMENT_HUB_TIMEOUT": "3",
-            "HF_TOKEN": "hf_" + "Qx7" * 12}
+    return {
+        "SENTIMENT_MODEL": "team/sentiment-lora",
+        "HF_ENDPOINT": endpoint,
+        "SENTIMENT_HUB_TIMEOUT": "3",
+        "HF_TOKEN": "hf_" + "Qx7" * 12,
+    }
 
 
 @pytest.mark.slow

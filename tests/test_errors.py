@@ -30,13 +30,16 @@ def fake_password() -> str:
     return "pw" + secrets.token_hex(6)
 
 
-@pytest.mark.parametrize("exc, want", [
-    (ValueError(), "ValueError"),                      # no message: its type, never an IndexError
-    (OSError(""), "OSError"),
-    (RuntimeError("\n\n   \n"), "RuntimeError"),       # only blank lines
-    (KeyError("x"), "'x'"),
-    (RuntimeError("\n  first\nsecond"), "first"),
-])
+@pytest.mark.parametrize(
+    "exc, want",
+    [
+        (ValueError(), "ValueError"),  # no message: its type, never an IndexError
+        (OSError(""), "OSError"),
+        (RuntimeError("\n\n   \n"), "RuntimeError"),  # only blank lines
+        (KeyError("x"), "'x'"),
+        (RuntimeError("\n  first\nsecond"), "first"),
+    ],
+)
 def test_first_line(exc, want):
     assert first_line(exc) == want
 
@@ -50,10 +53,10 @@ def test_redact_masks_url_credentials_query_tokens_and_hf_tokens():
     token, password = fake_token(), fake_password()
     cases = {
         f"HF_ENDPOINT=https://alice:{password}@hf-mirror.example/api": password,
-        f"proxy http://{password}@10.0.0.1:3128 refused": password,            # a bare token as userinfo
+        f"proxy http://{password}@10.0.0.1:3128 refused": password,  # a bare token as userinfo
         f"GET https://hub.example/models?x=1&access_token={password}&y=2": password,
         f"see https://hub.example/a#sig={password}": password,
-        f"Authorization failed for {token}": token,                            # token shape, wherever it is
+        f"Authorization failed for {token}": token,  # token shape, wherever it is
     }
     for text, secret in cases.items():
         clean = redact(text)

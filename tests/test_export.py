@@ -19,8 +19,12 @@ from sentiment_app.config import AppConfig
 from sentiment_app.loading import load_classifier
 from tests import tiny
 
-TEXTS = ["房间干净整洁，服务态度非常好，下次还会再来。", "电脑用了三天就死机，质量太差了。", "还行吧，一般般。",
-         "快递第二天就到了，包装完好，好评！"]
+TEXTS = [
+    "房间干净整洁，服务态度非常好，下次还会再来。",
+    "电脑用了三天就死机，质量太差了。",
+    "还行吧，一般般。",
+    "快递第二天就到了，包装完好，好评！",
+]
 TOKEN = "hf_" + "EXPORTtestSECRET" + "0123456789ab"  # built at runtime: no token-shaped literal in the repo
 
 

@@ -19,20 +19,23 @@ from sentiment_app.limits import (
 LIMITS = TextLimits(max_text_chars=100, max_call_texts=3, max_call_chars=150)
 
 
-@pytest.mark.parametrize("value, message", [
-    (None, EMPTY_MESSAGE),
-    (math.nan, EMPTY_MESSAGE),
-    ("", EMPTY_MESSAGE),
-    ("  \n\t", EMPTY_MESSAGE),
-    (123, "must be a string, got a number"),
-    (1.5, "must be a string, got a number"),
-    (True, "must be a string, got a boolean"),
-    ({"text": "好"}, "must be a string, got an object"),
-    (["好"], "must be a string, got a list"),
-    ("好" * 101, "Text too long (101 characters, limit 100)"),
-    (" " * 101, "Text too long"),                       # length is checked before anything reads the text
-    ("好\ud800评", "character 2 is a lone surrogate"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        (None, EMPTY_MESSAGE),
+        (math.nan, EMPTY_MESSAGE),
+        ("", EMPTY_MESSAGE),
+        ("  \n\t", EMPTY_MESSAGE),
+        (123, "must be a string, got a number"),
+        (1.5, "must be a string, got a number"),
+        (True, "must be a string, got a boolean"),
+        ({"text": "好"}, "must be a string, got an object"),
+        (["好"], "must be a string, got a list"),
+        ("好" * 101, "Text too long (101 characters, limit 100)"),
+        (" " * 101, "Text too long"),  # length is checked before anything reads the text
+        ("好\ud800评", "character 2 is a lone surrogate"),
+    ],
+)
 def test_check_text_refuses(value, message):
     with pytest.raises(TextRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_text(value, LIMITS)
@@ -74,8 +77,9 @@ def test_limits_must_be_positive():
 def test_config_carries_the_limits():
     from sentiment_app.config import AppConfig, ConfigError
 
-    config = AppConfig.from_env({"SENTIMENT_MAX_TEXT_CHARS": "500", "SENTIMENT_MAX_CALL_TEXTS": "7",
-                                 "SENTIMENT_MAX_CALL_CHARS": "900"})
+    config = AppConfig.from_env(
+        {"SENTIMENT_MAX_TEXT_CHARS": "500", "SENTIMENT_MAX_CALL_TEXTS": "7", "SENTIMENT_MAX_CALL_CHARS": "900"}
+    )
     assert config.text_limits == TextLimits(500, 7, 900)
     with pytest.raises(ConfigError, match="max_call_chars"):
         AppConfig(max_call_chars=0)

@@ -40,6 +40,7 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 # ---- folders ------------------------------------------------------------------------------
 
+
 def test_full_model_round_trip_keeps_label_names(full_model_dir):
     clf = load_classifier(AppConfig(model=str(full_model_dir)))
     assert clf.labels == ["负面", "正面"]
@@ -100,13 +101,24 @@ def test_int8_quantization_agrees_with_fp32(full_model_dir):
         assert a.probabilities["正面"] == pytest.approx(b.probabilities["正面"], abs=0.02)
 
 
-@pytest.mark.parametrize("make, expected", [
-    (lambda d: d.mkdir(), "neither a PEFT adapter"),
-    (lambda d: (d.mkdir(), (d / "config.json").write_text("{}"), (d / "pytorch_model.bin").write_bytes(b"x")),
-     "pickle weights"),
-    (lambda d: (d.mkdir(), (d / "adapter_config.json").write_text("{}"), (d / "adapter_model.bin").write_bytes(b"x")),
-     "pickle weights"),
-])
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        (lambda d: d.mkdir(), "neither a PEFT adapter"),
+        (
+            lambda d: (d.mkdir(), (d / "config.json").write_text("{}"), (d / "pytorch_model.bin").write_bytes(b"x")),
+            "pickle weights",
+        ),
+        (
+            lambda d: (
+                d.mkdir(),
+                (d / "adapter_config.json").write_text("{}"),
+                (d / "adapter_model.bin").write_bytes(b"x"),
+            ),
+            "pickle weights",
+        ),
+    ],
+)
 def test_folder_errors(tmp_path, make, expected):
     folder = tmp_path / "bad"
     make(folder)
@@ -178,6 +190,7 @@ def test_tokenizer_from_another_model(tmp_path, full_model_dir):
 
 # ---- the Hub (a local stand-in running the real huggingface_hub download code) -----------------
 
+
 def test_adapter_and_its_base_from_the_hub(hub, tmp_path, adapter_dir, base_model_dir):
     repo_adapter = shutil.copytree(adapter_dir, tmp_path / "repo-adapter")
     config = json.loads((repo_adapter / "adapter_config.json").read_text())
@@ -222,13 +235,15 @@ def test_private_repo_needs_the_token_and_never_shows_it(hub, full_model_dir):
         load_classifier(AppConfig(model="team/private"))
     assert "private" in one_line(exc) and "set HF_TOKEN" in one_line(exc)
     with pytest.raises(ModelLoadError) as exc:
-        load_classifier(AppConfig(model="team/private", token="hf_" + "wrong" * 6))  # built here: no token-shaped literal in the repository
+        load_classifier(
+            AppConfig(model="team/private", token="hf_" + "wrong" * 6)
+        )  # built here: no token-shaped literal in the repository
     assert "token is valid" in one_line(exc) and "hf_wrong" not in one_line(exc)
     config = AppConfig(model="team/private", token=SECRET)
     assert SECRET not in repr(config)
     clf = load_classifier(config)
     assert clf.labels == ["负面", "正面"] and SECRET not in repr(clf.info)
-    assert ("GET", f"/api/models/team/private/revision/main", f"Bearer {SECRET}") in hub.requests
+    assert ("GET", "/api/models/team/private/revision/main", f"Bearer {SECRET}") in hub.requests
 
 
 def test_unreachable_hub_is_one_line_and_fast(tmp_path, monkeypatch):
@@ -270,6 +285,7 @@ def test_offline_mode_names_the_variable(tmp_path, monkeypatch):
 
 
 # ---- what the app serves ------------------------------------------------------------------
+
 
 @pytest.fixture()
 def embedded(monkeypatch, full_model_dir):

@@ -30,15 +30,31 @@ def tutorial_adapter(base: Path, out: Path) -> Path:
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
-    peft_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=8, lora_alpha=16, lora_dropout=0.05, bias="none",
-                             target_modules=["query", "value"])
+    peft_config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=8,
+        lora_alpha=16,
+        lora_dropout=0.05,
+        bias="none",
+        target_modules=["query", "value"],
+    )
     model = get_peft_model(model, peft_config)
     rows = {"text": [t for t, _ in tiny.REVIEWS], "label": [y for _, y in tiny.REVIEWS]}
     dataset = Dataset.from_dict(rows).map(
-        lambda batch: tokenizer(batch["text"], padding="max_length", truncation=True, max_length=128), batched=True)
-    args = TrainingArguments(output_dir=str(out / "checkpoints"), eval_strategy="epoch", save_strategy="no",
-                             learning_rate=5e-3, per_device_train_batch_size=8, num_train_epochs=2,
-                             report_to="none", use_cpu=True, disable_tqdm=True, logging_strategy="no")
+        lambda batch: tokenizer(batch["text"], padding="max_length", truncation=True, max_length=128), batched=True
+    )
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        eval_strategy="epoch",
+        save_strategy="no",
+        learning_rate=5e-3,
+        per_device_train_batch_size=8,
+        num_train_epochs=2,
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        logging_strategy="no",
+    )
     Trainer(model=model, args=args, train_dataset=dataset, eval_dataset=dataset).train()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -50,8 +66,9 @@ def peft_probabilities(base: Path, adapter: Path, texts: list[str]) -> np.ndarra
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = PeftModel.from_pretrained(AutoModelForSequenceClassification.from_pretrained(base, num_labels=2),
-                                      adapter).eval()
+    model = PeftModel.from_pretrained(
+        AutoModelForSequenceClassification.from_pretrained(base, num_labels=2), adapter
+    ).eval()
     logits = tiny.one_by_one_logits(model, AutoTokenizer.from_pretrained(adapter), texts)
     return torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
 
@@ -93,14 +110,17 @@ def test_labels_json_wins_over_the_setting(tmp_path, base_model_dir):
 
 def test_base_config_names_the_labels_of_an_adapter_without_labels_json(tmp_path, adapter_without_labels_file):
     named_base = tiny.save_full_model(tmp_path / "named-base", labels=("消极", "积极"), with_labels_file=False)
-    clf = load_classifier(AppConfig(model=str(adapter_without_labels_file), base_model=str(named_base),
-                                    labels="neg,pos"))
+    clf = load_classifier(
+        AppConfig(model=str(adapter_without_labels_file), base_model=str(named_base), labels="neg,pos")
+    )
     assert clf.labels == ["消极", "积极"]
 
 
 def test_the_setting_names_a_generic_adapter_and_a_generic_full_model(tmp_path, adapter_without_labels_file):
-    assert load_classifier(AppConfig(model=str(adapter_without_labels_file), labels="负面，正面")).labels == \
-        ["负面", "正面"]
+    assert load_classifier(AppConfig(model=str(adapter_without_labels_file), labels="负面，正面")).labels == [
+        "负面",
+        "正面",
+    ]
     full = tiny.save_full_model(tmp_path / "full", labels=("LABEL_0", "LABEL_1"), with_labels_file=False)
     assert load_classifier(AppConfig(model=str(full), labels="bad,good")).labels == ["bad", "good"]
     assert load_classifier(AppConfig(model=str(full))).labels == ["LABEL_0", "LABEL_1"]

@@ -61,8 +61,11 @@ def test_front_matter_sdk_version_is_the_pinned_gradio() -> None:
 
 def test_front_matter_python_version_is_what_ci_tests() -> None:
     space_python = str(front_matter()["python_version"])
-    versions = {str(step["with"]["python-version"]) for step in steps(workflow("ci.yml"))
-                if str(step.get("uses", "")).startswith("actions/setup-python@")}
+    versions = {
+        str(step["with"]["python-version"])
+        for step in steps(workflow("ci.yml"))
+        if str(step.get("uses", "")).startswith("actions/setup-python@")
+    }
     assert versions == {space_python}
 
 
@@ -89,8 +92,11 @@ def test_binary_files_reach_the_space_through_huggingface_hub_never_a_git_push()
 
 
 def requirement_lines(name: str) -> list[str]:
-    return [line.strip() for line in (ROOT / name).read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [
+        line.strip()
+        for line in (ROOT / name).read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
 def test_the_space_installs_the_cpu_build_of_the_pinned_torch_first() -> None:
@@ -176,12 +182,15 @@ def test_ci_runs_the_readme_test_command_which_runs_scripts_test_sh() -> None:
         assert "set -euo pipefail" in script.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("readme", [
-    "# no marker\n```bash\nbash scripts/test.sh\n```\n",
-    "<!-- test-command: x -->\nsome text\n```bash\nbash scripts/test.sh\n```\n",
-    "<!-- test-command: x -->\n```bash\n```\n",
-    "<!-- test-command: x -->\n```bash\nbash scripts/test.sh\n",
-])
+@pytest.mark.parametrize(
+    "readme",
+    [
+        "# no marker\n```bash\nbash scripts/test.sh\n```\n",
+        "<!-- test-command: x -->\nsome text\n```bash\nbash scripts/test.sh\n```\n",
+        "<!-- test-command: x -->\n```bash\n```\n",
+        "<!-- test-command: x -->\n```bash\nbash scripts/test.sh\n",
+    ],
+)
 def test_a_missing_or_broken_test_command_block_is_an_error(readme: str) -> None:
     module = load_readme_command_module()
     with pytest.raises(module.NoTestCommand):
@@ -190,6 +199,9 @@ def test_a_missing_or_broken_test_command_block_is_an_error(readme: str) -> None
 
 def test_sentiment_app_never_imports_training() -> None:
     """Serving must run without training/ (the Space ships both, but the app needs none of it)."""
-    offenders = [str(path.relative_to(ROOT)) for path in (ROOT / "sentiment_app").rglob("*.py")
-                 if re.search(r"^\s*(from|import)\s+training\b", path.read_text(encoding="utf-8"), re.M)]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "sentiment_app").rglob("*.py")
+        if re.search(r"^\s*(from|import)\s+training\b", path.read_text(encoding="utf-8"), re.M)
+    ]
     assert not offenders, f"sentiment_app imports training in {offenders}"

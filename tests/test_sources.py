@@ -7,29 +7,35 @@ import pytest
 from sentiment_app.sources import is_repo_id, looks_like_path
 
 
-@pytest.mark.parametrize("spec, path_only", [
-    ("./model", True),
-    ("/abs/model", True),
-    ("~/model", True),
-    ("a/b/c", True),
-    ("C:\\models\\x", True),
-    ("owner/name", False),  # a repo id unless such a folder exists
-    ("bert-base-chinese", False),
-    ("hfl/chinese-roberta-wwm-ext", False),
-])
+@pytest.mark.parametrize(
+    "spec, path_only",
+    [
+        ("./model", True),
+        ("/abs/model", True),
+        ("~/model", True),
+        ("a/b/c", True),
+        ("C:\\models\\x", True),
+        ("owner/name", False),  # a repo id unless such a folder exists
+        ("bert-base-chinese", False),
+        ("hfl/chinese-roberta-wwm-ext", False),
+    ],
+)
 def test_looks_like_path(spec, path_only):
     assert looks_like_path(spec) is path_only
 
 
-@pytest.mark.parametrize("spec, valid", [
-    ("owner/name", True),
-    ("bert-base-chinese", True),
-    ("hfl/chinese-roberta-wwm-ext", True),
-    ("not a repo id", False),
-    ("owner/na..me", False),
-    ("owner/name/extra", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "spec, valid",
+    [
+        ("owner/name", True),
+        ("bert-base-chinese", True),
+        ("hfl/chinese-roberta-wwm-ext", True),
+        ("not a repo id", False),
+        ("owner/na..me", False),
+        ("owner/name/extra", False),
+        ("", False),
+    ],
+)
 def test_is_repo_id(spec, valid):
     assert is_repo_id(spec) is valid
 

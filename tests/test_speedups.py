@@ -20,8 +20,10 @@ TEXTS = [t for t, _ in tiny.REVIEWS] + ["好", "差" * 3, "房间干净整洁服
 
 @pytest.fixture(scope="module")
 def fp32_pair(full_model_dir):
-    return (load_classifier(AppConfig(model=str(full_model_dir), max_length=64, packed=False)),
-            load_classifier(AppConfig(model=str(full_model_dir), max_length=64)))
+    return (
+        load_classifier(AppConfig(model=str(full_model_dir), max_length=64, packed=False)),
+        load_classifier(AppConfig(model=str(full_model_dir), max_length=64)),
+    )
 
 
 def test_packed_model_is_served_and_explained_by_the_transformers_model(fp32_pair):
@@ -49,15 +51,17 @@ def test_packed_adapter_equals_the_unmerged_peft_model(adapter_dir, base_model_d
     assert isinstance(clf.model, PackedBertClassifier)
     base = AutoModelForSequenceClassification.from_pretrained(base_model_dir, num_labels=2)
     reference = PeftModel.from_pretrained(base, adapter_dir).eval()
-    np.testing.assert_allclose(clf.logits(TEXTS[:6]), tiny.one_by_one_logits(reference, clf.tokenizer, TEXTS[:6]),
-                               atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        clf.logits(TEXTS[:6]), tiny.one_by_one_logits(reference, clf.tokenizer, TEXTS[:6]), atol=1e-5, rtol=0
+    )
 
 
 @pytest.mark.parametrize("batch_size, batch_tokens", [(1, 4096), (3, 4096), (64, 16), (64, 100_000)])
 def test_any_batching_gives_the_same_logits(full_model_dir, fp32_pair, batch_size, batch_tokens):
     _, reference = fp32_pair
-    clf = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, batch_size=batch_size,
-                                    batch_tokens=batch_tokens))
+    clf = load_classifier(
+        AppConfig(model=str(full_model_dir), max_length=64, batch_size=batch_size, batch_tokens=batch_tokens)
+    )
     np.testing.assert_allclose(clf.logits(TEXTS), reference.logits(TEXTS), atol=1e-5, rtol=0)
 
 
@@ -79,12 +83,15 @@ def test_batches_respect_the_window_and_token_budgets(fp32_pair):
         assert stop - start == 1 or (stop - start) * lengths[stop - 1] <= 64
 
 
-@pytest.mark.parametrize("hidden, intermediate, expected", [
-    (768, 3072, 2048),  # bert-base-chinese: 2048 x 3072 floats = 24 MiB, 4096 would be 48 MiB
-    (1024, 4096, 1024),  # bert-large: 2048 x 4096 floats is exactly 32 MiB, already fresh pages
-    (256, 1024, 2048),  # the embedded compact model: capped at 2048
-    (2048, 1024, 1024),  # a narrow feed-forward: the fused query/key/value product (6144 wide) decides
-])
+@pytest.mark.parametrize(
+    "hidden, intermediate, expected",
+    [
+        (768, 3072, 2048),  # bert-base-chinese: 2048 x 3072 floats = 24 MiB, 4096 would be 48 MiB
+        (1024, 4096, 1024),  # bert-large: 2048 x 4096 floats is exactly 32 MiB, already fresh pages
+        (256, 1024, 2048),  # the embedded compact model: capped at 2048
+        (2048, 1024, 1024),  # a narrow feed-forward: the fused query/key/value product (6144 wide) decides
+    ],
+)
 def test_automatic_token_budget_keeps_every_activation_below_32_mib(hidden, intermediate, expected):
     from types import SimpleNamespace
 
@@ -105,8 +112,12 @@ def test_classifier_sizes_its_token_budget_unless_told(full_model_dir, fp32_pair
     assert clf.batch_size == 64
     told = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, batch_tokens=300))
     assert told.batch_tokens == 300
-    assert load_classifier(AppConfig.from_env({"SENTIMENT_MODEL": str(full_model_dir),
-                                               "SENTIMENT_BATCH_TOKENS": "512"})).batch_tokens == 512
+    assert (
+        load_classifier(
+            AppConfig.from_env({"SENTIMENT_MODEL": str(full_model_dir), "SENTIMENT_BATCH_TOKENS": "512"})
+        ).batch_tokens
+        == 512
+    )
 
 
 def test_packed_forward_takes_the_transformers_call(fp32_pair):
@@ -151,11 +162,20 @@ def test_models_that_cannot_be_packed_are_served_plain(tmp_path):
         DistilBertForSequenceClassification,
     )
 
-    distil = DistilBertForSequenceClassification(DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2,
-                                                                  hidden_dim=64))
+    distil = DistilBertForSequenceClassification(
+        DistilBertConfig(vocab_size=50, dim=32, n_layers=1, n_heads=2, hidden_dim=64)
+    )
     assert "not BertForSequenceClassification" in packing_problem(distil)
-    decoder = BertForSequenceClassification(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1,
-                                                       num_attention_heads=2, intermediate_size=64, is_decoder=True))
+    decoder = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=50,
+            hidden_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=64,
+            is_decoder=True,
+        )
+    )
     assert "decoder" in packing_problem(decoder)
     with pytest.raises(ValueError, match="cannot pack"):
         PackedBertClassifier(decoder)
@@ -164,15 +184,15 @@ def test_models_that_cannot_be_packed_are_served_plain(tmp_path):
 @pytest.mark.parametrize("engine", ["onednn", "x86", "fbgemm"])
 def test_int8_packed_agrees_with_int8_plain_and_fp32(full_model_dir, fp32_pair, engine):
     before = torch.backends.quantized.engine
-    packed = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, quantize="int8",
-                                       int8_engine=engine))
+    packed = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, quantize="int8", int8_engine=engine))
     assert torch.backends.quantized.engine == before  # set only while quantizing
     assert isinstance(packed.model, PackedBertClassifier)
     assert any("quantized" in type(m).__module__ for m in packed.model.modules())
     # The fp32 model used for explanations keeps its float layers.
     assert not any("quantized" in type(m).__module__ for m in packed.explain_model.modules())
-    plain = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, quantize="int8",
-                                      int8_engine=engine, packed=False))
+    plain = load_classifier(
+        AppConfig(model=str(full_model_dir), max_length=64, quantize="int8", int8_engine=engine, packed=False)
+    )
     fp32 = fp32_pair[0].logits(TEXTS)
     assert np.abs(packed.logits(TEXTS) - fp32).max() < 0.05
     assert np.abs(plain.logits(TEXTS) - fp32).max() < 0.05
@@ -184,5 +204,6 @@ def test_int8_does_not_touch_the_fp32_model(full_model_dir):
     clf = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, quantize="int8"))
     reference = load_classifier(AppConfig(model=str(full_model_dir), max_length=64, packed=False))
     tokenizer = clf.tokenizer
-    np.testing.assert_allclose(tiny.one_by_one_logits(clf.explain_model, tokenizer, TEXTS[:4]),
-                               reference.logits(TEXTS[:4]), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        tiny.one_by_one_logits(clf.explain_model, tokenizer, TEXTS[:4]), reference.logits(TEXTS[:4]), atol=1e-5, rtol=0
+    )

@@ -72,8 +72,9 @@ class FakeApi:
 
 
 def git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=repo, check=True, capture_output=True
+    )
 
 
 @pytest.fixture()
@@ -111,8 +112,11 @@ def test_every_tracked_file_arrives_and_removed_files_are_deleted(repo, capsys):
     assert code == 0, output
     assert api.calls == ["create_repo", "list_repo_files", "create_commit"]
     tracked = subprocess.run(["git", "ls-files"], cwd=repo, capture_output=True, text=True).stdout.split()
-    assert sorted(api.added) == sorted(tracked) == [".gitignore", "README.md", "app.py",
-                                                   "sentiment_app/embedded_model/model.safetensors"]
+    assert (
+        sorted(api.added)
+        == sorted(tracked)
+        == [".gitignore", "README.md", "app.py", "sentiment_app/embedded_model/model.safetensors"]
+    )
     assert api.added["sentiment_app/embedded_model/model.safetensors"] == MODEL_BYTES
     assert api.added["README.md"] == (repo / "README.md").read_bytes()
     assert sorted(api.deleted) == ["old.py", "stale/notes.md"]  # .gitattributes stays: it says what is in Xet/LFS
@@ -131,8 +135,9 @@ def test_the_token_never_appears_in_output_on_success_or_failure(repo, capsys):
     code, output = run(repo, FakeApi(remote=["old.py"]), capsys)
     assert code == 0 and "synced spaces/" in output and TOKEN not in output
     request = httpx2.Request("POST", f"https://huggingface.co/api/spaces/{SPACE}/commit/main")
-    leaky = HfHubHTTPError(f"500 Server Error (token {TOKEN} in an echoed header)",
-                           response=httpx2.Response(500, request=request))
+    leaky = HfHubHTTPError(
+        f"500 Server Error (token {TOKEN} in an echoed header)", response=httpx2.Response(500, request=request)
+    )
     code, output = run(repo, FakeApi(remote=[], fail_with=leaky), capsys)
     assert code == 2 and "error: could not sync" in output and "HTTP 500" in output
     assert TOKEN not in output and "***" in output

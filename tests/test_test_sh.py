@@ -18,19 +18,19 @@ SCRIPT = ROOT / "scripts" / "test.sh"
 FAKES = {
     "id": 'echo "$FAKE_UID"',
     "sudo": 'if [[ "$FAKE_SUDO" != ok ]]; then exit 1; fi\n[[ "$1" == -n ]] && shift\n'
-            'echo "sudo $*" >> "$FAKE_LOG"\nexec "$@"',
+    'echo "sudo $*" >> "$FAKE_LOG"\nexec "$@"',
     "apt-get": 'echo "apt-get $*" >> "$FAKE_LOG"\n[[ "$FAKE_APT" == fail ]] && exit 100\n'
-               'if [[ "$1" == install ]]; then for p in "$@"; do\n'
-               '  [[ "$p" == -* || "$p" == install ]] && continue\n'
-               '  if [[ "$p" == chromium ]]; then printf "#!/bin/sh\\n" > "$FAKE_CHROMIUM"; chmod +x "$FAKE_CHROMIUM";'
-               ' else touch "$FAKE_STATE/$p"; fi\ndone; fi',
+    'if [[ "$1" == install ]]; then for p in "$@"; do\n'
+    '  [[ "$p" == -* || "$p" == install ]] && continue\n'
+    '  if [[ "$p" == chromium ]]; then printf "#!/bin/sh\\n" > "$FAKE_CHROMIUM"; chmod +x "$FAKE_CHROMIUM";'
+    ' else touch "$FAKE_STATE/$p"; fi\ndone; fi',
     "dpkg-query": 'pkg="${@: -1}"\n[[ -e "$FAKE_STATE/$pkg" ]] && echo "install ok installed" || exit 1',
     "python": 'echo "python $*" >> "$FAKE_LOG"\n'
-              'if [[ "$1 $2 $3" == "-m playwright install" ]]; then\n'
-              '  [[ "$FAKE_PLAYWRIGHT" == ok ]] && exit 0\n'
-              '  [[ "$FAKE_PLAYWRIGHT" == nodeps && "$4" != --with-deps ]] && exit 0\n'
-              '  echo "Host system is missing dependencies" >&2; exit 1\nfi\n'
-              'if [[ "$1" == -c ]]; then echo "$FAKE_PW_CHROMIUM"; exit 0; fi\nexit 3',
+    'if [[ "$1 $2 $3" == "-m playwright install" ]]; then\n'
+    '  [[ "$FAKE_PLAYWRIGHT" == ok ]] && exit 0\n'
+    '  [[ "$FAKE_PLAYWRIGHT" == nodeps && "$4" != --with-deps ]] && exit 0\n'
+    '  echo "Host system is missing dependencies" >&2; exit 1\nfi\n'
+    'if [[ "$1" == -c ]]; then echo "$FAKE_PW_CHROMIUM"; exit 0; fi\nexit 3',
 }
 
 
@@ -48,14 +48,26 @@ def machine(tmp_path):
     log.touch()
 
     def run(**env: str) -> subprocess.CompletedProcess:
-        environ = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path), "FAKE_LOG": str(log),
-                   "FAKE_STATE": str(state), "FAKE_CHROMIUM": str(chromium), "FAKE_UID": "1000",
-                   "FAKE_SUDO": "no", "FAKE_APT": "ok", "FAKE_PLAYWRIGHT": "fail",
-                   "FAKE_PW_CHROMIUM": str(tmp_path / "ms-playwright" / "chrome"), **env}
-        code = (f'source "{SCRIPT}"; SYSTEM_CHROMIUM=("{chromium}"); setup_browser; '
-                'echo "RESULT $CHROMIUM_ORIGIN $CHROMIUM"')
-        return subprocess.run(["bash", "-euo", "pipefail", "-c", code], env=environ, capture_output=True,
-                              text=True, timeout=60)
+        environ = {
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "HOME": str(tmp_path),
+            "FAKE_LOG": str(log),
+            "FAKE_STATE": str(state),
+            "FAKE_CHROMIUM": str(chromium),
+            "FAKE_UID": "1000",
+            "FAKE_SUDO": "no",
+            "FAKE_APT": "ok",
+            "FAKE_PLAYWRIGHT": "fail",
+            "FAKE_PW_CHROMIUM": str(tmp_path / "ms-playwright" / "chrome"),
+            **env,
+        }
+        code = (
+            f'source "{SCRIPT}"; SYSTEM_CHROMIUM=("{chromium}"); setup_browser; '
+            'echo "RESULT $CHROMIUM_ORIGIN $CHROMIUM"'
+        )
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", code], env=environ, capture_output=True, text=True, timeout=60
+        )
 
     return run, log, chromium
 
@@ -66,8 +78,7 @@ def test_as_root_it_installs_chromium_and_the_fonts_with_apt(machine):
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
     assert calls[0] == "apt-get update -qq"
-    assert calls[1] == ("apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk "
-                        "fonts-noto-color-emoji")
+    assert calls[1] == ("apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk fonts-noto-color-emoji")
     assert f"RESULT system {chromium}" in result.stdout and "warning" not in result.stdout
 
 
@@ -75,8 +86,10 @@ def test_with_passwordless_sudo_it_installs_through_sudo(machine):
     run, log, chromium = machine
     result = run(FAKE_SUDO="ok")
     assert result.returncode == 0, result.stderr
-    assert any(line.startswith("sudo env DEBIAN_FRONTEND=noninteractive apt-get install") for line in
-               log.read_text().splitlines())
+    assert any(
+        line.startswith("sudo env DEBIAN_FRONTEND=noninteractive apt-get install")
+        for line in log.read_text().splitlines()
+    )
     assert f"RESULT system {chromium}" in result.stdout
 
 

@@ -83,34 +83,135 @@ def _files(folder: Path) -> list[str]:
     tiny.write_reviews(folder / "train.csv", tiny.REVIEWS, **columns)
     tiny.write_reviews(folder / "dev.jsonl", tiny.HELD_OUT_REVIEWS[0::2], **columns)
     tiny.write_reviews(folder / "test.parquet", tiny.HELD_OUT_REVIEWS[1::2], **columns)
-    return ["--train-file", str(folder / "train.csv"), "--validation-file", str(folder / "dev.jsonl"),
-            "--test-file", str(folder / "test.parquet"), "--text-column", "review", "--label-column", "sentiment",
-            "--label-names", ",".join(LABEL_NAMES)]
+    return [
+        "--train-file",
+        str(folder / "train.csv"),
+        "--validation-file",
+        str(folder / "dev.jsonl"),
+        "--test-file",
+        str(folder / "test.parquet"),
+        "--text-column",
+        "review",
+        "--label-column",
+        "sentiment",
+        "--label-names",
+        ",".join(LABEL_NAMES),
+    ]
 
 
 def _argv(name: str, root: Path, base: Path) -> list[str]:
     out = ["--output-dir", str(root / "out")]
     if name == "lora":  # every setting of a LoRA run with local files and a push, off its default
-        return ["--base-model", str(base), "--quantization", "8bit", *_files(root), "--dataset-name", "someone/reviews",
-                "--max-train-samples", "20", "--max-eval-samples", "4", "--max-length", "12",
-                "--epochs", "5", "--max-steps", "2", "--learning-rate", "3e-3", "--batch-size", "4",
-                "--eval-batch-size", "5", "--warmup-ratio", "0.25", "--weight-decay", "0.05",
-                "--label-smoothing", "0.1", "--metric-for-best-model", "accuracy", "--early-stopping-patience", "3",
-                "--logging-steps", "1", "--seed", "7", "--adam-beta2", "0.98", "--adam-epsilon", "1e-6",
-                "--lora-r", "4", "--lora-alpha", "8", "--lora-dropout", "0.1", "--lora-bias", "lora_only",
-                "--lora-target-modules", "query,key", *out, "--keep-checkpoints", "--card-notes", NOTES,
-                "--push-to-hub", REPO, "--private", "--revision", "dev", "--commit-message", "my message",
-                "--hub-endpoint", "https://hub.example"]
+        return [
+            "--base-model",
+            str(base),
+            "--quantization",
+            "8bit",
+            *_files(root),
+            "--dataset-name",
+            "someone/reviews",
+            "--max-train-samples",
+            "20",
+            "--max-eval-samples",
+            "4",
+            "--max-length",
+            "12",
+            "--epochs",
+            "5",
+            "--max-steps",
+            "2",
+            "--learning-rate",
+            "3e-3",
+            "--batch-size",
+            "4",
+            "--eval-batch-size",
+            "5",
+            "--warmup-ratio",
+            "0.25",
+            "--weight-decay",
+            "0.05",
+            "--label-smoothing",
+            "0.1",
+            "--metric-for-best-model",
+            "accuracy",
+            "--early-stopping-patience",
+            "3",
+            "--logging-steps",
+            "1",
+            "--seed",
+            "7",
+            "--adam-beta2",
+            "0.98",
+            "--adam-epsilon",
+            "1e-6",
+            "--lora-r",
+            "4",
+            "--lora-alpha",
+            "8",
+            "--lora-dropout",
+            "0.1",
+            "--lora-bias",
+            "lora_only",
+            "--lora-target-modules",
+            "query,key",
+            *out,
+            "--keep-checkpoints",
+            "--card-notes",
+            NOTES,
+            "--push-to-hub",
+            REPO,
+            "--private",
+            "--revision",
+            "dev",
+            "--commit-message",
+            "my message",
+            "--hub-endpoint",
+            "https://hub.example",
+        ]
     if name == "full":  # full fine-tuning for one epoch on a Hub dataset, float16 on disk, a dry-run push
-        return ["--base-model", str(base), "--full-finetune", "--dataset", HUB_DATASET, "--clause-crops", "1.0",
-                "--epochs", "1", "--batch-size", "8", "--save-dtype", "float16", *out, "--push-to-hub", REPO,
-                "--push-merged", MERGED_REPO, "--dry-run"]
+        return [
+            "--base-model",
+            str(base),
+            "--full-finetune",
+            "--dataset",
+            HUB_DATASET,
+            "--clause-crops",
+            "1.0",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--save-dtype",
+            "float16",
+            *out,
+            "--push-to-hub",
+            REPO,
+            "--push-merged",
+            MERGED_REPO,
+            "--dry-run",
+        ]
     recipe = root / "scratch.yaml"  # the recipe-only scratch: section
-    recipe.write_text(yaml.safe_dump({
-        "base_model": "scratch", "full_finetune": True, "max_length": 32, "max_steps": 1, "batch_size": 8,
-        "scratch": {"tokenizer": "char", "hidden_size": 16, "num_layers": 1, "num_heads": 2,
-                    "intermediate_size": 24, "max_position_embeddings": 32, "min_freq": 1},
-    }), encoding="utf-8")
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "base_model": "scratch",
+                "full_finetune": True,
+                "max_length": 32,
+                "max_steps": 1,
+                "batch_size": 8,
+                "scratch": {
+                    "tokenizer": "char",
+                    "hidden_size": 16,
+                    "num_layers": 1,
+                    "num_heads": 2,
+                    "intermediate_size": 24,
+                    "max_position_embeddings": 32,
+                    "min_freq": 1,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     # the label column doubles as a domain column: two domains of 12 rows, each repeated up to 60 % (14 rows)
     balance = ["--domain-column", "sentiment", "--min-domain-share", "0.6"]
     distill = ["--distill-teacher", "tfidf", "--distill-weight", "0.3", "--distill-folds", "3"]
@@ -121,10 +222,14 @@ def _hub_dataset():
     import datasets
 
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("int64")})
-    return datasets.DatasetDict({
-        split: datasets.Dataset.from_dict({"text": [t for t, _ in rows], "label": [y for _, y in rows]},
-                                          features=features)
-        for split, rows in (("train", tiny.REVIEWS), ("validation", tiny.HELD_OUT_REVIEWS))})
+    return datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_dict(
+                {"text": [t for t, _ in rows], "label": [y for _, y in rows]}, features=features
+            )
+            for split, rows in (("train", tiny.REVIEWS), ("validation", tiny.HELD_OUT_REVIEWS))
+        }
+    )
 
 
 def _run(name: str, root: Path) -> Run:
@@ -139,8 +244,9 @@ def _run(name: str, root: Path) -> Run:
     real_make_trainer, real_load_splits = train_and_push.make_trainer, data.load_splits
 
     def make_trainer(config, built, encoded, labels):
-        seen.update(config=config, built=built, encoded=encoded, trainer=real_make_trainer(config, built, encoded,
-                                                                                             labels))
+        seen.update(
+            config=config, built=built, encoded=encoded, trainer=real_make_trainer(config, built, encoded, labels)
+        )
         return seen["trainer"]
 
     def load_splits(config):
@@ -165,10 +271,21 @@ def _run(name: str, root: Path) -> Run:
         mp.setattr(datasets, "load_dataset", lambda *a, **k: loaded.append(a) or _hub_dataset())
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             code = train_and_push.main(_argv(name, root, base), api_factory=factory)
-    return Run(code=code, stdout=stdout.getvalue(), stderr=stderr.getvalue(), out=root / "out",
-               config=seen.get("config"), trainer=seen.get("trainer"), built=seen.get("built"),
-               encoded=seen.get("encoded"), splits=seen.get("splits"), hub=hub, factory_calls=factory_calls,
-               quantized=quantized, datasets_loaded=loaded)
+    return Run(
+        code=code,
+        stdout=stdout.getvalue(),
+        stderr=stderr.getvalue(),
+        out=root / "out",
+        config=seen.get("config"),
+        trainer=seen.get("trainer"),
+        built=seen.get("built"),
+        encoded=seen.get("encoded"),
+        splits=seen.get("splits"),
+        hub=hub,
+        factory_calls=factory_calls,
+        quantized=quantized,
+        datasets_loaded=loaded,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -195,57 +312,127 @@ def _early_stopping(r: Run) -> int:
 # field -> (run, where its value lands). Each check fails if the value is dropped on the way.
 PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
     # --- model ---
-    "base_model": ("lora", lambda r: r.adapter_config()["base_model_name_or_path"] == str(r.config.base_model)
-                   and Path(r.config.base_model).name == "base" and r.built.base_model == r.config.base_model),
-    "full_finetune": ("full", lambda r: artifact_kind(r.out) == "full" and r.built.kind == "full"
-                      and r.built.trainable_parameters == r.built.total_parameters),
-    "scratch": ("scratch", lambda r: (lambda c: (c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"])
-                                      == (16, 1, 24))(json.loads((r.out / "config.json").read_text()))),
+    "base_model": (
+        "lora",
+        lambda r: (
+            r.adapter_config()["base_model_name_or_path"] == str(r.config.base_model)
+            and Path(r.config.base_model).name == "base"
+            and r.built.base_model == r.config.base_model
+        ),
+    ),
+    "full_finetune": (
+        "full",
+        lambda r: (
+            artifact_kind(r.out) == "full"
+            and r.built.kind == "full"
+            and r.built.trainable_parameters == r.built.total_parameters
+        ),
+    ),
+    "scratch": (
+        "scratch",
+        lambda r: (lambda c: (c["hidden_size"], c["num_hidden_layers"], c["intermediate_size"]) == (16, 1, 24))(
+            json.loads((r.out / "config.json").read_text())
+        ),
+    ),
     "quantization": ("lora", lambda r: r.quantized == ["8bit"]),
     # --- data ---
     "dataset": ("full", lambda r: r.datasets_loaded == [(HUB_DATASET,)] and r.splits.source == HUB_DATASET),
-    "train_file": ("lora", lambda r: "train.csv for training" in r.splits.source
-                   and set(r.splits.train["text"]) <= {t for t, _ in tiny.REVIEWS}),
-    "validation_file": ("lora", lambda r: "dev.jsonl for validation" in r.splits.source
-                        and set(r.splits.validation["text"]) <= {t for t, _ in tiny.HELD_OUT_REVIEWS[0::2]}
-                        and len(r.trainer.eval_dataset) == len(r.splits.validation)),
-    "test_file": ("lora", lambda r: set(r.splits.test["text"]) <= {t for t, _ in tiny.HELD_OUT_REVIEWS[1::2]}
-                  and r.metrics()["test"]["samples"] == len(r.splits.test)),
+    "train_file": (
+        "lora",
+        lambda r: (
+            "train.csv for training" in r.splits.source and set(r.splits.train["text"]) <= {t for t, _ in tiny.REVIEWS}
+        ),
+    ),
+    "validation_file": (
+        "lora",
+        lambda r: (
+            "dev.jsonl for validation" in r.splits.source
+            and set(r.splits.validation["text"]) <= {t for t, _ in tiny.HELD_OUT_REVIEWS[0::2]}
+            and len(r.trainer.eval_dataset) == len(r.splits.validation)
+        ),
+    ),
+    "test_file": (
+        "lora",
+        lambda r: (
+            set(r.splits.test["text"]) <= {t for t, _ in tiny.HELD_OUT_REVIEWS[1::2]}
+            and r.metrics()["test"]["samples"] == len(r.splits.test)
+        ),
+    ),
     "text_column": ("lora", lambda r: len(set(r.splits.train["text"]) & {t for t, _ in tiny.REVIEWS}) == 20),
     "label_column": ("lora", lambda r: all(dict(tiny.REVIEWS)[row["text"]] == row["label"] for row in r.splits.train)),
     "label_names": ("lora", lambda r: read_labels(r.out) == LABEL_NAMES and r.splits.labels == LABEL_NAMES),
     "dataset_name": ("lora", lambda r: r.card()[0]["datasets"] == ["someone/reviews"]),
-    "max_train_samples": ("lora", lambda r: len(r.trainer.train_dataset) == 20
-                          and r.metrics()["train"]["rows"] == 20),
-    "max_eval_samples": ("lora", lambda r: r.metrics()["validation"]["samples"] == 4
-                         and r.metrics()["test"]["samples"] == 4),
+    "max_train_samples": ("lora", lambda r: len(r.trainer.train_dataset) == 20 and r.metrics()["train"]["rows"] == 20),
+    "max_eval_samples": (
+        "lora",
+        lambda r: r.metrics()["validation"]["samples"] == 4 and r.metrics()["test"]["samples"] == 4,
+    ),
     "max_length": ("lora", lambda r: max(len(ids) for ids in r.encoded["train"]["input_ids"]) == 12),
     "domain_column": ("scratch", lambda r: set(r.splits.domains["train"]) == {"0", "1"}),
-    "min_domain_share": ("scratch", lambda r: r.splits.original_rows == len(tiny.REVIEWS)
-                         and len(r.splits.train) == 28 and r.splits.domains["train"].count("0") == 14),
-    "distill_teacher": ("scratch", lambda r: "teacher" in r.encoded["train"].column_names
-                        and type(r.trainer).__name__ == "DistillingTrainer"),
+    "min_domain_share": (
+        "scratch",
+        lambda r: (
+            r.splits.original_rows == len(tiny.REVIEWS)
+            and len(r.splits.train) == 28
+            and r.splits.domains["train"].count("0") == 14
+        ),
+    ),
+    "distill_teacher": (
+        "scratch",
+        lambda r: "teacher" in r.encoded["train"].column_names and type(r.trainer).__name__ == "DistillingTrainer",
+    ),
     "distill_weight": ("scratch", lambda r: r.trainer.distill_weight == 0.3),
     "distill_folds": ("scratch", lambda r: "teacher fold 3/3" in r.stdout and "teacher fold 4/" not in r.stdout),
-    "clause_crops": ("full", lambda r: len(r.trainer.train_dataset) > len(tiny.REVIEWS)
-                     and set(r.splits.train["text"]) - {t for t, _ in tiny.REVIEWS} != set()),
+    "clause_crops": (
+        "full",
+        lambda r: (
+            len(r.trainer.train_dataset) > len(tiny.REVIEWS)
+            and set(r.splits.train["text"]) - {t for t, _ in tiny.REVIEWS} != set()
+        ),
+    ),
     # --- optimisation: the Trainer's arguments, loss and callbacks ---
-    "epochs": ("full", lambda r: r.trainer.args.num_train_epochs == 1 and r.metrics()["train"]["epochs"] == 1
-               and r.metrics()["train"]["steps"] == math.ceil(len(r.trainer.train_dataset) / 8)),
+    "epochs": (
+        "full",
+        lambda r: (
+            r.trainer.args.num_train_epochs == 1
+            and r.metrics()["train"]["epochs"] == 1
+            and r.metrics()["train"]["steps"] == math.ceil(len(r.trainer.train_dataset) / 8)
+        ),
+    ),
     "max_steps": ("lora", lambda r: r.trainer.args.max_steps == 2 and r.metrics()["train"]["steps"] == 2),
     "learning_rate": ("lora", lambda r: r.trainer.args.learning_rate == 3e-3),
-    "batch_size": ("lora", lambda r: r.trainer.args.per_device_train_batch_size == 4
-                   and len(next(iter(r.trainer.get_train_dataloader()))["labels"]) == 4),
+    "batch_size": (
+        "lora",
+        lambda r: (
+            r.trainer.args.per_device_train_batch_size == 4
+            and len(next(iter(r.trainer.get_train_dataloader()))["labels"]) == 4
+        ),
+    ),
     "eval_batch_size": ("lora", lambda r: r.trainer.args.per_device_eval_batch_size == 5),
     "warmup_ratio": ("lora", lambda r: r.trainer.args.warmup_steps == 0.25),
     "weight_decay": ("lora", lambda r: r.trainer.args.weight_decay == 0.05),
-    "label_smoothing": ("lora", lambda r: r.trainer.args.label_smoothing_factor == 0.1
-                        and r.trainer.label_smoother is not None and r.trainer.label_smoother.epsilon == 0.1),
-    "metric_for_best_model": ("lora", lambda r: r.trainer.args.metric_for_best_model == "accuracy"
-                              and r.metrics()["best_checkpoint"]["metric"] == "accuracy"),
+    "label_smoothing": (
+        "lora",
+        lambda r: (
+            r.trainer.args.label_smoothing_factor == 0.1
+            and r.trainer.label_smoother is not None
+            and r.trainer.label_smoother.epsilon == 0.1
+        ),
+    ),
+    "metric_for_best_model": (
+        "lora",
+        lambda r: (
+            r.trainer.args.metric_for_best_model == "accuracy"
+            and r.metrics()["best_checkpoint"]["metric"] == "accuracy"
+        ),
+    ),
     "early_stopping_patience": ("lora", lambda r: _early_stopping(r) == 3),
-    "logging_steps": ("lora", lambda r: r.trainer.args.logging_steps == 1
-                      and len([e for e in r.trainer.state.log_history if "loss" in e]) == 2),
+    "logging_steps": (
+        "lora",
+        lambda r: (
+            r.trainer.args.logging_steps == 1 and len([e for e in r.trainer.state.log_history if "loss" in e]) == 2
+        ),
+    ),
     "seed": ("lora", lambda r: (r.trainer.args.seed, r.trainer.args.data_seed) == (7, 7)),
     "adam_beta2": ("lora", lambda r: r.trainer.args.adam_beta2 == 0.98),
     "adam_epsilon": ("lora", lambda r: r.trainer.args.adam_epsilon == 1e-6),
@@ -256,23 +443,37 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
     "lora_bias": ("lora", lambda r: r.adapter_config()["bias"] == "lora_only"),
     "lora_target_modules": ("lora", lambda r: set(r.adapter_config()["target_modules"]) == {"query", "key"}),
     # --- output and push ---
-    "output_dir": ("lora", lambda r: validate_artifact(r.out) == []
-                   and r.trainer.args.output_dir == str(r.out / "checkpoints")),
+    "output_dir": (
+        "lora",
+        lambda r: validate_artifact(r.out) == [] and r.trainer.args.output_dir == str(r.out / "checkpoints"),
+    ),
     "keep_checkpoints": ("lora", lambda r: any((r.out / "checkpoints").glob("checkpoint-*"))),
     "save_dtype": ("full", lambda r: r.weight_dtypes() <= {"torch.float16", "torch.int64"}),
     "card_notes": ("lora", lambda r: NOTES in r.card()[1]),
-    "push_to_hub": ("lora", lambda r: r.hub_call("create_repo")["repo_id"] == REPO
-                    and r.hub_call("upload_folder")["repo_id"] == REPO
-                    and r.hub_call("upload_folder")["folder_path"] == str(r.out)),
+    "push_to_hub": (
+        "lora",
+        lambda r: (
+            r.hub_call("create_repo")["repo_id"] == REPO
+            and r.hub_call("upload_folder")["repo_id"] == REPO
+            and r.hub_call("upload_folder")["folder_path"] == str(r.out)
+        ),
+    ),
     "private": ("lora", lambda r: r.hub_call("create_repo")["private"] is True),
-    "revision": ("lora", lambda r: r.hub_call("create_branch")["branch"] == "dev"
-                 and r.hub_call("upload_folder")["revision"] == "dev"),
+    "revision": (
+        "lora",
+        lambda r: r.hub_call("create_branch")["branch"] == "dev" and r.hub_call("upload_folder")["revision"] == "dev",
+    ),
     "commit_message": ("lora", lambda r: r.hub_call("upload_folder")["commit_message"] == "my message"),
     "hub_endpoint": ("lora", lambda r: r.factory_calls == [("https://hub.example", TOKEN)]),
-    "push_merged": ("full", lambda r: f"/{MERGED_REPO} " in r.stdout and "config.json" in r.stdout
-                    and r.stdout.count("dry run: would upload") == 2),
-    "dry_run": ("full", lambda r: r.factory_calls == [] and r.hub.calls == []
-                and "dry run: would upload" in r.stdout),
+    "push_merged": (
+        "full",
+        lambda r: (
+            f"/{MERGED_REPO} " in r.stdout
+            and "config.json" in r.stdout
+            and r.stdout.count("dry run: would upload") == 2
+        ),
+    ),
+    "dry_run": ("full", lambda r: r.factory_calls == [] and r.hub.calls == [] and "dry run: would upload" in r.stdout),
 }
 
 
@@ -302,12 +503,19 @@ def test_trainer_setup(tmp_path, base_model_dir):
     from training.train_and_push import make_trainer
 
     tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
-    config = _config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"], early_stopping_patience=2,
-                     output_dir=str(tmp_path / "out"))
+    config = _config(
+        tmp_path,
+        "train.csv",
+        "train.csv",
+        label_names=["负面", "正面"],
+        early_stopping_patience=2,
+        output_dir=str(tmp_path / "out"),
+    )
     splits = data.load_splits(config)
     tokenizer = modeling.load_base_tokenizer(str(base_model_dir))
-    built = modeling.build_model(config, splits.labels, tokenizer, str(base_model_dir),
-                                 modeling.load_base_config(str(base_model_dir)))
+    built = modeling.build_model(
+        config, splits.labels, tokenizer, str(base_model_dir), modeling.load_base_config(str(base_model_dir))
+    )
     assert built.kind == "adapter" and built.head_module == "classifier"
     assert 0 < built.trainable_parameters < built.total_parameters
     assert "classifier" in built.model.peft_config["default"].modules_to_save

@@ -26,12 +26,37 @@ LORA_RECIPE = RECIPES_DIR / "lora-bert-base-chinese.yaml"
 COMPACT_RECIPE = RECIPES_DIR / "compact-bert.yaml"
 
 # The interface published in the issue; every one must be a documented flag.
-ISSUE_FLAGS = ["--base-model", "--dataset", "--train-file", "--validation-file", "--test-file", "--text-column",
-               "--label-column", "--output-dir", "--epochs", "--max-steps", "--max-train-samples",
-               "--max-eval-samples", "--learning-rate", "--batch-size", "--max-length", "--lora-r", "--lora-alpha",
-               "--full-finetune", "--seed", "--push-to-hub", "--private", "--dry-run", "--revision",
-               "--commit-message", "--lora-target-modules", "--hub-endpoint", "--label-names", "--quantization",
-               "--early-stopping-patience"]
+ISSUE_FLAGS = [
+    "--base-model",
+    "--dataset",
+    "--train-file",
+    "--validation-file",
+    "--test-file",
+    "--text-column",
+    "--label-column",
+    "--output-dir",
+    "--epochs",
+    "--max-steps",
+    "--max-train-samples",
+    "--max-eval-samples",
+    "--learning-rate",
+    "--batch-size",
+    "--max-length",
+    "--lora-r",
+    "--lora-alpha",
+    "--full-finetune",
+    "--seed",
+    "--push-to-hub",
+    "--private",
+    "--dry-run",
+    "--revision",
+    "--commit-message",
+    "--lora-target-modules",
+    "--hub-endpoint",
+    "--label-names",
+    "--quantization",
+    "--early-stopping-patience",
+]
 
 
 def test_defaults_match_the_seed_choices():
@@ -55,9 +80,18 @@ def test_lora_recipe_reproduces_the_seed():
 def test_compact_recipe_trains_from_scratch():
     config = parse_config([str(COMPACT_RECIPE)])
     assert config.is_scratch and config.full_finetune
-    assert config.scratch == ScratchConfig(hidden_size=256, num_layers=2, num_heads=4, intermediate_size=1024,
-                                           max_position_embeddings=512, min_freq=2, dropout=0.1, vocab_size=20000,
-                                           alphabet="common", tie_traditional=True)
+    assert config.scratch == ScratchConfig(
+        hidden_size=256,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=1024,
+        max_position_embeddings=512,
+        min_freq=2,
+        dropout=0.1,
+        vocab_size=20000,
+        alphabet="common",
+        tie_traditional=True,
+    )
     assert config.max_length == 256 and config.epochs > 2
     assert config.resolved_scratch.tokenizer == "bpe"
     # both corpora, each file with its own text column, the multidomain file's domains balanced
@@ -70,8 +104,20 @@ def test_compact_recipe_trains_from_scratch():
 
 
 def test_flags_override_the_recipe():
-    config = parse_config([str(LORA_RECIPE), "--lora-r", "4", "--epochs", "1", "--max-length", "128",
-                           "--label-names", "neg,pos", "--no-private"])
+    config = parse_config(
+        [
+            str(LORA_RECIPE),
+            "--lora-r",
+            "4",
+            "--epochs",
+            "1",
+            "--max-length",
+            "128",
+            "--label-names",
+            "neg,pos",
+            "--no-private",
+        ]
+    )
     assert (config.lora_r, config.epochs, config.max_length) == (4, 1.0, 128)
     assert config.label_names == ["neg", "pos"]
     assert config.lora_alpha == 16  # untouched recipe values stay
@@ -87,18 +133,21 @@ def test_real_base_flag_drops_the_recipe_scratch_section():
     assert config.scratch is None and config.full_finetune
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--dataset", "a/b", "--train-file", "x.csv", "--validation-file", "y.csv"], "either --dataset"),
-    (["--train-file", "x.csv"], "needs --validation-file"),
-    (["--base-model", "scratch"], "--full-finetune"),
-    (["--full-finetune", "--quantization", "4bit"], "cannot be combined"),
-    (["--dry-run"], "--push-to-hub"),
-    (["--push-to-hub", "not a repo id"], "not a valid Hub repo id"),
-    (["--batch-size", "0"], "batch_size must be positive"),
-    (["--label-names", "负面"], "at least two"),
-    (["--lora-bias", "some"], "--lora-bias"),
-    (["--max-length", "4"], "--max-length"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--dataset", "a/b", "--train-file", "x.csv", "--validation-file", "y.csv"], "either --dataset"),
+        (["--train-file", "x.csv"], "needs --validation-file"),
+        (["--base-model", "scratch"], "--full-finetune"),
+        (["--full-finetune", "--quantization", "4bit"], "cannot be combined"),
+        (["--dry-run"], "--push-to-hub"),
+        (["--push-to-hub", "not a repo id"], "not a valid Hub repo id"),
+        (["--batch-size", "0"], "batch_size must be positive"),
+        (["--label-names", "负面"], "at least two"),
+        (["--lora-bias", "some"], "--lora-bias"),
+        (["--max-length", "4"], "--max-length"),
+    ],
+)
 def test_bad_combinations_are_user_errors(argv, expected):
     with pytest.raises(UserError, match=expected):
         parse_config(argv)
@@ -166,8 +215,19 @@ def test_recipe_numbers_are_checked_against_the_annotation(tmp_path, f):
 
 
 def test_user_error_is_one_line_and_exit_2(tmp_path, capsys):
-    code = main(["--train-file", str(tmp_path / "nope.csv"), "--validation-file", str(tmp_path / "nope.csv"),
-                 "--base-model", "scratch", "--full-finetune", "--output-dir", str(tmp_path / "out")])
+    code = main(
+        [
+            "--train-file",
+            str(tmp_path / "nope.csv"),
+            "--validation-file",
+            str(tmp_path / "nope.csv"),
+            "--base-model",
+            "scratch",
+            "--full-finetune",
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith("error: ") and "nope.csv does not exist" in err and len(err.splitlines()) == 1
@@ -177,8 +237,19 @@ def test_output_dir_that_is_not_ours_is_refused(tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me", encoding="utf-8")
-    code = main(["--base-model", "scratch", "--full-finetune", "--train-file", "a.csv", "--validation-file",
-                 "b.csv", "--output-dir", str(out)])
+    code = main(
+        [
+            "--base-model",
+            "scratch",
+            "--full-finetune",
+            "--train-file",
+            "a.csv",
+            "--validation-file",
+            "b.csv",
+            "--output-dir",
+            str(out),
+        ]
+    )
     assert code == 2 and "not empty" in capsys.readouterr().err
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
@@ -192,10 +263,13 @@ def test_output_dir_of_an_interrupted_run_is_reused(tmp_path):
     assert out.is_dir() and not (out / "checkpoints").exists()
 
 
-@pytest.mark.parametrize("command", [
-    [sys.executable, "training/train_and_push.py"],
-    [sys.executable, "-m", "training.train_and_push"],
-])
+@pytest.mark.parametrize(
+    "command",
+    [
+        [sys.executable, "training/train_and_push.py"],
+        [sys.executable, "-m", "training.train_and_push"],
+    ],
+)
 def test_script_runs_both_ways(command):
     """`python training/train_and_push.py` (training/ first on sys.path) and `python -m` both work."""
     help_run = subprocess.run(command + ["--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)

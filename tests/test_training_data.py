@@ -18,16 +18,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _config(tmp_path: Path, train: str, validation: str, test: str | None = None, **kw) -> TrainConfig:
-    return TrainConfig(dataset=None, train_file=str(tmp_path / train), validation_file=str(tmp_path / validation),
-                       test_file=str(tmp_path / test) if test else None, **kw)
+    return TrainConfig(
+        dataset=None,
+        train_file=str(tmp_path / train),
+        validation_file=str(tmp_path / validation),
+        test_file=str(tmp_path / test) if test else None,
+        **kw,
+    )
 
 
 def test_local_files_of_every_format_keep_label_names(tmp_path):
     tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS, text_column="review", label_column="y")
     tiny.write_reviews(tmp_path / "dev.jsonl", tiny.HELD_OUT_REVIEWS[:6], text_column="review", label_column="y")
     tiny.write_reviews(tmp_path / "test.parquet", tiny.HELD_OUT_REVIEWS[6:], text_column="review", label_column="y")
-    splits = data.load_splits(_config(tmp_path, "train.csv", "dev.jsonl", "test.parquet",
-                                      text_column="review", label_column="y", label_names=["负面", "正面"]))
+    splits = data.load_splits(
+        _config(
+            tmp_path,
+            "train.csv",
+            "dev.jsonl",
+            "test.parquet",
+            text_column="review",
+            label_column="y",
+            label_names=["负面", "正面"],
+        )
+    )
     assert splits.labels == ["负面", "正面"]
     assert splits.sizes() == {"train": 24, "validation": 6, "test": 6}
     first_text, first_label = tiny.REVIEWS[0]
@@ -47,8 +61,9 @@ def test_string_labels_without_names_are_sorted_names(tmp_path):
 def test_tsv_is_read_without_quoting(tmp_path):
     """ChnSentiCorp's TSV has bare quotes inside reviews; they must not swallow the next rows."""
     (tmp_path / "train.tsv").write_text('label\ttext_a\n1\t他说"好"\n0\t"太差\n1\t不错"\n', encoding="utf-8")
-    splits = data.load_splits(_config(tmp_path, "train.tsv", "train.tsv", text_column="text_a",
-                                      label_names=["负面", "正面"]))
+    splits = data.load_splits(
+        _config(tmp_path, "train.tsv", "train.tsv", text_column="text_a", label_names=["负面", "正面"])
+    )
     assert splits.train["text"] == ['他说"好"', '"太差', '不错"']
     assert splits.train["label"] == [1, 0, 1]
 
@@ -72,11 +87,14 @@ def test_more_than_two_classes(tmp_path):
     assert ids["train"][:3] == [0, 1, 2]
 
 
-@pytest.mark.parametrize("raw, names, message", [
-    ({"train": ["好", "差"], "validation": ["中"]}, None, "not among the classes"),
-    ({"train": ["好", "好"]}, None, "single class"),
-    ({"train": ["好", "差"]}, ["好", "坏"], "not among the classes"),
-])
+@pytest.mark.parametrize(
+    "raw, names, message",
+    [
+        ({"train": ["好", "差"], "validation": ["中"]}, None, "not among the classes"),
+        ({"train": ["好", "好"]}, None, "single class"),
+        ({"train": ["好", "差"]}, ["好", "坏"], "not among the classes"),
+    ],
+)
 def test_label_mistakes(raw, names, message):
     with pytest.raises(UserError, match=message):
         data.encode_labels(raw, names)
@@ -107,8 +125,9 @@ def test_sample_caps_are_deterministic_by_seed(tmp_path):
     tiny.write_reviews(tmp_path / "dev.csv", tiny.HELD_OUT_REVIEWS)
 
     def sample(seed: int) -> tuple[list[str], list[str]]:
-        splits = data.load_splits(_config(tmp_path, "train.csv", "dev.csv", max_train_samples=8,
-                                          max_eval_samples=4, seed=seed))
+        splits = data.load_splits(
+            _config(tmp_path, "train.csv", "dev.csv", max_train_samples=8, max_eval_samples=4, seed=seed)
+        )
         return splits.train["text"], splits.validation["text"]
 
     first, again, other = sample(1), sample(1), sample(2)
@@ -136,11 +155,18 @@ def test_hub_dataset_splits_and_columns(monkeypatch):
     import datasets
 
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.Value("int64")})
-    loaded = datasets.DatasetDict({
-        split: datasets.Dataset.from_dict({"text": [t for t, _ in rows], "label": [y for _, y in rows]},
-                                          features=features)
-        for split, rows in (("train", tiny.REVIEWS), ("validation", tiny.HELD_OUT_REVIEWS[:6]),
-                            ("test", tiny.HELD_OUT_REVIEWS[6:]))})
+    loaded = datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_dict(
+                {"text": [t for t, _ in rows], "label": [y for _, y in rows]}, features=features
+            )
+            for split, rows in (
+                ("train", tiny.REVIEWS),
+                ("validation", tiny.HELD_OUT_REVIEWS[:6]),
+                ("test", tiny.HELD_OUT_REVIEWS[6:]),
+            )
+        }
+    )
     calls = []
     monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: calls.append(a) or loaded)
     splits = data.load_splits(TrainConfig())
@@ -157,15 +183,43 @@ def test_offline_hub_through_the_real_libraries(tmp_path, base_model_dir):
     """The script with HF_HUB_OFFLINE=1: real datasets/transformers code, one error line each, exit 2."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_TOKEN": "hf_SECRET_dataset"}
     dataset_run = subprocess.run(
-        [sys.executable, "training/train_and_push.py", "--base-model", str(base_model_dir), "--output-dir",
-         str(tmp_path / "a")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "training/train_and_push.py",
+            "--base-model",
+            str(base_model_dir),
+            "--output-dir",
+            str(tmp_path / "a"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert dataset_run.returncode == 2
-    assert dataset_run.stderr.strip().splitlines()[-1].startswith(
-        "error: cannot reach the Hub to load dataset lansinuote/ChnSentiCorp")
+    assert (
+        dataset_run.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: cannot reach the Hub to load dataset lansinuote/ChnSentiCorp")
+    )
     assert "Traceback" not in dataset_run.stderr and "hf_SECRET_dataset" not in dataset_run.stderr
     model_run = subprocess.run(
-        [sys.executable, "-m", "training.train_and_push", "--base-model", "hfl/chinese-macbert-base",
-         "--output-dir", str(tmp_path / "b")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "training.train_and_push",
+            "--base-model",
+            "hfl/chinese-macbert-base",
+            "--output-dir",
+            str(tmp_path / "b"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert model_run.returncode == 2
     last = model_run.stderr.strip().splitlines()[-1]
     assert last.startswith("error: cannot load base model hfl/chinese-macbert-base") and "local model folder" in last
@@ -195,8 +249,9 @@ def test_clause_crops_are_short_excerpts_with_the_review_label():
 def test_clause_crops_extend_only_the_training_split(tmp_path):
     tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
     plain = data.load_splits(_config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"]))
-    cropped = data.load_splits(_config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"],
-                                       clause_crops=1.0))
+    cropped = data.load_splits(
+        _config(tmp_path, "train.csv", "train.csv", label_names=["负面", "正面"], clause_crops=1.0)
+    )
     assert len(cropped.validation) == len(plain.validation)
     assert len(cropped.train) > len(plain.train)
     extra = cropped.train.select(range(len(plain.train), len(cropped.train)))
@@ -209,23 +264,36 @@ def test_clause_crops_extend_only_the_training_split(tmp_path):
 
 from training import modeling  # noqa: E402  (the alphabet and tying tests below)
 
+
 def _two_corpora(tmp_path: Path) -> TrainConfig:
     import pandas as pd
 
     (tmp_path / "hotels").mkdir(exist_ok=True)
     (tmp_path / "shop").mkdir(exist_ok=True)
-    tiny.write_reviews(tmp_path / "hotels" / "train.tsv", tiny.REVIEWS[:12] + tiny.REVIEWS[12:18],
-                       text_column="text_a", label_names=None)
-    tiny.write_reviews(tmp_path / "hotels" / "dev.tsv", tiny.HELD_OUT_REVIEWS[:6], text_column="text_a",
-                       label_names=None)
+    tiny.write_reviews(
+        tmp_path / "hotels" / "train.tsv",
+        tiny.REVIEWS[:12] + tiny.REVIEWS[12:18],
+        text_column="text_a",
+        label_names=None,
+    )
+    tiny.write_reviews(
+        tmp_path / "hotels" / "dev.tsv", tiny.HELD_OUT_REVIEWS[:6], text_column="text_a", label_names=None
+    )
     shop = [("水果很新鲜，甜。", 1, "水果")] * 3 + [("衣服起球，退了。", 0, "衣服")] * 20
-    pd.DataFrame({"label": [y for _, y, _ in shop], "domain": [d for _, _, d in shop],
-                  "text": [t for t, _, _ in shop]}).to_csv(tmp_path / "shop" / "train.csv", index=False)
+    pd.DataFrame(
+        {"label": [y for _, y, _ in shop], "domain": [d for _, _, d in shop], "text": [t for t, _, _ in shop]}
+    ).to_csv(tmp_path / "shop" / "train.csv", index=False)
     pd.DataFrame({"label": [1, 0], "domain": ["水果", "衣服"], "text": ["好甜", "掉色"]}).to_csv(
-        tmp_path / "shop" / "dev.csv", index=False)
-    return TrainConfig(dataset=None, train_file=f"{tmp_path}/hotels/train.tsv,{tmp_path}/shop/train.csv",
-                       validation_file=f"{tmp_path}/hotels/dev.tsv,{tmp_path}/shop/dev.csv",
-                       text_column="text_a,text", domain_column="domain", label_names=["负面", "正面"])
+        tmp_path / "shop" / "dev.csv", index=False
+    )
+    return TrainConfig(
+        dataset=None,
+        train_file=f"{tmp_path}/hotels/train.tsv,{tmp_path}/shop/train.csv",
+        validation_file=f"{tmp_path}/hotels/dev.tsv,{tmp_path}/shop/dev.csv",
+        text_column="text_a,text",
+        domain_column="domain",
+        label_names=["负面", "正面"],
+    )
 
 
 def test_several_files_each_with_its_own_text_column_and_domains(tmp_path):
@@ -272,8 +340,9 @@ def test_common_alphabet_covers_simplified_traditional_fullwidth_and_emoji():
     alphabet = set(modeling.common_alphabet())
     assert {"这", "這", "饭", "飯", "豐", "丰", "👍", "😍", "🤮", "❤"} <= alphabet
     assert "ｎ" not in alphabet and "n" in alphabet  # full-width forms folded as the normalizer folds them
-    tokenizer = modeling.build_bpe_tokenizer([t for t, _ in tiny.REVIEWS] * 3, vocab_size=len(alphabet) + 200,
-                                             min_freq=2, alphabet=sorted(alphabet))
+    tokenizer = modeling.build_bpe_tokenizer(
+        [t for t, _ in tiny.REVIEWS] * 3, vocab_size=len(alphabet) + 200, min_freq=2, alphabet=sorted(alphabet)
+    )
     for text in ("這家飯店的早餐非常豐盛", "收到啦😍质量超赞👍", "ＮＩＣＥ！yyds"):
         assert tokenizer.unk_token_id not in tokenizer(text)["input_ids"], text
     without = modeling.build_bpe_tokenizer([t for t, _ in tiny.REVIEWS] * 3, vocab_size=300, min_freq=2)
@@ -287,8 +356,9 @@ def test_common_alphabet_needs_room_for_pieces():
 
 def test_traditional_characters_get_their_simplified_embedding():
     alphabet = modeling.common_alphabet()
-    tokenizer = modeling.build_bpe_tokenizer([t for t, _ in tiny.REVIEWS] * 3, vocab_size=len(alphabet) + 100,
-                                             min_freq=2, alphabet=alphabet)
+    tokenizer = modeling.build_bpe_tokenizer(
+        [t for t, _ in tiny.REVIEWS] * 3, vocab_size=len(alphabet) + 100, min_freq=2, alphabet=alphabet
+    )
     model = tiny.tiny_bert(len(tokenizer))
     vocab = tokenizer.get_vocab()
     weights = model.get_input_embeddings().weight
@@ -311,7 +381,7 @@ def test_teacher_soft_targets_are_out_of_fold_and_follow_each_row_origin():
     assert soft.shape == (len(texts), 2) and abs(soft.sum(axis=1) - 1).max() < 1e-5
     assert (soft[len(tiny.REVIEWS)] == soft[0]).all()  # the repeat is predicted by row 0's fold model
     # row 0's target comes from a model that never saw it: not the in-sample model's answer
-    in_sample = fit_tfidf(texts[:len(tiny.REVIEWS)], labels[:len(tiny.REVIEWS)]).predict_proba([texts[0]])[0]
+    in_sample = fit_tfidf(texts[: len(tiny.REVIEWS)], labels[: len(tiny.REVIEWS)]).predict_proba([texts[0]])[0]
     assert abs(soft[0] - in_sample).max() > 1e-3
     again = out_of_fold_probabilities(texts, labels, origins, len(tiny.REVIEWS), folds=3, seed=1, num_labels=2)
     assert (again == soft).all()

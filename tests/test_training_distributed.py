@@ -48,9 +48,24 @@ sys.exit(code)
 
 
 def _argv(root: Path, base: Path, out: Path, batch_size: int, *, push: bool) -> list[str]:
-    return ["--base-model", str(base), *_data(root), "--max-steps", str(STEPS), "--batch-size", str(batch_size),
-            "--learning-rate", "2e-2", "--lora-dropout", "0", "--logging-steps", "1", "--output-dir", str(out),
-            *(["--push-to-hub", REPO] if push else [])]
+    return [
+        "--base-model",
+        str(base),
+        *_data(root),
+        "--max-steps",
+        str(STEPS),
+        "--batch-size",
+        str(batch_size),
+        "--learning-rate",
+        "2e-2",
+        "--lora-dropout",
+        "0",
+        "--logging-steps",
+        "1",
+        "--output-dir",
+        str(out),
+        *(["--push-to-hub", REPO] if push else []),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +84,22 @@ def runs(tmp_path_factory) -> dict:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "WORLD_SIZE", "RANK"))}
     environ.update(HF_TOKEN=TOKEN, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
     ddp_out = root / "ddp-out"
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}",
-                           str(launcher), *_argv(root, base, ddp_out, PER_DEVICE, push=True)],
-                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={WORLD}",
+            str(launcher),
+            *_argv(root, base, ddp_out, PER_DEVICE, push=True),
+        ],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     single_out = root / "single-out"
     code, _, _ = _run(_argv(root, base, single_out, PER_DEVICE * WORLD, push=False))
     return {"ddp": done, "ddp_out": ddp_out, "calls": calls, "single_code": code, "single_out": single_out}
@@ -118,8 +146,10 @@ def test_two_processes_train_what_one_process_trains_with_the_same_global_batch(
     assert ddp["validation"]["samples"] == single["validation"]["samples"]
     assert ddp["validation"]["accuracy"] == single["validation"]["accuracy"]
     assert abs(ddp["validation"]["loss"] - single["validation"]["loss"]) < 0.01
-    trained = {name: load_file(folder / "adapter_model.safetensors")
-               for name, folder in (("ddp", runs["ddp_out"]), ("single", runs["single_out"]))}
+    trained = {
+        name: load_file(folder / "adapter_model.safetensors")
+        for name, folder in (("ddp", runs["ddp_out"]), ("single", runs["single_out"]))
+    }
     assert trained["ddp"].keys() == trained["single"].keys()
     moved = max(float(t.abs().max()) for k, t in trained["single"].items() if "lora_B" in k)  # lora_B starts at 0
     assert moved > 1e-3

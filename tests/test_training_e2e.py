@@ -28,8 +28,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 TOKEN = "hf_" + "E2ESECRETtoken0987654321"  # a fake, built so no token-shaped literal is committed
 REPO = "someone/tiny-sentiment"
-ADAPTER_FILES = {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 "labels.json", "metrics.json", "training_config.json", "README.md", "calibration.json"}
+ADAPTER_FILES = {
+    "adapter_config.json",
+    "adapter_model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "labels.json",
+    "metrics.json",
+    "training_config.json",
+    "README.md",
+    "calibration.json",
+}
 
 
 def _data(folder: Path) -> list[str]:
@@ -39,9 +48,20 @@ def _data(folder: Path) -> list[str]:
     tiny.write_reviews(folder / "train.csv", tiny.REVIEWS, **columns)
     tiny.write_reviews(folder / "dev.jsonl", held[0::2], **columns)
     tiny.write_reviews(folder / "test.parquet", held[1::2], **columns)
-    return ["--train-file", str(folder / "train.csv"), "--validation-file", str(folder / "dev.jsonl"),
-            "--test-file", str(folder / "test.parquet"), "--text-column", "review", "--label-column", "sentiment",
-            "--label-names", "负面,正面"]
+    return [
+        "--train-file",
+        str(folder / "train.csv"),
+        "--validation-file",
+        str(folder / "dev.jsonl"),
+        "--test-file",
+        str(folder / "test.parquet"),
+        "--text-column",
+        "review",
+        "--label-column",
+        "sentiment",
+        "--label-names",
+        "负面,正面",
+    ]
 
 
 def _run(argv: list[str], api_factory: Any = None) -> tuple[int, str, str]:
@@ -70,14 +90,37 @@ def lora_run(tmp_path_factory) -> dict[str, Any]:
         factory_calls.append((endpoint, token))
         return hub
 
-    argv = ["--base-model", str(base), *_data(root), "--epochs", "2", "--batch-size", "8", "--learning-rate", "5e-3",
-            "--logging-steps", "1", "--output-dir", str(out), "--push-to-hub", REPO, "--private"]
+    argv = [
+        "--base-model",
+        str(base),
+        *_data(root),
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--learning-rate",
+        "5e-3",
+        "--logging-steps",
+        "1",
+        "--output-dir",
+        str(out),
+        "--push-to-hub",
+        REPO,
+        "--private",
+    ]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_TOKEN", TOKEN)
         mp.setenv("HF_ENDPOINT", "https://hf-mirror.example")
         code, stdout, stderr = _run(argv, factory)
-    return {"code": code, "stdout": stdout, "stderr": stderr, "out": out, "base": base, "hub": hub,
-            "factory_calls": factory_calls}
+    return {
+        "code": code,
+        "stdout": stdout,
+        "stderr": stderr,
+        "out": out,
+        "base": base,
+        "hub": hub,
+        "factory_calls": factory_calls,
+    }
 
 
 def test_lora_artifact_follows_the_contract(lora_run):
@@ -129,8 +172,13 @@ def test_model_card(lora_run):
     assert meta["pipeline_tag"] == "text-classification"
     assert meta["model-index"][0]["name"] == "tiny-sentiment"
     metrics = json.loads((lora_run["out"] / "metrics.json").read_text(encoding="utf-8"))
-    test_accuracy = next(m["value"] for r in meta["model-index"][0]["results"] if r["dataset"]["split"] == "test"
-                         for m in r["metrics"] if m["type"] == "accuracy")
+    test_accuracy = next(
+        m["value"]
+        for r in meta["model-index"][0]["results"]
+        if r["dataset"]["split"] == "test"
+        for m in r["metrics"]
+        if m["type"] == "accuracy"
+    )
     assert test_accuracy == pytest.approx(round(metrics["test"]["accuracy"], 4))
     assert "base_model" not in meta  # a local base folder is no Hub id; the body names it
     assert str(lora_run["base"].resolve()) in body
@@ -183,19 +231,38 @@ def test_the_token_appears_nowhere(lora_run):
 def test_scratch_full_model_and_dry_run(tmp_path):
     """The compact-model mode: a character vocabulary from the training texts, a fresh BERT, a full artifact."""
     recipe = tmp_path / "compact.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "base_model": "scratch", "full_finetune": True, "max_length": 64, "epochs": 2, "batch_size": 8,
-        "learning_rate": 5e-3, "logging_steps": 1, "dataset_name": "lansinuote/ChnSentiCorp",
-        "scratch": {"tokenizer": "char", "hidden_size": 32, "num_layers": 1, "num_heads": 2,
-                    "intermediate_size": 64, "max_position_embeddings": 64, "min_freq": 1},
-    }), encoding="utf-8")
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "base_model": "scratch",
+                "full_finetune": True,
+                "max_length": 64,
+                "epochs": 2,
+                "batch_size": 8,
+                "learning_rate": 5e-3,
+                "logging_steps": 1,
+                "dataset_name": "lansinuote/ChnSentiCorp",
+                "scratch": {
+                    "tokenizer": "char",
+                    "hidden_size": 32,
+                    "num_layers": 1,
+                    "num_heads": 2,
+                    "intermediate_size": 64,
+                    "max_position_embeddings": 64,
+                    "min_freq": 1,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "compact"
 
     def no_upload(endpoint: str, token: str):
         raise AssertionError("--dry-run must not contact the Hub")
 
-    code, stdout, stderr = _run([str(recipe), *_data(tmp_path), "--output-dir", str(out), "--push-to-hub", REPO,
-                                 "--dry-run"], no_upload)
+    code, stdout, stderr = _run(
+        [str(recipe), *_data(tmp_path), "--output-dir", str(out), "--push-to-hub", REPO, "--dry-run"], no_upload
+    )
     assert code == 0, stderr[-2000:]
     assert validate_artifact(out) == [] and artifact_kind(out) == "full"
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
@@ -219,8 +286,17 @@ def test_scratch_full_model_and_dry_run(tmp_path):
 def test_push_failure_keeps_the_artifact_and_a_rerun_replaces_it(tmp_path, base_model_dir, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     out = tmp_path / "out"
-    common = ["--base-model", str(base_model_dir), *_data(tmp_path), "--max-steps", "2", "--batch-size", "8",
-              "--output-dir", str(out)]
+    common = [
+        "--base-model",
+        str(base_model_dir),
+        *_data(tmp_path),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--output-dir",
+        str(out),
+    ]
     hub = FakeHub(create_repo=[http_error(403, f"forbidden for {TOKEN}")])
     code, stdout, stderr = _run(common + ["--push-to-hub", REPO], lambda endpoint, token: hub)
     assert code == 2
@@ -240,13 +316,35 @@ def test_push_failure_keeps_the_artifact_and_a_rerun_replaces_it(tmp_path, base_
 def test_scratch_bpe_model_stored_in_float16(tmp_path):
     """The embedded model's recipe shape: BPE pieces from the training texts, float16 on disk, float32 served."""
     recipe = tmp_path / "compact.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "base_model": "scratch", "full_finetune": True, "max_length": 64, "epochs": 2, "batch_size": 8,
-        "learning_rate": 5e-3, "logging_steps": 1, "adam_beta2": 0.98, "adam_epsilon": 1e-6,
-        "save_dtype": "float16", "card_notes": "A test model: its notes reach the card.",
-        "scratch": {"tokenizer": "bpe", "vocab_size": 300, "max_piece_length": 3, "min_freq": 1, "hidden_size": 32,
-                    "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64},
-    }), encoding="utf-8")
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "base_model": "scratch",
+                "full_finetune": True,
+                "max_length": 64,
+                "epochs": 2,
+                "batch_size": 8,
+                "learning_rate": 5e-3,
+                "logging_steps": 1,
+                "adam_beta2": 0.98,
+                "adam_epsilon": 1e-6,
+                "save_dtype": "float16",
+                "card_notes": "A test model: its notes reach the card.",
+                "scratch": {
+                    "tokenizer": "bpe",
+                    "vocab_size": 300,
+                    "max_piece_length": 3,
+                    "min_freq": 1,
+                    "hidden_size": 32,
+                    "num_layers": 1,
+                    "num_heads": 2,
+                    "intermediate_size": 64,
+                    "max_position_embeddings": 64,
+                },
+            }
+        ),
+        encoding="utf-8",
+    )
     out = tmp_path / "compact"
     code, stdout, stderr = _run([str(recipe), *_data(tmp_path), "--output-dir", str(out)])
     assert code == 0, stderr[-2000:]

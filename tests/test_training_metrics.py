@@ -35,8 +35,9 @@ def test_absent_class_counts_as_zero_not_an_error():
 def test_compute_metrics_gives_the_trainer_scalars():
     import numpy as np
 
-    prediction = types.SimpleNamespace(predictions=np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]),
-                                       label_ids=np.array([0, 1, 1]))
+    prediction = types.SimpleNamespace(
+        predictions=np.array([[2.0, 1.0], [0.0, 3.0], [1.0, 0.0]]), label_ids=np.array([0, 1, 1])
+    )
     metrics = make_compute_metrics(LABELS)(prediction)
     assert set(metrics) == {"accuracy", "f1_macro", "precision_macro", "recall_macro"}
     assert metrics["accuracy"] == pytest.approx(2 / 3)

@@ -19,11 +19,22 @@ def _metrics() -> dict:
 
 
 def _card(**overrides) -> tuple[dict, str]:
-    facts = dict(model_name="chinese-sentiment", kind="adapter", base_model="bert-base-chinese", base_is_hub=True,
-                 labels=LABELS, data_source="lansinuote/ChnSentiCorp", dataset_id="lansinuote/ChnSentiCorp",
-                 metrics=_metrics(), command="python training/train_and_push.py training/configs/x.yaml",
-                 config=TrainConfig(), trainable_parameters=296_450, total_parameters=102_565_636,
-                 target_modules=["query", "value"], repo_id="someone/chinese-sentiment")
+    facts = dict(
+        model_name="chinese-sentiment",
+        kind="adapter",
+        base_model="bert-base-chinese",
+        base_is_hub=True,
+        labels=LABELS,
+        data_source="lansinuote/ChnSentiCorp",
+        dataset_id="lansinuote/ChnSentiCorp",
+        metrics=_metrics(),
+        command="python training/train_and_push.py training/configs/x.yaml",
+        config=TrainConfig(),
+        trainable_parameters=296_450,
+        total_parameters=102_565_636,
+        target_modules=["query", "value"],
+        repo_id="someone/chinese-sentiment",
+    )
     facts.update(overrides)
     text = render_model_card(CardFacts(**facts))
     assert text.startswith("---\n")
@@ -52,16 +63,21 @@ def test_card_body_has_results_usage_and_command():
     _, body = _card()
     assert "| test | 5 | 0.8000 |" in body
     assert "| 负面 | 2 | 0 |" in body  # confusion matrix row with the label name
-    assert "PeftModel.from_pretrained(base, \"someone/chinese-sentiment\")" in body
+    assert 'PeftModel.from_pretrained(base, "someone/chinese-sentiment")' in body
     assert "SENTIMENT_MODEL=someone/chinese-sentiment python app.py" in body
     assert "python training/train_and_push.py training/configs/x.yaml" in body
     assert '["负面", "正面"]' in body and "modules_to_save" in body
 
 
 def test_card_for_a_full_model_from_scratch():
-    meta, body = _card(kind="full", base_model=None, base_is_hub=False, dataset_id=None,
-                       data_source="train.tsv for training, dev.tsv for validation and model selection",
-                       target_modules=None)
+    meta, body = _card(
+        kind="full",
+        base_model=None,
+        base_is_hub=False,
+        dataset_id=None,
+        data_source="train.tsv for training, dev.tsv for validation and model selection",
+        target_modules=None,
+    )
     assert meta["library_name"] == "transformers"
     assert "base_model" not in meta and "datasets" not in meta
     assert "from-scratch" in meta["tags"]

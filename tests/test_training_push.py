@@ -66,8 +66,15 @@ def artifact(tmp_path) -> Path:
 
 
 def _push(folder: Path, api: FakeHub, sleeps: list[float] | None = None, logs: list[str] | None = None, **kw):
-    return push_artifact(folder, REPO, api=api, token=TOKEN, sleep=(sleeps if sleeps is not None else []).append,
-                         log=(logs if logs is not None else []).append, **kw)
+    return push_artifact(
+        folder,
+        REPO,
+        api=api,
+        token=TOKEN,
+        sleep=(sleeps if sleeps is not None else []).append,
+        log=(logs if logs is not None else []).append,
+        **kw,
+    )
 
 
 def test_success_creates_the_repo_and_uploads_once(artifact):
@@ -93,8 +100,10 @@ def test_revision_creates_the_branch_first(artifact):
 
 
 def test_transient_failures_are_retried_with_backoff(artifact):
-    api = FakeHub(create_repo=[httpx2.ConnectError("connection reset")],
-                  upload_folder=[http_error(503, "Service Unavailable"), http_error(429, "Too Many Requests")])
+    api = FakeHub(
+        create_repo=[httpx2.ConnectError("connection reset")],
+        upload_folder=[http_error(503, "Service Unavailable"), http_error(429, "Too Many Requests")],
+    )
     sleeps: list[float] = []
     logs: list[str] = []
     result = _push(artifact, api, sleeps, logs)
@@ -113,12 +122,15 @@ def test_retries_are_bounded(artifact):
     assert "kept in" in str(caught.value)
 
 
-@pytest.mark.parametrize("error, expected", [
-    (http_error(401, "Invalid credentials"), r"rejected the token \(HTTP 401\)"),
-    (http_error(403, "You don't have the rights"), r"may not write to someone/chinese-sentiment \(HTTP 403\)"),
-    (http_error(404, "Not Found", RepositoryNotFoundError), "not found on https://huggingface.co.*HTTP 404"),
-    (OfflineModeIsEnabled("offline"), "HF_HUB_OFFLINE is set"),
-])
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (http_error(401, "Invalid credentials"), r"rejected the token \(HTTP 401\)"),
+        (http_error(403, "You don't have the rights"), r"may not write to someone/chinese-sentiment \(HTTP 403\)"),
+        (http_error(404, "Not Found", RepositoryNotFoundError), "not found on https://huggingface.co.*HTTP 404"),
+        (OfflineModeIsEnabled("offline"), "HF_HUB_OFFLINE is set"),
+    ],
+)
 def test_permanent_failures_are_one_line_without_retry(artifact, error, expected):
     api = FakeHub(create_repo=[error])
     sleeps: list[float] = []

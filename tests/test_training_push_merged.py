@@ -45,9 +45,26 @@ def test_push_merged_uploads_an_export_that_answers_like_the_app(tmp_path, monke
     out = tmp_path / "out"
     hub = SnapshotHub(tmp_path)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    argv = ["--base-model", str(base), "--train-file", str(tmp_path / "train.csv"), "--validation-file",
-            str(tmp_path / "dev.csv"), "--label-names", "负面,正面", "--epochs", "1", "--batch-size", "8",
-            "--output-dir", str(out), "--push-to-hub", "someone/adapter", "--push-merged", "someone/merged"]
+    argv = [
+        "--base-model",
+        str(base),
+        "--train-file",
+        str(tmp_path / "train.csv"),
+        "--validation-file",
+        str(tmp_path / "dev.csv"),
+        "--label-names",
+        "负面,正面",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--output-dir",
+        str(out),
+        "--push-to-hub",
+        "someone/adapter",
+        "--push-merged",
+        "someone/merged",
+    ]
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = main(argv, api_factory=lambda endpoint, token: hub)

@@ -1,4 +1,5 @@
 """The training sampler: batches of similar length, served in random order (not longest to shortest)."""
+
 from __future__ import annotations
 
 import random
@@ -17,13 +18,13 @@ def test_every_index_once_and_batches_of_similar_length():
     lengths = _lengths()
     order = bucketed_indices(lengths, 32, torch.Generator().manual_seed(1))
     assert sorted(order) == list(range(len(lengths)))
-    batches = [order[i:i + 32] for i in range(0, len(order), 32)]
+    batches = [order[i : i + 32] for i in range(0, len(order), 32)]
     spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches if len(b) == 32]
     # random batches of this data spread over ~350 tokens; a mega-batch of 1,600 sorted gives a few
     assert sorted(spread)[len(spread) // 2] < 20
     padded = sum(32 * max(lengths[i] for i in b) for b in batches)
     shuffled = random.Random(2).sample(range(len(lengths)), len(lengths))
-    randomly = sum(32 * max(lengths[i] for i in shuffled[j:j + 32]) for j in range(0, len(shuffled), 32))
+    randomly = sum(32 * max(lengths[i] for i in shuffled[j : j + 32]) for j in range(0, len(shuffled), 32))
     assert padded < 0.7 * randomly
 
 
@@ -32,7 +33,7 @@ def test_batch_order_is_shuffled_not_longest_to_shortest():
     from scratch on ChnSentiCorp then stays at chance. Our batch lengths must not run in order."""
     lengths = _lengths()
     order = bucketed_indices(lengths, 32, torch.Generator().manual_seed(3))
-    maxima = [max(lengths[i] for i in order[j:j + 32]) for j in range(0, len(order), 32)]
+    maxima = [max(lengths[i] for i in order[j : j + 32]) for j in range(0, len(order), 32)]
     first_mega = maxima[:50]
     assert first_mega != sorted(first_mega) and first_mega != sorted(first_mega, reverse=True)
     # the rises and falls of consecutive batch lengths are roughly balanced
@@ -65,9 +66,17 @@ def test_two_ranks_share_one_shuffled_order_disjointly():
     for rank in range(world):
         sampler = ShuffledLengthGroupedSampler(lengths, per_device * world, seed=5)
         sampler.set_epoch(3)
-        ranks.append(list(BatchSamplerShard(BatchSampler(sampler, per_device, drop_last=False), num_processes=world,
-                                            process_index=rank, even_batches=False)))
-    assert [b for step in zip(*ranks) for b in step] == reference[:len(ranks[0]) * world]
+        ranks.append(
+            list(
+                BatchSamplerShard(
+                    BatchSampler(sampler, per_device, drop_last=False),
+                    num_processes=world,
+                    process_index=rank,
+                    even_batches=False,
+                )
+            )
+        )
+    assert [b for step in zip(*ranks) for b in step] == reference[: len(ranks[0]) * world]
     seen = [i for batches in ranks for b in batches for i in b]
     assert len(seen) == len(set(seen)) == len(lengths)  # disjoint, and every example once (2000 = 125 steps)
     # one step's batches (one per rank) span few tokens: they were cut from one sorted bucket of 16

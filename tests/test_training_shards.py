@@ -21,8 +21,11 @@ def test_big_weights_become_shards_that_load_to_the_same_model(tmp_path):
     assert not (folder / "model.safetensors").exists()
     index = json.loads((folder / "model.safetensors.index.json").read_text())
     files = sorted(set(index["weight_map"].values()))
-    assert len(files) >= 3 and all((folder / f).stat().st_size <= size // 3 + 64 * 1024 for f in files
-                                   if len([n for n, v in index["weight_map"].items() if v == f]) > 1)
+    assert len(files) >= 3 and all(
+        (folder / f).stat().st_size <= size // 3 + 64 * 1024
+        for f in files
+        if len([n for n, v in index["weight_map"].items() if v == f]) > 1
+    )
     after = load_classifier(AppConfig(), str(folder)).logits(["房间干净", "质量太差了"])
     assert np.array_equal(before, after)
 

@@ -42,8 +42,9 @@ def second(tmp_path_factory):
 @pytest.fixture()
 def cb(classifier, tmp_path):
     # tmp_path stands for Gradio's upload folder: the files the tests write there count as uploads
-    return Callbacks([classifier], AppConfig(), results=ResultFiles(tmp_path / "results"), chunk_size=8,
-                     upload_root=tmp_path)
+    return Callbacks(
+        [classifier], AppConfig(), results=ResultFiles(tmp_path / "results"), chunk_size=8, upload_root=tmp_path
+    )
 
 
 def file_data(path: Path) -> dict:
@@ -75,12 +76,13 @@ def gbk_csv(path: Path, rows: list[tuple[str, ...]]) -> Path:
 def drain(generator):
     """Run a Gradio generator callback to the end; return its last yield and how many yields it made."""
     last, count = None, 0
-    for last in generator:
+    for last in generator:  # noqa: B007 - the loop variable is the result
         count += 1
     return last, count
 
 
 # ---- page ------------------------------------------------------------------------------------
+
 
 def test_build_demo_registers_the_named_api(classifier):
     demo = build_demo([classifier], AppConfig())
@@ -108,13 +110,16 @@ def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
     assert "int8 关 off" in text and "负面 / 正面" in text
     from dataclasses import replace
 
-    embedded = replace(classifier.info, source="embedded", name="embedded compact model",
-                       metrics={"validation": {"accuracy": 0.935}})
+    embedded = replace(
+        classifier.info, source="embedded", name="embedded compact model", metrics={"validation": {"accuracy": 0.935}}
+    )
     monkeypatch.setattr(classifier, "info", embedded)
     text = header_markdown([classifier], AppConfig())
     assert "内置轻量模型" in text and "SENTIMENT_MODEL" in text
     assert "准确率" not in text and "less reliable elsewhere" in text  # no dev accuracy sold as a promise
-    monkeypatch.setattr(classifier, "info", replace(embedded, warning="team/x could not be loaded: cannot reach the Hub"))
+    monkeypatch.setattr(
+        classifier, "info", replace(embedded, warning="team/x could not be loaded: cannot reach the Hub")
+    )
     text = header_markdown([classifier], AppConfig())
     assert "⚠️" in text and "cannot reach the Hub" in text
 
@@ -128,6 +133,7 @@ def test_positive_label():
 
 
 # ---- tab 1 -------------------------------------------------------------------------------------
+
 
 def test_single_text_gives_probabilities_and_timing(cb):
     labels, notes = cb.classify_batch(["房间干净整洁，服务很好"], [cb.names[0]])
@@ -277,8 +283,9 @@ def test_run_writes_both_downloads_and_a_summary(cb, tmp_path, classifier):
     assert set(chart["情感 label"]) == {"负面", "正面"} and chart["条数 count"].sum() == 20
     assert "准确率 accuracy" in summary and "macro F1" in summary
     assert confusion.visible is True
-    csv_path, xlsx_path = (Path(b.value["path"] if isinstance(b.value, dict) else b.value)
-                           for b in (csv_button, xlsx_button))
+    csv_path, xlsx_path = (
+        Path(b.value["path"] if isinstance(b.value, dict) else b.value) for b in (csv_button, xlsx_button)
+    )
     assert csv_button.visible and xlsx_button.visible
     assert csv_path.name == "reviews_sentiment.csv" and xlsx_path.suffix == ".xlsx"
     raw = csv_path.read_bytes()
@@ -318,15 +325,18 @@ def test_classify_file_api(cb, tmp_path):
         drain(cb.classify_file_api(file_data(path), "nope", ""))
 
 
-@pytest.mark.parametrize("make", [
-    lambda upload, tmp: str(upload),  # a plain string path, even of a real upload
-    lambda upload, tmp: {"path": str(upload)},  # a dict without the FileData tag
-    lambda upload, tmp: {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
-    lambda upload, tmp: {"path": str(tmp / ".." / "outside.csv"), "meta": {"_type": "gradio.FileData"}},
-    lambda upload, tmp: {"path": "/no/such/file.csv", "meta": {"_type": "gradio.FileData"}},
-    lambda upload, tmp: {"path": str(upload), "meta": {"_type": "something.else"}},
-    lambda upload, tmp: 42,
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda upload, tmp: str(upload),  # a plain string path, even of a real upload
+        lambda upload, tmp: {"path": str(upload)},  # a dict without the FileData tag
+        lambda upload, tmp: {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+        lambda upload, tmp: {"path": str(tmp / ".." / "outside.csv"), "meta": {"_type": "gradio.FileData"}},
+        lambda upload, tmp: {"path": "/no/such/file.csv", "meta": {"_type": "gradio.FileData"}},
+        lambda upload, tmp: {"path": str(upload), "meta": {"_type": "something.else"}},
+        lambda upload, tmp: 42,
+    ],
+)
 def test_classify_file_api_reads_only_uploads(classifier, tmp_path, make):
     uploads = tmp_path / "uploads"
     upload = gbk_csv(uploads.mkdir() or uploads / "mine.csv", ROWS)
@@ -359,6 +369,7 @@ def test_result_files_are_purged(tmp_path):
 
 
 # ---- tab 3 -------------------------------------------------------------------------------------
+
 
 def test_compare_one_model(cb):
     frame = pd.DataFrame([("否定", "不是不好吃"), ("", "服务很好"), ("空", "  ")], columns=["类型 kind", "评论 text"])
@@ -394,13 +405,15 @@ def test_comparison_tab_meets_the_same_limits(classifier, tmp_path):
     cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path))
     frame = lambda texts: pd.DataFrame({"类型 kind": ["k"] * len(texts), "评论 text": texts})  # noqa: E731
     raw = lambda texts: {"headers": ["类型 kind", "评论 text"], "data": [["k", t] for t in texts]}  # noqa: E731
-    cases = [(frame(["好", "好" * 2_200_000]), "row 2: .*Text too long \\(2,200,000 characters"),
-             (raw(["好", "好" * 2_200_000]), "row 2: .*Text too long"),  # the tab's payload (preprocess=False)
-             (raw(["好\ud800"]), "lone surrogate"),  # pandas could not even hold this one
-             (raw([{"a": 1}]), "row 1: .*got an object"),
-             ({"data": "x"}, "Expected a table"),
-             (frame([""] * 1000), "1,000 rows"),  # blank rows are not read one by one without bound
-             (frame(["好" * 19_000] * 6), "114,000 characters, limit 100,000")]
+    cases = [
+        (frame(["好", "好" * 2_200_000]), "row 2: .*Text too long \\(2,200,000 characters"),
+        (raw(["好", "好" * 2_200_000]), "row 2: .*Text too long"),  # the tab's payload (preprocess=False)
+        (raw(["好\ud800"]), "lone surrogate"),  # pandas could not even hold this one
+        (raw([{"a": 1}]), "row 1: .*got an object"),
+        ({"data": "x"}, "Expected a table"),
+        (frame([""] * 1000), "1,000 rows"),  # blank rows are not read one by one without bound
+        (frame(["好" * 19_000] * 6), "114,000 characters, limit 100,000"),
+    ]
     for table, message in cases:
         with pytest.raises(gr.Error, match=message):
             cb.compare(table)

@@ -7,8 +7,8 @@ random unless a test trains them.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -65,15 +65,29 @@ def tiny_tokenizer(texts: Sequence[str] | None = None):
     return BertTokenizer(vocab={tok: i for i, tok in enumerate(vocab)})
 
 
-def tiny_bert(vocab_size: int, labels: Sequence[str] = LABELS, *, hidden: int = 32, layers: int = 2,
-              max_positions: int = 512, seed: int = 0):
+def tiny_bert(
+    vocab_size: int,
+    labels: Sequence[str] = LABELS,
+    *,
+    hidden: int = 32,
+    layers: int = 2,
+    max_positions: int = 512,
+    seed: int = 0,
+):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=2, intermediate_size=hidden * 2,
-                        max_position_embeddings=max_positions, num_labels=len(labels),
-                        id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)})
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=max_positions,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={n: i for i, n in enumerate(labels)},
+    )
     return BertForSequenceClassification(config).eval()
 
 
@@ -101,8 +115,9 @@ def save_base_model(folder: Path, **kw) -> Path:
     return folder
 
 
-def save_adapter(folder: Path, base_folder: Path, labels: Sequence[str] = LABELS, *, seed: int = 1,
-                 with_head: bool = True) -> Path:
+def save_adapter(
+    folder: Path, base_folder: Path, labels: Sequence[str] = LABELS, *, seed: int = 1, with_head: bool = True
+) -> Path:
     """A LoRA adapter with random (non-zero) weights and a classifier head, on ``base_folder``."""
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import AutoModelForSequenceClassification
@@ -111,8 +126,9 @@ def save_adapter(folder: Path, base_folder: Path, labels: Sequence[str] = LABELS
 
     torch.manual_seed(seed)
     base = AutoModelForSequenceClassification.from_pretrained(base_folder, num_labels=len(labels))
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, target_modules=["query", "value"],
-                      init_lora_weights=False)
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=4, lora_alpha=8, target_modules=["query", "value"], init_lora_weights=False
+    )
     model = get_peft_model(base, lora)
     with torch.no_grad():  # make the head differ from the base's random one, so the test sees it load
         head = model.base_model.model.classifier.modules_to_save["default"]
@@ -150,8 +166,14 @@ HELD_OUT_REVIEWS: list[tuple[str, int]] = [
 ]
 
 
-def write_reviews(path: Path, rows: Sequence[tuple[str, int]], *, text_column: str = "text",
-                  label_column: str = "label", label_names: Sequence[str] | None = LABELS) -> Path:
+def write_reviews(
+    path: Path,
+    rows: Sequence[tuple[str, int]],
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    label_names: Sequence[str] | None = LABELS,
+) -> Path:
     """Write (text, label) rows to csv/tsv/jsonl/parquet by suffix; labels as names unless label_names is None."""
     import pandas as pd
 

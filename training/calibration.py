@@ -9,7 +9,8 @@ app applies it for every caller. Pure numpy; the benchmark uses the same ECE.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -104,8 +105,7 @@ def band_report(probabilities: np.ndarray, labels: Sequence[int], threshold: flo
     }
 
 
-def fit_calibration(logits: np.ndarray, labels: Sequence[int],
-                    parts: Sequence[str] | None = None) -> dict[str, Any]:
+def fit_calibration(logits: np.ndarray, labels: Sequence[int], parts: Sequence[str] | None = None) -> dict[str, Any]:
     """Temperature, uncertain threshold and the before/after figures, ready for ``calibration.json``.
 
     ``parts`` names each row's validation file: ECE is then also reported per file."""
@@ -118,8 +118,8 @@ def fit_calibration(logits: np.ndarray, labels: Sequence[int],
         "temperature": temperature,
         "uncertain_below": threshold,
         "method": "temperature scaling fitted on the validation logits (minimum NLL); uncertain = calibrated "
-                  f"top probability below the largest threshold whose validation band was right at most "
-                  f"{UNCERTAIN_MAX_ACCURACY:.0%} of the time",
+        f"top probability below the largest threshold whose validation band was right at most "
+        f"{UNCERTAIN_MAX_ACCURACY:.0%} of the time",
         "validation_rows": int(len(y)),
         "ece_before": expected_calibration_error(softmax(logits), y),
         "ece_after": expected_calibration_error(calibrated, y),

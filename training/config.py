@@ -90,42 +90,59 @@ class TrainConfig:
 
     # --- model ---
     # The seed's base and the usual Chinese baseline; any BERT-family encoder id or local folder works.
-    base_model: str = flag("bert-base-chinese", "ID_OR_PATH",
+    base_model: str = flag(
+        "bert-base-chinese",
+        "ID_OR_PATH",
         "base encoder: Hub id (bert-base-chinese, hfl/chinese-roberta-wwm-ext, hfl/chinese-macbert-base, "
         "...), a local model folder, or 'scratch' for a fresh BERT with a vocabulary from the training texts "
-        "(needs --full-finetune; shape from the recipe's scratch: section)")
+        "(needs --full-finetune; shape from the recipe's scratch: section)",
+    )
     # False = LoRA: ~0.3% of the weights train, the adapter is ~1 MB; True trains (and saves) all weights.
-    full_finetune: bool = flag(False, None,
-        "train every weight instead of a LoRA adapter; the artifact is a full model")
+    full_finetune: bool = flag(
+        False, None, "train every weight instead of a LoRA adapter; the artifact is a full model"
+    )
     # Set (recipe `scratch:` section) only with base_model "scratch"; None there means ScratchConfig().
     scratch: ScratchConfig | None = None
     # QLoRA-style base loading; needs a CUDA GPU and bitsandbytes, so off by default.
-    quantization: str = flag("none", _choices(QUANTIZATION_CHOICES),
-        "load the base in 8 or 4 bit for QLoRA-style training (needs a CUDA GPU and bitsandbytes)")
+    quantization: str = flag(
+        "none",
+        _choices(QUANTIZATION_CHOICES),
+        "load the base in 8 or 4 bit for QLoRA-style training (needs a CUDA GPU and bitsandbytes)",
+    )
 
     # --- data ---
     # The Hub copy of ChnSentiCorp (train/validation/test); local files replace it.
     dataset: str | None = flag(DEFAULT_DATASET, "HUB_ID", "Hub dataset with train/validation[/test] splits")
     # train_file / validation_file / test_file may each name several files, comma-separated (e.g. ChnSentiCorp
     # and the multidomain reviews): their rows are concatenated, and each validation file is also reported alone.
-    train_file: str | None = flag(None, "F[,F...]",
-        "local training file(s) (.csv, .tsv, .jsonl, .json, .parquet), comma-separated; replaces --dataset")
-    validation_file: str | None = flag(None, "F[,F...]",
-        "local validation file(s) (best checkpoint is chosen on all of them together; each is also reported alone)")
+    train_file: str | None = flag(
+        None,
+        "F[,F...]",
+        "local training file(s) (.csv, .tsv, .jsonl, .json, .parquet), comma-separated; replaces --dataset",
+    )
+    validation_file: str | None = flag(
+        None,
+        "F[,F...]",
+        "local validation file(s) (best checkpoint is chosen on all of them together; each is also reported alone)",
+    )
     # Optional: without it the card reports validation results only.
     test_file: str | None = flag(None, "F[,F...]", "local test file(s), evaluated once at the end")
     # lansinuote/ChnSentiCorp's column names; the local TSV copy uses text_a. Several names, comma-separated
     # (text_a,text): each file uses the first one it has.
-    text_column: str = flag("text", "NAME[,NAME...]",
-        "column holding the review text; with several names each file uses the first it has")
+    text_column: str = flag(
+        "text", "NAME[,NAME...]", "column holding the review text; with several names each file uses the first it has"
+    )
     label_column: str = flag("label", "NAME", "column holding the label (strings such as 负面/正面, or integers)")
     # Names for integer labels in class-index order (e.g. [负面, 正面]); None = from the data.
-    label_names: list[str] | None = flag(None, "A,B,...",
-        "comma-separated names for integer labels in class-index order (e.g. 负面,正面), or the order of string "
-        "labels")
+    label_names: list[str] | None = flag(
+        None,
+        "A,B,...",
+        "comma-separated names for integer labels in class-index order (e.g. 负面,正面), or the order of string labels",
+    )
     # Hub dataset id named in the model card when training from local copies of it.
-    dataset_name: str | None = flag(None, "HUB_ID",
-        "dataset named in the model card when training from local copies of a Hub dataset")
+    dataset_name: str | None = flag(
+        None, "HUB_ID", "dataset named in the model card when training from local copies of a Hub dataset"
+    )
     # None = every row; small numbers make smoke runs take seconds.
     max_train_samples: int | None = flag(None, "N", "use N training rows (shuffled by --seed) for quick runs")
     max_eval_samples: int | None = flag(None, "N", "use N validation and N test rows (shuffled by --seed)")
@@ -133,8 +150,11 @@ class TrainConfig:
     max_length: int = flag(256, "N", "tokens per review (longer ones are truncated); batches are padded dynamically")
     # Optional column naming each row's domain (multidomain: "domain"); a file without it is one domain
     # named after its folder (chnsenticorp). Used by min_domain_share and the per-domain validation report.
-    domain_column: str | None = flag(None, "NAME",
-        "optional column naming each row's domain (files without it: one domain named after the file's folder)")
+    domain_column: str | None = flag(
+        None,
+        "NAME",
+        "optional column naming each row's domain (files without it: one domain named after the file's folder)",
+    )
     # Every training domain is repeated (whole copies, then a seeded random part) until it holds at least
     # this share of the original training rows, so small domains (516 water-heater reviews against 9,000
     # tablet reviews) are not drowned out. 0 = off.
@@ -142,15 +162,21 @@ class TrainConfig:
     # Fraction of training reviews that are also added as a short excerpt (1-3 consecutive clauses, same
     # label). ChnSentiCorp's negative reviews are shorter (median 69 characters against 91), and a model
     # trained from scratch learns "short = negative"; excerpts break that shortcut. 0 = off.
-    clause_crops: float = flag(0.0, "X",
+    clause_crops: float = flag(
+        0.0,
+        "X",
         "add this fraction of training reviews again as a short excerpt of 1-3 clauses with the same label "
-        "(counters a length/label shortcut)")
+        "(counters a length/label shortcut)",
+    )
 
     # Knowledge distillation: "tfidf" trains a character 1-3-gram TF-IDF + logistic regression teacher on the
     # training rows (out-of-fold: each row's soft target comes from the fold model that never saw it, so the
     # targets are not memorised) and adds its probabilities as soft targets. None = off.
-    distill_teacher: str | None = flag(None, "{tfidf}",
-        "distil from a TF-IDF + logistic regression teacher trained on the training rows (out-of-fold soft targets)")
+    distill_teacher: str | None = flag(
+        None,
+        "{tfidf}",
+        "distil from a TF-IDF + logistic regression teacher trained on the training rows (out-of-fold soft targets)",
+    )
     # Share of the loss from the teacher's soft targets (the rest is the usual cross-entropy on the labels).
     distill_weight: float = flag(0.5, "X", "share of the loss from the teacher's soft targets")
     # Folds for the out-of-fold teacher targets.
@@ -162,8 +188,9 @@ class TrainConfig:
     # None = run the epochs; a number caps the optimizer steps (smoke runs).
     max_steps: int | None = flag(None, "N", "stop after N optimizer steps (overrides --epochs)")
     # None = 2e-4 for LoRA (few, freshly initialised weights) or 3e-5 for full fine-tuning.
-    learning_rate: float | None = flag(None, "X",
-        "peak learning rate (default: 2e-4 LoRA, 3e-5 full fine-tuning, 5e-4 scratch)")
+    learning_rate: float | None = flag(
+        None, "X", "peak learning rate (default: 2e-4 LoRA, 3e-5 full fine-tuning, 5e-4 scratch)"
+    )
     # The seed's batch of 16 fits a T4 at 256 tokens and 2 CPU cores alike.
     batch_size: int = flag(16, "N", "training batch size per device")
     # Evaluation keeps no gradients, so bigger batches are free.
@@ -175,8 +202,9 @@ class TrainConfig:
     # Cross-entropy label smoothing: 0 = off; 0.1 keeps a from-scratch model from answering 99 % for everything.
     label_smoothing: float = flag(0.0, "X", "cross-entropy label smoothing (0 = off)")
     # Macro F1 keeps the best checkpoint honest when classes are unbalanced.
-    metric_for_best_model: str = flag("f1_macro", _choices(BEST_METRICS),
-        "validation metric that picks the best checkpoint")
+    metric_for_best_model: str = flag(
+        "f1_macro", _choices(BEST_METRICS), "validation metric that picks the best checkpoint"
+    )
     # None = no early stopping; N = stop after N evaluations without improvement.
     early_stopping_patience: int | None = flag(None, "N", "stop after N evaluations without improvement (default: off)")
     # Log the loss every 50 steps: ~6 lines per ChnSentiCorp epoch at batch 16.
@@ -195,30 +223,39 @@ class TrainConfig:
     lora_dropout: float = flag(0.05, "X", "dropout on the LoRA path")
     lora_bias: str = flag("none", _choices(LORA_BIAS_CHOICES), "which biases LoRA trains")
     # None = resolved from the architecture (BERT/RoBERTa: query, value).
-    lora_target_modules: list[str] | None = flag(None, "A,B,...",
+    lora_target_modules: list[str] | None = flag(
+        None,
+        "A,B,...",
         "comma-separated module names LoRA adapts (default: resolved from the architecture, query,value for "
-        "BERT/RoBERTa)")
+        "BERT/RoBERTa)",
+    )
 
     # --- output and push ---
     # The artifact folder the app loads; checkpoints go to its checkpoints/ subfolder.
-    output_dir: str = flag("outputs/sentiment-lora", "DIR",
-        "artifact folder to write (checkpoints go to DIR/checkpoints)")
+    output_dir: str = flag(
+        "outputs/sentiment-lora", "DIR", "artifact folder to write (checkpoints go to DIR/checkpoints)"
+    )
     # Checkpoints are deleted once the best model is saved; keep them to resume or inspect.
     keep_checkpoints: bool = flag(False, None, "keep DIR/checkpoints after training")
     # Weights of full models on disk: "float16" halves the folder (what keeps the embedded model under
     # 10 MB); loaders cast back to float32 and the predictions stay the same. Adapters are saved as trained.
-    save_dtype: str = flag("float32", _choices(SAVE_DTYPES),
-        "dtype of a full model's weights on disk (float16 halves the folder)")
+    save_dtype: str = flag(
+        "float32", _choices(SAVE_DTYPES), "dtype of a full model's weights on disk (float16 halves the folder)"
+    )
     # Free text for the model card's Notes section (what the model is for, its limits); recipes set it.
     card_notes: str | None = flag(None, "TEXT", "a Notes section for the model card")
     # Hub repo id to push the artifact to; None = local only.
-    push_to_hub: str | None = flag(None, "REPO_ID",
-        "push the artifact folder to this Hub model repo (token: HF_TOKEN or `hf auth login`)")
+    push_to_hub: str | None = flag(
+        None, "REPO_ID", "push the artifact folder to this Hub model repo (token: HF_TOKEN or `hf auth login`)"
+    )
     # Hub repo id for a merged plain-transformers export (python -m sentiment_app export), which TEI, Ray and
     # transformers.pipeline load (they cannot load an adapter); None = none.
-    push_merged: str | None = flag(None, "REPO_ID",
+    push_merged: str | None = flag(
+        None,
+        "REPO_ID",
         "also push the model merged into a plain transformers folder (for pipeline, Text Embeddings Inference, "
-        "Ray) to this Hub repo")
+        "Ray) to this Hub repo",
+    )
     # New repos are public unless asked; an existing repo keeps its visibility.
     private: bool = flag(False, None, "create the Hub repo as private")
     # Branch to push to; None = main.
@@ -226,8 +263,9 @@ class TrainConfig:
     # None = "Train <base> on <data>: <metric>".
     commit_message: str | None = flag(None, "TEXT", "commit message for the push")
     # None = https://huggingface.co even when HF_ENDPOINT points downloads at a mirror.
-    hub_endpoint: str | None = flag(None, "URL",
-        "Hub to push to (default: https://huggingface.co, even when HF_ENDPOINT is set)")
+    hub_endpoint: str | None = flag(
+        None, "URL", "Hub to push to (default: https://huggingface.co, even when HF_ENDPOINT is set)"
+    )
     # List what would be uploaded instead of uploading.
     dry_run: bool = flag(False, None, "train and save, then list what --push-to-hub would upload without uploading")
 
@@ -307,11 +345,13 @@ class TrainConfig:
         if self.lora_bias not in LORA_BIAS_CHOICES:
             raise UserError(f"--lora-bias must be one of {', '.join(LORA_BIAS_CHOICES)}, got {self.lora_bias!r}")
         if self.quantization not in QUANTIZATION_CHOICES:
-            raise UserError(f"--quantization must be one of {', '.join(QUANTIZATION_CHOICES)}, "
-                            f"got {self.quantization!r}")
+            raise UserError(
+                f"--quantization must be one of {', '.join(QUANTIZATION_CHOICES)}, got {self.quantization!r}"
+            )
         if self.metric_for_best_model not in BEST_METRICS:
-            raise UserError(f"--metric-for-best-model must be one of {', '.join(BEST_METRICS)}, "
-                            f"got {self.metric_for_best_model!r}")
+            raise UserError(
+                f"--metric-for-best-model must be one of {', '.join(BEST_METRICS)}, got {self.metric_for_best_model!r}"
+            )
         if self.is_scratch and not self.full_finetune:
             raise UserError("--base-model scratch trains every weight from random: add --full-finetune")
         if self.scratch is not None and not self.is_scratch:
@@ -319,8 +359,10 @@ class TrainConfig:
         if self.quantization != "none" and self.full_finetune:
             raise UserError("--quantization loads a frozen base for LoRA; it cannot be combined with --full-finetune")
         if self.is_scratch and self.max_length > self.resolved_scratch.max_position_embeddings:
-            raise UserError(f"--max-length {self.max_length} exceeds the scratch model's "
-                            f"max_position_embeddings {self.resolved_scratch.max_position_embeddings}")
+            raise UserError(
+                f"--max-length {self.max_length} exceeds the scratch model's "
+                f"max_position_embeddings {self.resolved_scratch.max_position_embeddings}"
+            )
         if self.save_dtype not in SAVE_DTYPES:
             raise UserError(f"--save-dtype must be float32 or float16, got {self.save_dtype!r}")
         if self.distill_teacher not in (None, "tfidf"):
@@ -348,8 +390,9 @@ class TrainConfig:
                 raise UserError(f"scratch hidden_size {s.hidden_size} is not a multiple of num_heads {s.num_heads}")
             for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size", "min_freq"):
                 _positive(f"scratch.{name}", getattr(s, name))
-        if self.label_names is not None and (len(self.label_names) < 2 or
-                                             len(set(self.label_names)) != len(self.label_names)):
+        if self.label_names is not None and (
+            len(self.label_names) < 2 or len(set(self.label_names)) != len(self.label_names)
+        ):
             raise UserError(f"--label-names needs at least two distinct names, got {self.label_names}")
         if self.lora_target_modules is not None and not self.lora_target_modules:
             raise UserError("--lora-target-modules is empty")
@@ -399,8 +442,9 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
         raise UserError(f"recipe {path} must be a mapping of setting: value")
     unknown = sorted(set(data) - _FIELD_NAMES)
     if unknown:
-        raise UserError(f"recipe {path} has unknown setting(s) {', '.join(unknown)}"
-                        f"{_suggest(unknown[0], _FIELD_NAMES)}")
+        raise UserError(
+            f"recipe {path} has unknown setting(s) {', '.join(unknown)}{_suggest(unknown[0], _FIELD_NAMES)}"
+        )
     values = dict(data)
     if values.get("scratch") is not None:
         section = values["scratch"]
@@ -408,8 +452,9 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
             raise UserError(f"recipe {path}: scratch must be a mapping of {', '.join(sorted(_SCRATCH_FIELDS))}")
         unknown = sorted(set(section) - _SCRATCH_FIELDS)
         if unknown:
-            raise UserError(f"recipe {path}: unknown scratch setting(s) {', '.join(unknown)}"
-                            f"{_suggest(unknown[0], _SCRATCH_FIELDS)}")
+            raise UserError(
+                f"recipe {path}: unknown scratch setting(s) {', '.join(unknown)}{_suggest(unknown[0], _SCRATCH_FIELDS)}"
+            )
         values["scratch"] = ScratchConfig(**section)
     for name in ("train_file", "validation_file", "test_file", "text_column"):
         if isinstance(values.get(name), list):  # a YAML list of files or column names
@@ -460,6 +505,7 @@ def _split_list(text: str) -> list[str]:
 
 # ---- command line -----------------------------------------------------------------------------
 
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a mistake as one ``error: ...`` line and exit code 2."""
 
@@ -496,29 +542,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="train_and_push.py",
         description="Fine-tune a Chinese BERT-family encoder for review sentiment (LoRA or full), evaluate it, "
-                    "write the artifact folder (weights, tokenizer, labels, metrics, model card) and push it to "
-                    "the Hugging Face Hub. Settings: TrainConfig defaults < RECIPE.yaml < flags.",
+        "write the artifact folder (weights, tokenizer, labels, metrics, model card) and push it to "
+        "the Hugging Face Hub. Settings: TrainConfig defaults < RECIPE.yaml < flags.",
         epilog="Examples:\n"
-               "  python training/train_and_push.py training/configs/lora-bert-base-chinese.yaml\n"
-               "  python training/train_and_push.py --train-file train.tsv --validation-file dev.tsv "
-               "--text-column text_a --label-names 负面,正面 --max-train-samples 500 --epochs 1\n"
-               "  python -m training.train_and_push training/configs/compact-bert.yaml\n"
-               "Exit codes: 0 done, 2 a usage, data, model or Hub problem (one 'error:' line), 1 a bug.",
+        "  python training/train_and_push.py training/configs/lora-bert-base-chinese.yaml\n"
+        "  python training/train_and_push.py --train-file train.tsv --validation-file dev.tsv "
+        "--text-column text_a --label-names 负面,正面 --max-train-samples 500 --epochs 1\n"
+        "  python -m training.train_and_push training/configs/compact-bert.yaml\n"
+        "Exit codes: 0 done, 2 a usage, data, model or Hub problem (one 'error:' line), 1 a bug.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("recipe", nargs="?", metavar="RECIPE.yaml",
-                        help=f"YAML recipe with TrainConfig settings (see {RECIPES_DIR.name}/)")
+    parser.add_argument(
+        "recipe",
+        nargs="?",
+        metavar="RECIPE.yaml",
+        help=f"YAML recipe with TrainConfig settings (see {RECIPES_DIR.name}/)",
+    )
     for f in flag_fields():
         name, kind, text, metavar = f.name, flag_type(f), f.metadata["help"], f.metadata["metavar"]
         option = "--" + name.replace("_", "-")
         if "default:" not in text and f.default not in (None, False):
             text = f"{text} (default: {f.default})"
         if kind is bool:
-            parser.add_argument(option, dest=name, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=text)
+            parser.add_argument(
+                option, dest=name, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text
+            )
         else:
-            parser.add_argument(option, dest=name, type=_split_list if kind == "list" else kind, metavar=metavar,
-                                default=argparse.SUPPRESS, help=text)
+            parser.add_argument(
+                option,
+                dest=name,
+                type=_split_list if kind == "list" else kind,
+                metavar=metavar,
+                default=argparse.SUPPRESS,
+                help=text,
+            )
     return parser
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import csv
 import random
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .config import TrainConfig
 from .errors import UserError, first_line
@@ -38,9 +39,9 @@ class LabelledSplits:
     the Hub id) and ``parts`` each row's source file (``folder/name``), so a run over several files can
     report each validation file and domain alone."""
 
-    train: "datasets.Dataset"
-    validation: "datasets.Dataset"
-    test: "datasets.Dataset | None"
+    train: datasets.Dataset
+    validation: datasets.Dataset
+    test: datasets.Dataset | None
     labels: list[str]
     source: str  # Hub id or file names, for logs and the model card
     domains: dict[str, list[str]] = field(default_factory=dict)
@@ -50,7 +51,7 @@ class LabelledSplits:
     origins: list[int] = field(default_factory=list)
     original_rows: int = 0
 
-    def items(self) -> Iterable[tuple[str, "datasets.Dataset"]]:
+    def items(self) -> Iterable[tuple[str, datasets.Dataset]]:
         """(name, dataset) for every split present."""
         for name in SPLITS:
             split = getattr(self, name)
@@ -91,8 +92,9 @@ def load_splits(config: TrainConfig) -> LabelledSplits:
         frames, class_names = _load_hub_frames(config)
         source = str(config.dataset)
         for name, frame in frames.items():
-            texts[name], raw_labels[name], domains[name] = _columns(frame, config, f"{config.dataset} [{name}]",
-                                                                    default_domain=source)
+            texts[name], raw_labels[name], domains[name] = _columns(
+                frame, config, f"{config.dataset} [{name}]", default_domain=source
+            )
             parts[name] = [source] * len(texts[name])
     names = config.label_names or class_names or KNOWN_LABEL_NAMES.get(str(config.dataset or ""))
     label_ids, labels = encode_labels(raw_labels, names)
@@ -112,7 +114,8 @@ def _part_name(path: str | Path) -> str:
 
 # ---- reading -----------------------------------------------------------------------------------
 
-def read_table(path: str | Path) -> "pd.DataFrame":
+
+def read_table(path: str | Path) -> pd.DataFrame:
     """Read a csv/tsv/jsonl/json/parquet file into a DataFrame, with one-line errors.
 
     TSV is read without quote handling (ChnSentiCorp's reviews contain bare quotes); empty cells
@@ -144,7 +147,7 @@ def read_table(path: str | Path) -> "pd.DataFrame":
     return frame
 
 
-def _read_json(file: Path) -> "pd.DataFrame":
+def _read_json(file: Path) -> pd.DataFrame:
     import pandas as pd
 
     head = file.read_text(encoding="utf-8")[:1].strip() if file.stat().st_size else ""
@@ -153,18 +156,22 @@ def _read_json(file: Path) -> "pd.DataFrame":
     return pd.read_json(file, lines=True)
 
 
-def _load_hub_frames(config: TrainConfig) -> tuple[dict[str, "pd.DataFrame"], list[str] | None]:
+def _load_hub_frames(config: TrainConfig) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
     """Download the Hub dataset's splits; offline or unknown ids become one-line errors."""
     import datasets
 
     try:
         loaded = datasets.load_dataset(config.dataset)
     except (ConnectionError, TimeoutError) as exc:
-        raise UserError(f"cannot reach the Hub to load dataset {config.dataset} ({first_line(exc)[:160]}): "
-                        "check the network or HF_ENDPOINT, or pass --train-file/--validation-file") from None
+        raise UserError(
+            f"cannot reach the Hub to load dataset {config.dataset} ({first_line(exc)[:160]}): "
+            "check the network or HF_ENDPOINT, or pass --train-file/--validation-file"
+        ) from None
     except datasets.exceptions.DatasetNotFoundError as exc:
-        raise UserError(f"dataset {config.dataset} was not found on the Hub ({first_line(exc)[:160]}): "
-                        "check the id, or set HF_TOKEN for a private or gated dataset") from None
+        raise UserError(
+            f"dataset {config.dataset} was not found on the Hub ({first_line(exc)[:160]}): "
+            "check the id, or set HF_TOKEN for a private or gated dataset"
+        ) from None
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load dataset {config.dataset}: {first_line(exc)[:200]}") from None
     if not isinstance(loaded, datasets.DatasetDict):
@@ -197,8 +204,9 @@ def _require_columns(columns: Sequence[Any], config: TrainConfig, where: str) ->
     return text_column
 
 
-def _columns(frame: "pd.DataFrame", config: TrainConfig, where: str,
-             default_domain: str = "") -> tuple[list[str], list[Any], list[str]]:
+def _columns(
+    frame: pd.DataFrame, config: TrainConfig, where: str, default_domain: str = ""
+) -> tuple[list[str], list[Any], list[str]]:
     """The text and label columns of one split, and each row's domain; rows without text or label are dropped."""
     text_column = _require_columns(list(frame.columns), config, where)
     texts = frame[text_column]
@@ -218,7 +226,10 @@ def _columns(frame: "pd.DataFrame", config: TrainConfig, where: str,
 
 # ---- labels ------------------------------------------------------------------------------------
 
-def encode_labels(raw: dict[str, list[Any]], names: Sequence[str] | None = None) -> tuple[dict[str, list[int]], list[str]]:
+
+def encode_labels(
+    raw: dict[str, list[Any]], names: Sequence[str] | None = None
+) -> tuple[dict[str, list[int]], list[str]]:
     """Map each split's raw labels (strings or integers) to class indices; return (ids, label names).
 
     * integer labels with ``names``: the integer is the index into ``names``;
@@ -234,21 +245,24 @@ def encode_labels(raw: dict[str, list[Any]], names: Sequence[str] | None = None)
         if integers:
             bad = sorted({v for v in all_values if not 0 <= v < len(names)})
             if bad:
-                raise UserError(f"integer labels {bad[:5]} are outside 0..{len(names) - 1} of the label names "
-                                f"{names}")
+                raise UserError(f"integer labels {bad[:5]} are outside 0..{len(names) - 1} of the label names {names}")
             return values, names  # type: ignore[return-value]
         index = {name: i for i, name in enumerate(names)}
     else:
         train_values = sorted(set(values["train"]), key=lambda v: (not isinstance(v, int), v))
         if integers:
-            print(f"labels are integers without names; the app will show {', '.join(map(str, train_values))}: "
-                  "pass --label-names to name them")
+            print(
+                f"labels are integers without names; the app will show {', '.join(map(str, train_values))}: "
+                "pass --label-names to name them"
+            )
         index = {v: i for i, v in enumerate(train_values)}
         names = [str(v) for v in train_values]
     unknown = sorted({str(v) for v in all_values if v not in index})
     if unknown:
-        raise UserError(f"labels {unknown[:5]} are not among the classes {names}"
-                        + ("" if len(names) else " (the training split defines the classes)"))
+        raise UserError(
+            f"labels {unknown[:5]} are not among the classes {names}"
+            + ("" if len(names) else " (the training split defines the classes)")
+        )
     if len(names) < 2:
         raise UserError(f"the training data has a single class ({names[0]}); a classifier needs at least two")
     return {split: [index[v] for v in labels] for split, labels in values.items()}, list(names)
@@ -269,20 +283,28 @@ def _normalise(value: Any) -> Any:
 
 # ---- to datasets -------------------------------------------------------------------------------
 
-def _to_datasets(texts: dict[str, list[str]], label_ids: dict[str, list[int]], labels: list[str], source: str,
-                 config: TrainConfig, domains: dict[str, list[str]] | None = None,
-                 parts: dict[str, list[str]] | None = None) -> LabelledSplits:
+
+def _to_datasets(
+    texts: dict[str, list[str]],
+    label_ids: dict[str, list[int]],
+    labels: list[str],
+    source: str,
+    config: TrainConfig,
+    domains: dict[str, list[str]] | None = None,
+    parts: dict[str, list[str]] | None = None,
+) -> LabelledSplits:
     import datasets
 
-    domains = {name: list(domains[name]) if domains and name in domains else [source] * len(texts[name])
-               for name in texts}
+    domains = {
+        name: list(domains[name]) if domains and name in domains else [source] * len(texts[name]) for name in texts
+    }
     parts = {name: list(parts[name]) if parts and name in parts else [source] * len(texts[name]) for name in texts}
-    features = datasets.Features({"text": datasets.Value("string"),
-                                  "label": datasets.ClassLabel(names=list(labels))})
-    built = {name: datasets.Dataset.from_dict({"text": texts[name], "label": label_ids[name]}, features=features)
-             for name in texts}
-    caps = {"train": config.max_train_samples, "validation": config.max_eval_samples,
-            "test": config.max_eval_samples}
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(labels))})
+    built = {
+        name: datasets.Dataset.from_dict({"text": texts[name], "label": label_ids[name]}, features=features)
+        for name in texts
+    }
+    caps = {"train": config.max_train_samples, "validation": config.max_eval_samples, "test": config.max_eval_samples}
     for name, cap in caps.items():
         if name in built and cap is not None and cap < len(built[name]):
             rows = datasets.Dataset.from_dict({"row": list(range(len(built[name])))}).shuffle(seed=config.seed)
@@ -299,22 +321,33 @@ def _to_datasets(texts: dict[str, list[str]], label_ids: dict[str, list[int]], l
             built["train"] = built["train"].select(keep)
             domains["train"] = [domains["train"][i] for i in keep]
             parts["train"] = [parts["train"][i] for i in keep]
-            print(f"train: repeated rows of small domains up to {config.min_domain_share:.0%} of the rows each: "
-                  + ", ".join(f"{d} +{n}" for d, n in added.items()))
+            print(
+                f"train: repeated rows of small domains up to {config.min_domain_share:.0%} of the rows each: "
+                + ", ".join(f"{d} +{n}" for d, n in added.items())
+            )
     if config.clause_crops:
         train = built["train"]
-        crop_texts, crop_labels, origin = _clause_crops(train["text"], train["label"], config.clause_crops,
-                                                        config.seed)
+        crop_texts, crop_labels, origin = _clause_crops(train["text"], train["label"], config.clause_crops, config.seed)
         if crop_texts:
             extra = datasets.Dataset.from_dict({"text": crop_texts, "label": crop_labels}, features=features)
             built["train"] = datasets.concatenate_datasets([train, extra])
             origins += [origins[i] for i in origin]
             domains["train"] += [domains["train"][i] for i in origin]
             parts["train"] += [parts["train"][i] for i in origin]
-            print(f"train: added {len(crop_texts)} clause excerpts of the reviews (--clause-crops {config.clause_crops:g})")
-    return LabelledSplits(train=built["train"], validation=built["validation"], test=built.get("test"),
-                          labels=labels, source=source, domains=domains, parts=parts, origins=origins,
-                          original_rows=original_rows)
+            print(
+                f"train: added {len(crop_texts)} clause excerpts of the reviews (--clause-crops {config.clause_crops:g})"  # noqa: E501
+            )
+    return LabelledSplits(
+        train=built["train"],
+        validation=built["validation"],
+        test=built.get("test"),
+        labels=labels,
+        source=source,
+        domains=domains,
+        parts=parts,
+        origins=origins,
+        original_rows=original_rows,
+    )
 
 
 def balanced_rows(domains: Sequence[str], min_share: float, seed: int) -> tuple[list[int], dict[str, int]]:
@@ -343,8 +376,9 @@ def balanced_rows(domains: Sequence[str], min_share: float, seed: int) -> tuple[
 _CLAUSE_END = re.compile(r"(?<=[，。！？；、,.!?;~～…\s])")
 
 
-def clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, seed: int,
-                 min_chars: int = 4) -> tuple[list[str], list[int]]:
+def clause_crops(
+    texts: Sequence[str], labels: Sequence[int], fraction: float, seed: int, min_chars: int = 4
+) -> tuple[list[str], list[int]]:
     """Short excerpts of a ``fraction`` of the reviews: 1-3 consecutive clauses, with the review's label.
 
     Reviews of fewer than 3 clauses are left alone (an excerpt would be the review). Deterministic
@@ -353,8 +387,9 @@ def clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, s
     return crops, crop_labels
 
 
-def _clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, seed: int,
-                  min_chars: int = 4) -> tuple[list[str], list[int], list[int]]:
+def _clause_crops(
+    texts: Sequence[str], labels: Sequence[int], fraction: float, seed: int, min_chars: int = 4
+) -> tuple[list[str], list[int], list[int]]:
     """:func:`clause_crops` plus the index of the review each excerpt came from."""
     rng = random.Random(seed)
     out_texts: list[str] = []
@@ -368,7 +403,7 @@ def _clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, 
             continue
         size = rng.randint(1, min(3, len(clauses) - 1))
         start = rng.randrange(len(clauses) - size + 1)
-        excerpt = "".join(clauses[start:start + size]).strip()
+        excerpt = "".join(clauses[start : start + size]).strip()
         if len(excerpt) >= min_chars:
             out_texts.append(excerpt)
             out_labels.append(label)
@@ -376,7 +411,7 @@ def _clause_crops(texts: Sequence[str], labels: Sequence[int], fraction: float, 
     return out_texts, out_labels, origin
 
 
-def tokenize_splits(splits: LabelledSplits, tokenizer: Any, max_length: int) -> dict[str, "datasets.Dataset"]:
+def tokenize_splits(splits: LabelledSplits, tokenizer: Any, max_length: int) -> dict[str, datasets.Dataset]:
     """Token ids per split, truncated to ``max_length`` and unpadded (the collator pads per batch)."""
 
     def encode(batch: dict[str, list]) -> dict[str, list]:

@@ -8,7 +8,8 @@ of the best checkpoint.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,8 @@ def classification_report(label_ids: Sequence[int], pred_ids: Sequence[int], lab
     y_pred = np.asarray(pred_ids)
     classes = list(range(len(labels)))
     precision, recall, f1, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=classes, average=None, zero_division=0)
+        y_true, y_pred, labels=classes, average=None, zero_division=0
+    )
     macro = precision_recall_fscore_support(y_true, y_pred, labels=classes, average="macro", zero_division=0)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -33,8 +35,12 @@ def classification_report(label_ids: Sequence[int], pred_ids: Sequence[int], lab
         "recall_macro": float(macro[1]),
         "samples": int(y_true.size),
         "per_class": {
-            name: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                   "support": int(support[i])}
+            name: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, name in enumerate(labels)
         },
         "labels": list(labels),

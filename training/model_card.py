@@ -8,16 +8,25 @@ token only ever comes from ``HF_TOKEN`` or the stored login).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from .config import TrainConfig
 
-METRIC_TITLES = {"accuracy": "Accuracy", "f1_macro": "Macro F1", "precision_macro": "Macro precision",
-                 "recall_macro": "Macro recall"}
+METRIC_TITLES = {
+    "accuracy": "Accuracy",
+    "f1_macro": "Macro F1",
+    "precision_macro": "Macro precision",
+    "recall_macro": "Macro recall",
+}
 # Hub metric ids for each of our metrics, with the averaging they use.
-HUB_METRICS = {"accuracy": ("accuracy", None), "f1_macro": ("f1", "macro"),
-               "precision_macro": ("precision", "macro"), "recall_macro": ("recall", "macro")}
+HUB_METRICS = {
+    "accuracy": ("accuracy", None),
+    "f1_macro": ("f1", "macro"),
+    "precision_macro": ("precision", "macro"),
+    "recall_macro": ("recall", "macro"),
+}
 
 
 @dataclass
@@ -56,11 +65,19 @@ def card_metadata(facts: CardFacts) -> Any:
         if not report:
             continue
         for key, (hub_metric, average) in HUB_METRICS.items():
-            results.append(EvalResult(
-                task_type="text-classification", task_name="Sentiment analysis",
-                dataset_type=dataset_type, dataset_name=facts.dataset_id or facts.data_source, dataset_split=split,
-                metric_type=hub_metric, metric_value=round(float(report[key]), 4),
-                metric_name=f"{METRIC_TITLES[key]} ({split})", metric_args={"average": average} if average else None))
+            results.append(
+                EvalResult(
+                    task_type="text-classification",
+                    task_name="Sentiment analysis",
+                    dataset_type=dataset_type,
+                    dataset_name=facts.dataset_id or facts.data_source,
+                    dataset_split=split,
+                    metric_type=hub_metric,
+                    metric_value=round(float(report[key]), 4),
+                    metric_name=f"{METRIC_TITLES[key]} ({split})",
+                    metric_args={"average": average} if average else None,
+                )
+            )
     tags = ["text-classification", "sentiment-analysis", "chinese"]
     tags += ["peft", "lora"] if facts.kind == "adapter" else ["from-scratch"] if facts.base_model is None else []
     return ModelCardData(
@@ -81,22 +98,33 @@ def _body(facts: CardFacts) -> str:
     labels = list(facts.labels)
     repo = facts.repo_id or "<this folder or repo id>"
     if facts.kind == "adapter":
-        what = (f"A LoRA adapter (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}, "
-                f"targets {', '.join(facts.target_modules or [])}) for `{facts.base_model}`, with the trained "
-                "classifier head saved beside it (`modules_to_save`).")
+        what = (
+            f"A LoRA adapter (r={config.lora_r}, alpha={config.lora_alpha}, dropout={config.lora_dropout}, "
+            f"targets {', '.join(facts.target_modules or [])}) for `{facts.base_model}`, with the trained "
+            "classifier head saved beside it (`modules_to_save`)."
+        )
     elif facts.base_model is None:
         shape = config.resolved_scratch
-        vocab = (f"a {shape.vocab_size:,}-piece BPE vocabulary (pieces of up to {shape.max_piece_length} characters)"
-                 if shape.tokenizer == "bpe" else "a character vocabulary")
-        what = (f"A compact BERT trained from scratch ({shape.num_layers} layers, hidden {shape.hidden_size}, "
-                f"{shape.num_heads} heads) with {vocab} learned from the training texts.")
+        vocab = (
+            f"a {shape.vocab_size:,}-piece BPE vocabulary (pieces of up to {shape.max_piece_length} characters)"
+            if shape.tokenizer == "bpe"
+            else "a character vocabulary"
+        )
+        what = (
+            f"A compact BERT trained from scratch ({shape.num_layers} layers, hidden {shape.hidden_size}, "
+            f"{shape.num_heads} heads) with {vocab} learned from the training texts."
+        )
         if shape.alphabet == "common":
-            what += (" The vocabulary also holds every character of GB2312 and Big5's frequently used block and the "
-                     "emoji blocks, so none of them reads as [UNK] (those the training texts lack keep untrained "
-                     "embeddings).")
+            what += (
+                " The vocabulary also holds every character of GB2312 and Big5's frequently used block and the "
+                "emoji blocks, so none of them reads as [UNK] (those the training texts lack keep untrained "
+                "embeddings)."
+            )
         if shape.tie_traditional:
-            what += (" Each traditional character shares the input embedding of its simplified form "
-                     "(OpenCC's t2s character table).")
+            what += (
+                " Each traditional character shares the input embedding of its simplified form "
+                "(OpenCC's t2s character table)."
+            )
     else:
         what = f"`{facts.base_model}` fine-tuned in full."
     lines = [
@@ -114,41 +142,77 @@ def _body(facts: CardFacts) -> str:
     for split in ("validation", "test"):
         report = facts.metrics.get(split)
         if report and report.get("confusion_matrix"):
-            lines += [f"Confusion matrix ({split}; rows: true label, columns: predicted):", "",
-                      _confusion_table(report["confusion_matrix"], labels), ""]
+            lines += [
+                f"Confusion matrix ({split}; rows: true label, columns: predicted):",
+                "",
+                _confusion_table(report["confusion_matrix"], labels),
+                "",
+            ]
     for key, title in (("validation_parts", "file"), ("validation_domains", "domain")):
         parts = facts.metrics.get(key)
         if parts:
-            lines += [f"Validation by {title}:", "", f"| {title} | samples | Accuracy | Macro F1 |",
-                      "|---|---:|---:|---:|"]
-            lines += [f"| {name} | {r['samples']} | {r['accuracy']:.4f} | {r['f1_macro']:.4f} |"
-                      for name, r in parts.items()]
+            lines += [
+                f"Validation by {title}:",
+                "",
+                f"| {title} | samples | Accuracy | Macro F1 |",
+                "|---|---:|---:|---:|",
+            ]
+            lines += [
+                f"| {name} | {r['samples']} | {r['accuracy']:.4f} | {r['f1_macro']:.4f} |" for name, r in parts.items()
+            ]
             lines.append("")
     calibration = facts.metrics.get("calibration")
     if calibration:
         threshold = calibration.get("uncertain_below")
-        lines += ["## Calibration", "",
-                  f"Probabilities are `softmax(logits / {calibration['temperature']:.3f})`: the temperature was fitted "
-                  f"on the {calibration['validation_rows']:,} validation rows (minimum NLL) and is stored in "
-                  "`calibration.json`, which this project's app applies for every caller. Expected calibration "
-                  f"error (10 bins) on validation: {calibration['ece_before']:.4f} raw, {calibration['ece_after']:.4f} "
-                  "calibrated" + (" (" + ", ".join(f"{name} {r['ece_before']:.4f} -> {r['ece_after']:.4f}"
-                                                     for name, r in calibration.get("by_file", {}).items()) + ")"
-                                  if calibration.get("by_file") else "") + "."]
+        lines += [
+            "## Calibration",
+            "",
+            f"Probabilities are `softmax(logits / {calibration['temperature']:.3f})`: the temperature was fitted "
+            f"on the {calibration['validation_rows']:,} validation rows (minimum NLL) and is stored in "
+            "`calibration.json`, which this project's app applies for every caller. Expected calibration "
+            f"error (10 bins) on validation: {calibration['ece_before']:.4f} raw, {calibration['ece_after']:.4f} "
+            "calibrated"
+            + (
+                " ("
+                + ", ".join(
+                    f"{name} {r['ece_before']:.4f} -> {r['ece_after']:.4f}"
+                    for name, r in calibration.get("by_file", {}).items()
+                )
+                + ")"
+                if calibration.get("by_file")
+                else ""
+            )
+            + ".",
+        ]
         if threshold is not None:
             inside, outside = calibration.get("accuracy_uncertain"), calibration.get("accuracy_confident")
-            lines[-1] += (f" A prediction whose top probability is below {threshold:.2f} is shown as uncertain "
-                          f"(把握不大): {calibration['uncertain_share']:.1%} of validation rows"
-                          + (f", right {inside:.1%} of the time" if inside is not None else "")
-                          + (f", against {outside:.1%} for the others" if outside is not None else "") + ".")
+            lines[-1] += (
+                f" A prediction whose top probability is below {threshold:.2f} is shown as uncertain "
+                f"(把握不大): {calibration['uncertain_share']:.1%} of validation rows"
+                + (f", right {inside:.1%} of the time" if inside is not None else "")
+                + (f", against {outside:.1%} for the others" if outside is not None else "")
+                + "."
+            )
         lines.append("")
     best = facts.metrics.get("best_checkpoint") or {}
     if best.get("value") is not None:
         lines += [f"The checkpoint kept is the best by validation {best['metric']} ({best['value']:.4f}).", ""]
     lines += ["## Labels", "", "Class index order (also in `labels.json`):", ""]
     lines += [f"{i}. {name}" for i, name in enumerate(labels)]
-    lines += ["", "## How to use", "", "In this project's Gradio app (adapters are merged into their base on load):",
-              "", "```bash", f"SENTIMENT_MODEL={repo} python app.py", "```", "", "In Python:", "", "```python"]
+    lines += [
+        "",
+        "## How to use",
+        "",
+        "In this project's Gradio app (adapters are merged into their base on load):",
+        "",
+        "```bash",
+        f"SENTIMENT_MODEL={repo} python app.py",
+        "```",
+        "",
+        "In Python:",
+        "",
+        "```python",
+    ]
     if facts.kind == "adapter":
         lines += [
             "from peft import PeftModel",
@@ -168,7 +232,7 @@ def _body(facts: CardFacts) -> str:
         ]
     lines += [
         f"tokenizer = AutoTokenizer.from_pretrained({json.dumps(repo)})",
-        "inputs = tokenizer([\"房间干净，服务很好。\"], return_tensors=\"pt\", truncation=True, "
+        'inputs = tokenizer(["房间干净，服务很好。"], return_tensors="pt", truncation=True, '
         f"max_length={config.max_length})",
         "print(model.config.id2label[model(**inputs).logits.argmax(-1).item()])",
         "```",
@@ -184,11 +248,18 @@ def _body(facts: CardFacts) -> str:
         f"Learning rate {config.resolved_learning_rate:g}, batch size {config.batch_size}, "
         f"{_duration(config)}, max length {config.max_length} tokens (dynamic padding, length-grouped "
         f"batches), seed {config.seed}."
-        + (f" {config.clause_crops:.0%} of the training reviews were added again as short excerpts of 1-3 clauses "
-           "with their label, so that length alone does not decide the label." if config.clause_crops else "")
+        + (
+            f" {config.clause_crops:.0%} of the training reviews were added again as short excerpts of 1-3 clauses "
+            "with their label, so that length alone does not decide the label."
+            if config.clause_crops
+            else ""
+        )
         + (f" Label smoothing {config.label_smoothing:g}." if config.label_smoothing else "")
-        + (f" Training domains smaller than {config.min_domain_share:.0%} of the rows were repeated up to that share."
-           if config.min_domain_share else "")
+        + (
+            f" Training domains smaller than {config.min_domain_share:.0%} of the rows were repeated up to that share."
+            if config.min_domain_share
+            else ""
+        )
         + " The full configuration is in `training_config.json`; every metric in `metrics.json`.",
         "",
     ]
@@ -212,8 +283,10 @@ def _duration(config: TrainConfig) -> str:
 
 
 def _results_table(metrics: dict[str, Any]) -> str:
-    rows = ["| split | samples | " + " | ".join(METRIC_TITLES.values()) + " |",
-            "|---|---:|" + "---:|" * len(METRIC_TITLES)]
+    rows = [
+        "| split | samples | " + " | ".join(METRIC_TITLES.values()) + " |",
+        "|---|---:|" + "---:|" * len(METRIC_TITLES),
+    ]
     for split in ("validation", "test"):
         report = metrics.get(split)
         if report:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 import torch
 
@@ -28,8 +29,23 @@ from .errors import UserError, first_line
 # LoRA targets per model_type: the attention query/value projections, as in the LoRA paper.
 # PEFT's own table is the fallback for architectures not listed here.
 LORA_TARGETS: dict[str, list[str]] = {
-    **{t: ["query", "value"] for t in ("bert", "roberta", "xlm-roberta", "electra", "ernie", "nezha",
-                                       "megatron-bert", "albert", "camembert", "data2vec-text", "xmod", "roc_bert")},
+    **{
+        t: ["query", "value"]
+        for t in (
+            "bert",
+            "roberta",
+            "xlm-roberta",
+            "electra",
+            "ernie",
+            "nezha",
+            "megatron-bert",
+            "albert",
+            "camembert",
+            "data2vec-text",
+            "xmod",
+            "roc_bert",
+        )
+    },
     "deberta-v2": ["query_proj", "value_proj"],
     "deberta": ["in_proj"],
     "distilbert": ["q_lin", "v_lin"],
@@ -59,10 +75,11 @@ class BuiltModel:
 
     def summary(self) -> str:
         share = 100 * self.trainable_parameters / max(1, self.total_parameters)
-        return (f"trainable parameters: {self.trainable_parameters:,} of {self.total_parameters:,} ({share:.2f}%)")
+        return f"trainable parameters: {self.trainable_parameters:,} of {self.total_parameters:,} ({share:.2f}%)"
 
 
 # ---- base model and tokenizer ------------------------------------------------------------------
+
 
 def resolve_base_model(spec: str) -> str:
     """A local folder (absolute path) or a Hub id; a path that does not exist is a user error."""
@@ -87,8 +104,10 @@ def load_base_config(base: str) -> Any:
     try:
         return AutoConfig.from_pretrained(base, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"cannot load base model {base}: {first_line(exc)[:200]} "
-                        "(offline? pass a local model folder with --base-model)") from None
+        raise UserError(
+            f"cannot load base model {base}: {first_line(exc)[:200]} "
+            "(offline? pass a local model folder with --base-model)"
+        ) from None
 
 
 def load_base_tokenizer(base: str) -> Any:
@@ -121,8 +140,11 @@ def build_char_tokenizer(texts: Iterable[str], min_freq: int = 2, max_vocab_size
         for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
             counts[word[0]] += 1
             counts.update("##" + ch for ch in word[1:])
-    kept = [tok for tok, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-            if n >= min_freq and tok not in SPECIAL_TOKENS]
+    kept = [
+        tok
+        for tok, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        if n >= min_freq and tok not in SPECIAL_TOKENS
+    ]
     if max_vocab_size is not None:
         kept = kept[: max(0, max_vocab_size - len(SPECIAL_TOKENS))]
     if not kept:
@@ -172,8 +194,13 @@ def common_alphabet() -> list[str]:
     return sorted(chars)
 
 
-def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_freq: int = 2,
-                        max_piece_length: int = 4, alphabet: Sequence[str] = ()) -> Any:
+def build_bpe_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int = 8000,
+    min_freq: int = 2,
+    max_piece_length: int = 4,
+    alphabet: Sequence[str] = (),
+) -> Any:
     """A BPE tokenizer learned from ``texts``: frequent words and phrases become single pieces.
 
     NFKC + lower-casing first (full-width letters and digits fold into their ASCII forms), then
@@ -186,23 +213,39 @@ def build_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 8000, min_freq: 
 
     backend = Tokenizer(models.BPE(unk_token="[UNK]"))
     backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(individual_digits=True)])
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation(), pre_tokenizers.Digits(individual_digits=True)]
+    )
     alphabet = list(alphabet)
     if alphabet and vocab_size <= len(alphabet) + len(SPECIAL_TOKENS):
-        raise UserError(f"scratch.vocab_size {vocab_size} leaves no room for pieces beside the {len(alphabet)} "
-                        "characters of the common alphabet: raise it")
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=min_freq,
-                                  max_token_length=max_piece_length, show_progress=False,
-                                  initial_alphabet=alphabet)
+        raise UserError(
+            f"scratch.vocab_size {vocab_size} leaves no room for pieces beside the {len(alphabet)} "
+            "characters of the common alphabet: raise it"
+        )
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        min_frequency=min_freq,
+        max_token_length=max_piece_length,
+        show_progress=False,
+        initial_alphabet=alphabet,
+    )
     backend.train_from_iterator(list(texts), trainer)
     if backend.get_vocab_size() <= len(SPECIAL_TOKENS):
         raise UserError("the training texts gave an empty BPE vocabulary: are the texts empty?")
     cls, sep = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="[UNK]", pad_token="[PAD]",
-                                   cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]", model_max_length=512)
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=512,
+    )
 
 
 def build_scratch_tokenizer(texts: Sequence[str], shape: ScratchConfig) -> Any:
@@ -247,8 +290,10 @@ def tie_traditional(model: torch.nn.Module, tokenizer: Any) -> int:
 
 # ---- the trainable model -----------------------------------------------------------------------
 
-def build_model(config: TrainConfig, labels: Sequence[str], tokenizer: Any, base: str | None = None,
-                base_config: Any = None) -> BuiltModel:
+
+def build_model(
+    config: TrainConfig, labels: Sequence[str], tokenizer: Any, base: str | None = None, base_config: Any = None
+) -> BuiltModel:
     """The model to train for ``config``: LoRA on ``base``, full fine-tuning of it, or a fresh BERT."""
     maps = label_maps(labels)
     if config.is_scratch:
@@ -270,10 +315,17 @@ def scratch_model(shape: ScratchConfig, tokenizer: Any, maps: dict[str, Any]) ->
     from transformers import BertConfig, BertForSequenceClassification
 
     bert_config = BertConfig(
-        vocab_size=len(tokenizer), hidden_size=shape.hidden_size, num_hidden_layers=shape.num_layers,
-        num_attention_heads=shape.num_heads, intermediate_size=shape.intermediate_size,
-        max_position_embeddings=shape.max_position_embeddings, hidden_dropout_prob=shape.dropout,
-        attention_probs_dropout_prob=shape.dropout, pad_token_id=tokenizer.pad_token_id, **maps)
+        vocab_size=len(tokenizer),
+        hidden_size=shape.hidden_size,
+        num_hidden_layers=shape.num_layers,
+        num_attention_heads=shape.num_heads,
+        intermediate_size=shape.intermediate_size,
+        max_position_embeddings=shape.max_position_embeddings,
+        hidden_dropout_prob=shape.dropout,
+        attention_probs_dropout_prob=shape.dropout,
+        pad_token_id=tokenizer.pad_token_id,
+        **maps,
+    )
     return BertForSequenceClassification(bert_config)
 
 
@@ -285,7 +337,8 @@ def _load_pretrained(base: str, config: TrainConfig, maps: dict[str, Any]) -> to
         kwargs = quantized_loading_kwargs(config.quantization)
     try:
         return AutoModelForSequenceClassification.from_pretrained(
-            base, trust_remote_code=False, ignore_mismatched_sizes=True, **maps, **kwargs)
+            base, trust_remote_code=False, ignore_mismatched_sizes=True, **maps, **kwargs
+        )
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load base model {base}: {first_line(exc)[:200]}") from None
 
@@ -293,8 +346,10 @@ def _load_pretrained(base: str, config: TrainConfig, maps: dict[str, Any]) -> to
 def quantized_loading_kwargs(mode: str) -> dict[str, Any]:
     """from_pretrained arguments for 8/4-bit loading, or a clear error where it cannot work."""
     if not torch.cuda.is_available():
-        raise UserError(f"--quantization {mode} needs a CUDA GPU (bitsandbytes has no CPU training path); "
-                        "drop the flag to train in fp32 on this machine")
+        raise UserError(
+            f"--quantization {mode} needs a CUDA GPU (bitsandbytes has no CPU training path); "
+            "drop the flag to train in fp32 on this machine"
+        )
     try:
         import bitsandbytes  # noqa: F401
     except ImportError:
@@ -303,8 +358,9 @@ def quantized_loading_kwargs(mode: str) -> dict[str, Any]:
 
     compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if mode == "4bit":
-        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                                   bnb_4bit_compute_dtype=compute)
+        quant = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
+        )
     else:
         quant = BitsAndBytesConfig(load_in_8bit=True)
     # One whole copy per process: accelerate launch gives each process its own GPU.
@@ -318,19 +374,28 @@ def resolve_target_modules(model: torch.nn.Module, model_type: str, requested: S
         from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_TARGETS
 
         targets = PEFT_TARGETS.get(model_type)
-    linear_names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                    if isinstance(module, torch.nn.Linear) or type(module).__name__.startswith("Linear")}
+    linear_names = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) or type(module).__name__.startswith("Linear")
+    }
     linear_names -= set(CLASSIFIER_HEAD_MODULES)  # the head trains whole through modules_to_save
     if targets is None:
-        raise UserError(f"no default LoRA targets for model type {model_type!r}: pass --lora-target-modules "
-                        f"(linear layers: {', '.join(sorted(linear_names))})")
+        raise UserError(
+            f"no default LoRA targets for model type {model_type!r}: pass --lora-target-modules "
+            f"(linear layers: {', '.join(sorted(linear_names))})"
+        )
     missing = [t for t in targets if t not in linear_names]
     if len(missing) == len(targets):
-        raise UserError(f"LoRA target modules {', '.join(targets)} match no linear layer of this {model_type} model: "
-                        f"pass --lora-target-modules from {', '.join(sorted(linear_names))}")
+        raise UserError(
+            f"LoRA target modules {', '.join(targets)} match no linear layer of this {model_type} model: "
+            f"pass --lora-target-modules from {', '.join(sorted(linear_names))}"
+        )
     if missing:
-        raise UserError(f"LoRA target module(s) {', '.join(missing)} match no linear layer of this {model_type} "
-                        f"model (linear layers: {', '.join(sorted(linear_names))})")
+        raise UserError(
+            f"LoRA target module(s) {', '.join(missing)} match no linear layer of this {model_type} "
+            f"model (linear layers: {', '.join(sorted(linear_names))})"
+        )
     return targets
 
 
@@ -340,8 +405,10 @@ def head_module_name(model: torch.nn.Module) -> str:
     for name in CLASSIFIER_HEAD_MODULES:
         if name in children:
             return name
-    raise UserError(f"{type(model).__name__} has no classifier head named {' or '.join(CLASSIFIER_HEAD_MODULES)}; "
-                    "LoRA cannot save it")
+    raise UserError(
+        f"{type(model).__name__} has no classifier head named {' or '.join(CLASSIFIER_HEAD_MODULES)}; "
+        "LoRA cannot save it"
+    )
 
 
 def add_lora(model: torch.nn.Module, config: TrainConfig, tokenizer: Any, base: str, model_type: str) -> BuiltModel:
@@ -352,9 +419,15 @@ def add_lora(model: torch.nn.Module, config: TrainConfig, tokenizer: Any, base: 
     head = head_module_name(model)
     if config.quantization != "none":
         model = prepare_model_for_kbit_training(model)
-    lora = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, bias=config.lora_bias, target_modules=targets,
-                      modules_to_save=[head])
+    lora = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        bias=config.lora_bias,
+        target_modules=targets,
+        modules_to_save=[head],
+    )
     peft_model = get_peft_model(model, lora)
     saved_config = peft_model.peft_config["default"]
     # The adapter names the base it was trained on: the Hub id, or the absolute local folder.
@@ -366,14 +439,22 @@ def add_lora(model: torch.nn.Module, config: TrainConfig, tokenizer: Any, base: 
     return built
 
 
-def _built(model: torch.nn.Module, tokenizer: Any, kind: Literal["adapter", "full"], base: str | None,
-           model_type: str) -> BuiltModel:
+def _built(
+    model: torch.nn.Module, tokenizer: Any, kind: Literal["adapter", "full"], base: str | None, model_type: str
+) -> BuiltModel:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     if kind == "adapter":  # modules_to_save keeps a frozen original head beside the trained copy
         total -= sum(p.numel() for n, p in model.named_parameters() if ".original_module." in n)
-    return BuiltModel(model=model, tokenizer=tokenizer, kind=kind, base_model=base, base_model_type=model_type,
-                      trainable_parameters=trainable, total_parameters=total)
+    return BuiltModel(
+        model=model,
+        tokenizer=tokenizer,
+        kind=kind,
+        base_model=base,
+        base_model_type=model_type,
+        trainable_parameters=trainable,
+        total_parameters=total,
+    )
 
 
 def mixed_precision() -> dict[str, bool]:

@@ -15,6 +15,7 @@ The length buckets are ``per-device batch x gradient accumulation x N`` long, so
 optimiser step come from one bucket: no rank waits for another's longer batch, and the step sees the
 same mix of lengths a single process with an N-times larger batch would.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -27,8 +28,9 @@ MEGA_BATCH_BATCHES = 50
 EPOCH_SEED_STRIDE = 1_000_003  # epoch e of seed s uses s + e * this: no two (seed, epoch) pairs share an order
 
 
-def bucketed_indices(lengths: Sequence[int], batch_size: int, generator: torch.Generator,
-                     mega_batch_batches: int = MEGA_BATCH_BATCHES) -> list[int]:
+def bucketed_indices(
+    lengths: Sequence[int], batch_size: int, generator: torch.Generator, mega_batch_batches: int = MEGA_BATCH_BATCHES
+) -> list[int]:
     """Indices whose consecutive ``batch_size`` slices hold texts of similar length, batches shuffled.
 
     Permute, cut into mega-batches of ``mega_batch_batches * batch_size``, sort each by length, cut
@@ -38,8 +40,8 @@ def bucketed_indices(lengths: Sequence[int], batch_size: int, generator: torch.G
     mega = max(1, mega_batch_batches) * batch_size
     batches: list[list[int]] = []
     for start in range(0, len(order), mega):
-        chunk = sorted(order[start:start + mega], key=lambda i: lengths[i])
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        chunk = sorted(order[start : start + mega], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     shuffled = torch.randperm(len(batches), generator=generator).tolist()
     return [index for b in shuffled for index in batches[b]]
 

@@ -8,7 +8,7 @@ the targets carry what an n-gram model believes rather than the labels again.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,13 +24,22 @@ def fit_tfidf(texts: Sequence[str], labels: Sequence[int]):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    model = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=NGRAMS, sublinear_tf=True),
-                          LogisticRegression(C=C, max_iter=MAX_ITER))
+    model = make_pipeline(
+        TfidfVectorizer(analyzer="char", ngram_range=NGRAMS, sublinear_tf=True),
+        LogisticRegression(C=C, max_iter=MAX_ITER),
+    )
     return model.fit(list(texts), list(labels))
 
 
-def out_of_fold_probabilities(texts: Sequence[str], labels: Sequence[int], origins: Sequence[int],
-                              original_rows: int, folds: int, seed: int, num_labels: int) -> np.ndarray:
+def out_of_fold_probabilities(
+    texts: Sequence[str],
+    labels: Sequence[int],
+    origins: Sequence[int],
+    original_rows: int,
+    folds: int,
+    seed: int,
+    num_labels: int,
+) -> np.ndarray:
     """Teacher probabilities ``[len(texts), num_labels]`` for every training row (see the module doc)."""
     rng = np.random.default_rng(seed)
     fold_of = rng.permutation(original_rows) % folds

@@ -79,14 +79,17 @@ def main(argv: Sequence[str] | None = None, *, api_factory: ApiFactory | None = 
     return 0
 
 
-def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
-        api_factory: ApiFactory | None = None) -> Path:
+def run(
+    config: TrainConfig, argv: Sequence[str], *, token: str | None = None, api_factory: ApiFactory | None = None
+) -> Path:
     """Train, evaluate, save the artifact folder and (optionally) push it; return the folder."""
     out = Path(config.output_dir)
     if (config.push_to_hub or config.push_merged) and not config.dry_run and not token:
         flag = "--push-to-hub" if config.push_to_hub else "--push-merged"
-        raise UserError(f"{flag} needs a Hugging Face token: set HF_TOKEN or run `hf auth login` "
-                        "(checked before training so no run is wasted)")
+        raise UserError(
+            f"{flag} needs a Hugging Face token: set HF_TOKEN or run `hf auth login` "
+            "(checked before training so no run is wasted)"
+        )
     prepare_output_dir(out)
 
     from training import data, modeling
@@ -101,20 +104,27 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
     if config.is_scratch:
         shape = config.resolved_scratch
         tokenizer = modeling.build_scratch_tokenizer(list(splits.train["text"]), shape)
-        print(f"{shape.tokenizer} vocabulary from the training texts: {len(tokenizer)} tokens "
-              f"(min_freq {shape.min_freq})")
+        print(
+            f"{shape.tokenizer} vocabulary from the training texts: {len(tokenizer)} tokens (min_freq {shape.min_freq})"
+        )
     encoded = data.tokenize_splits(splits, tokenizer, config.max_length)
     if config.distill_teacher:
         from training.teacher import out_of_fold_probabilities
 
-        soft = out_of_fold_probabilities(splits.train["text"], splits.train["label"], splits.origins,
-                                         splits.original_rows, config.distill_folds, config.seed, len(splits.labels))
+        soft = out_of_fold_probabilities(
+            splits.train["text"],
+            splits.train["label"],
+            splits.origins,
+            splits.original_rows,
+            config.distill_folds,
+            config.seed,
+            len(splits.labels),
+        )
         encoded["train"] = encoded["train"].add_column("teacher", soft.tolist())
     from transformers import set_seed
 
     set_seed(config.seed)  # LoRA and head initialisation
-    built = modeling.build_model(config, splits.labels, tokenizer, base if not config.is_scratch else None,
-                                 base_config)
+    built = modeling.build_model(config, splits.labels, tokenizer, base if not config.is_scratch else None, base_config)
     print(f"model: {built.kind} on {built.base_model or 'scratch'}; {built.summary()}")
 
     trainer = make_trainer(config, built, encoded, splits.labels)
@@ -125,8 +135,7 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
     metrics, validation_logits = evaluate_splits(trainer, encoded, splits.labels, splits)
     from training.calibration import fit_calibration
 
-    calibration = fit_calibration(validation_logits, encoded["validation"]["labels"],
-                                  splits.parts.get("validation"))
+    calibration = fit_calibration(validation_logits, encoded["validation"]["labels"], splits.parts.get("validation"))
     metrics["calibration"] = calibration
     metrics["train"] = {
         "loss": train_output.training_loss,
@@ -164,6 +173,7 @@ def run(config: TrainConfig, argv: Sequence[str], *, token: str | None = None,
 
 # ---- output folder -----------------------------------------------------------------------------
 
+
 def prepare_output_dir(out: Path) -> None:
     """Refuse a non-empty folder this script did not write; drop an earlier (or interrupted) run's checkpoints."""
     if out.exists() and not out.is_dir():
@@ -171,8 +181,10 @@ def prepare_output_dir(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()):
         names = {p.name for p in out.iterdir()}
         if not (out / TRAINING_CONFIG_FILE).is_file() and not names <= {CHECKPOINTS_DIR}:
-            raise UserError(f"--output-dir {out} is not empty and holds no earlier training output "
-                            f"({TRAINING_CONFIG_FILE}): choose a new folder or empty it")
+            raise UserError(
+                f"--output-dir {out} is not empty and holds no earlier training output "
+                f"({TRAINING_CONFIG_FILE}): choose a new folder or empty it"
+            )
         shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -187,8 +199,10 @@ def clear_previous_artifact(out: Path) -> None:
 
 # ---- training ----------------------------------------------------------------------------------
 
-def make_trainer(config: TrainConfig, built: BuiltModel, encoded: dict[str, datasets.Dataset],
-                 labels: Sequence[str]) -> Trainer:
+
+def make_trainer(
+    config: TrainConfig, built: BuiltModel, encoded: dict[str, datasets.Dataset], labels: Sequence[str]
+) -> Trainer:
     """A Trainer that evaluates each epoch (or every epoch's worth of steps), keeps the best checkpoint,
     pads batches dynamically and groups reviews of similar length."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, TrainingArguments
@@ -244,15 +258,23 @@ def make_trainer(config: TrainConfig, built: BuiltModel, encoded: dict[str, data
     collator = DataCollatorWithPadding(built.tokenizer, pad_to_multiple_of=8 if on_gpu else None)
     callbacks = [EarlyStoppingCallback(config.early_stopping_patience)] if config.early_stopping_patience else []
     device = ("cuda bf16" if precision["bf16"] else "cuda fp16") if on_gpu else "cpu fp32"
-    print(f"training on {device}: lr {config.resolved_learning_rate:g}, batch {config.batch_size}, "
-          + (f"max {config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epoch(s)"))
+    print(
+        f"training on {device}: lr {config.resolved_learning_rate:g}, batch {config.batch_size}, "
+        + (f"max {config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epoch(s)")
+    )
     trainer_class = length_grouped_trainer_class()  # similar lengths per batch, batches in random order
     if config.distill_teacher:
         trainer_class = distilling_trainer_class(trainer_class, config.distill_weight)
-    return trainer_class(model=built.model, args=args, train_dataset=encoded["train"],
-                         eval_dataset=encoded["validation"], processing_class=built.tokenizer,
-                         data_collator=collator, compute_metrics=make_compute_metrics(labels),
-                         callbacks=callbacks)
+    return trainer_class(
+        model=built.model,
+        args=args,
+        train_dataset=encoded["train"],
+        eval_dataset=encoded["validation"],
+        processing_class=built.tokenizer,
+        data_collator=collator,
+        compute_metrics=make_compute_metrics(labels),
+        callbacks=callbacks,
+    )
 
 
 def distilling_trainer_class(base: type, weight: float) -> type:
@@ -275,8 +297,9 @@ def distilling_trainer_class(base: type, weight: float) -> type:
     return DistillingTrainer
 
 
-def evaluate_splits(trainer: Trainer, encoded: dict[str, datasets.Dataset], labels: Sequence[str],
-                    splits: LabelledSplits | None = None) -> tuple[dict[str, Any], Any]:
+def evaluate_splits(
+    trainer: Trainer, encoded: dict[str, datasets.Dataset], labels: Sequence[str], splits: LabelledSplits | None = None
+) -> tuple[dict[str, Any], Any]:
     """Full metrics (confusion matrix included) of the kept model on validation and, when present, test,
     and the validation logits (for calibration).
 
@@ -300,8 +323,10 @@ def evaluate_splits(trainer: Trainer, encoded: dict[str, datasets.Dataset], labe
         if split != "validation":
             continue
         validation_logits = logits
-        for key, groups in (("validation_parts", getattr(splits, "parts", {}).get(split)),
-                            ("validation_domains", getattr(splits, "domains", {}).get(split))):
+        for key, groups in (
+            ("validation_parts", getattr(splits, "parts", {}).get(split)),
+            ("validation_domains", getattr(splits, "domains", {}).get(split)),
+        ):
             if not groups or len(set(groups)) < 2:
                 continue
             names = np.asarray(groups)
@@ -315,6 +340,7 @@ def evaluate_splits(trainer: Trainer, encoded: dict[str, datasets.Dataset], labe
 
 # ---- the artifact ------------------------------------------------------------------------------
 
+
 def store_half_precision(out: Path) -> None:
     """Rewrite the saved full-model weights in float16 (half the bytes); config.json keeps float32.
 
@@ -324,8 +350,11 @@ def store_half_precision(out: Path) -> None:
 
     for weights in sorted(out.glob("model*.safetensors")):
         tensors = load_file(weights)
-        save_file({name: t.half() if t.is_floating_point() else t for name, t in tensors.items()}, weights,
-                  metadata={"format": "pt"})
+        save_file(
+            {name: t.half() if t.is_floating_point() else t for name, t in tensors.items()},
+            weights,
+            metadata={"format": "pt"},
+        )
 
 
 # The Hub (and so a Space) refuses a git push with a file over 10 MB outside LFS/Xet: full-model weights are
@@ -359,12 +388,14 @@ def shard_weights(out: Path, max_bytes: int = MAX_SHARD_BYTES) -> None:
         weight_map.update(dict.fromkeys(names, file))
     total = sum(t.numel() * t.element_size() for t in tensors.values())
     (out / "model.safetensors.index.json").write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n", encoding="utf-8")
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n", encoding="utf-8"
+    )
     single.unlink()
 
 
-def write_artifact(out: Path, config: TrainConfig, built: BuiltModel, splits: LabelledSplits, metrics: dict[str, Any],
-                   command: str) -> None:
+def write_artifact(
+    out: Path, config: TrainConfig, built: BuiltModel, splits: LabelledSplits, metrics: dict[str, Any], command: str
+) -> None:
     """Complete the folder the Trainer saved (weights, tokenizer) with labels, metrics, config and card."""
     from training.model_card import CardFacts, render_model_card
 
@@ -376,20 +407,37 @@ def write_artifact(out: Path, config: TrainConfig, built: BuiltModel, splits: La
     versions = {name: _version(name) for name in ("torch", "transformers", "peft", "datasets")}
     record = {
         "config": config.to_dict(),
-        "resolved": {"kind": built.kind, "base_model": built.base_model, "base_model_type": built.base_model_type,
-                     "learning_rate": config.resolved_learning_rate, "lora_target_modules": built.target_modules,
-                     "labels": list(splits.labels), "data": splits.source, "rows": splits.sizes()},
+        "resolved": {
+            "kind": built.kind,
+            "base_model": built.base_model,
+            "base_model_type": built.base_model_type,
+            "learning_rate": config.resolved_learning_rate,
+            "lora_target_modules": built.target_modules,
+            "labels": list(splits.labels),
+            "data": splits.source,
+            "rows": splits.sizes(),
+        },
         "command": command,
         "versions": versions,
     }
-    (out / TRAINING_CONFIG_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n",
-                                            encoding="utf-8")
+    (out / TRAINING_CONFIG_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     name = (config.push_to_hub or out.resolve().name).rstrip("/").split("/")[-1]
     facts = CardFacts(
-        model_name=name, kind=built.kind, base_model=built.base_model, base_is_hub=built.base_is_hub,
-        labels=splits.labels, data_source=splits.source, dataset_id=config.dataset or config.dataset_name,
-        metrics=metrics, command=command, config=config, trainable_parameters=built.trainable_parameters,
-        total_parameters=built.total_parameters, target_modules=built.target_modules, repo_id=config.push_to_hub)
+        model_name=name,
+        kind=built.kind,
+        base_model=built.base_model,
+        base_is_hub=built.base_is_hub,
+        labels=splits.labels,
+        data_source=splits.source,
+        dataset_id=config.dataset or config.dataset_name,
+        metrics=metrics,
+        command=command,
+        config=config,
+        trainable_parameters=built.trainable_parameters,
+        total_parameters=built.total_parameters,
+        target_modules=built.target_modules,
+        repo_id=config.push_to_hub,
+    )
     (out / MODEL_CARD_FILE).write_text(render_model_card(facts), encoding="utf-8")
     problems = validate_artifact(out)
     if problems:  # the code above wrote an incomplete folder: a bug, not a user mistake
@@ -407,25 +455,33 @@ def _version(package: str) -> str | None:
 
 def _print_results(metrics: dict[str, Any]) -> None:
     for name, part in metrics.get("validation_parts", {}).items():
-        print(f"validation {name}: accuracy {part['accuracy']:.4f}, macro F1 {part['f1_macro']:.4f} "
-              f"({part['samples']} rows)")
+        print(
+            f"validation {name}: accuracy {part['accuracy']:.4f}, macro F1 {part['f1_macro']:.4f} "
+            f"({part['samples']} rows)"
+        )
     calibration = metrics.get("calibration")
     if calibration:
-        print(f"calibration: temperature {calibration['temperature']:.3f}, ECE {calibration['ece_before']:.4f} -> "
-              f"{calibration['ece_after']:.4f}, uncertain below {calibration['uncertain_below']} "
-              f"({calibration['uncertain_share']:.1%} of validation rows)")
+        print(
+            f"calibration: temperature {calibration['temperature']:.3f}, ECE {calibration['ece_before']:.4f} -> "
+            f"{calibration['ece_after']:.4f}, uncertain below {calibration['uncertain_below']} "
+            f"({calibration['uncertain_share']:.1%} of validation rows)"
+        )
     for split in ("validation", "test"):
         report = metrics.get(split)
         if report:
-            print(f"{split}: accuracy {report['accuracy']:.4f}, macro F1 {report['f1_macro']:.4f}, "
-                  f"precision {report['precision_macro']:.4f}, recall {report['recall_macro']:.4f} "
-                  f"({report['samples']} rows); confusion {report['confusion_matrix']}")
+            print(
+                f"{split}: accuracy {report['accuracy']:.4f}, macro F1 {report['f1_macro']:.4f}, "
+                f"precision {report['precision_macro']:.4f}, recall {report['recall_macro']:.4f} "
+                f"({report['samples']} rows); confusion {report['confusion_matrix']}"
+            )
 
 
 # ---- push --------------------------------------------------------------------------------------
 
-def push(out: Path, config: TrainConfig, built: BuiltModel, *, token: str | None,
-         api_factory: ApiFactory | None = None) -> None:
+
+def push(
+    out: Path, config: TrainConfig, built: BuiltModel, *, token: str | None, api_factory: ApiFactory | None = None
+) -> None:
     """Upload the saved folder (or, with --dry-run, list what would go); failures are one line, exit 2."""
     from training.push import describe_upload, endpoint_note, push_artifact
 
@@ -433,17 +489,31 @@ def push(out: Path, config: TrainConfig, built: BuiltModel, *, token: str | None
     endpoint = config.hub_write_endpoint
     print(endpoint_note(config.hub_endpoint))
     if built.base_model and not built.base_is_hub:
-        print(f"note: the adapter names the local base folder {built.base_model}; whoever serves it from the Hub "
-              "must set SENTIMENT_BASE_MODEL to that base")
+        print(
+            f"note: the adapter names the local base folder {built.base_model}; whoever serves it from the Hub "
+            "must set SENTIMENT_BASE_MODEL to that base"
+        )
     if config.dry_run:
         print(describe_upload(out, repo_id, endpoint, private=config.private, revision=config.revision))
         return
     factory = api_factory or _hf_api
-    result = push_artifact(out, repo_id, api=factory(endpoint, str(token)), token=token, endpoint=endpoint,
-                           private=config.private, revision=config.revision,
-                           commit_message=config.commit_message or _commit_message(config, built, out))
-    print(redact(f"pushed {len(result.files)} files to {endpoint}/{repo_id} (branch {result.revision})"
-                 + (f": {result.commit_url}" if result.commit_url else ""), token))
+    result = push_artifact(
+        out,
+        repo_id,
+        api=factory(endpoint, str(token)),
+        token=token,
+        endpoint=endpoint,
+        private=config.private,
+        revision=config.revision,
+        commit_message=config.commit_message or _commit_message(config, built, out),
+    )
+    print(
+        redact(
+            f"pushed {len(result.files)} files to {endpoint}/{repo_id} (branch {result.revision})"
+            + (f": {result.commit_url}" if result.commit_url else ""),
+            token,
+        )
+    )
 
 
 def push_merged(out: Path, config: TrainConfig, *, token: str | None, api_factory: ApiFactory | None = None) -> None:
@@ -468,11 +538,20 @@ def push_merged(out: Path, config: TrainConfig, *, token: str | None, api_factor
             print(describe_upload(merged, repo_id, endpoint, private=config.private, revision=config.revision))
             return
         factory = api_factory or _hf_api
-        result = push_artifact(merged, repo_id, api=factory(endpoint, str(token)), token=token, endpoint=endpoint,
-                               private=config.private, revision=config.revision,
-                               commit_message=f"Upload the merged model of {config.push_to_hub or out.name}")
-    print(f"pushed the merged model ({len(result.files)} files) to {endpoint}/{repo_id} (branch {result.revision})"
-          + (f": {result.commit_url}" if result.commit_url else ""))
+        result = push_artifact(
+            merged,
+            repo_id,
+            api=factory(endpoint, str(token)),
+            token=token,
+            endpoint=endpoint,
+            private=config.private,
+            revision=config.revision,
+            commit_message=f"Upload the merged model of {config.push_to_hub or out.name}",
+        )
+    print(
+        f"pushed the merged model ({len(result.files)} files) to {endpoint}/{repo_id} (branch {result.revision})"
+        + (f": {result.commit_url}" if result.commit_url else "")
+    )
 
 
 def _hf_api(endpoint: str, token: str) -> Any:

@@ -9,29 +9,128 @@ holds, and at most the first rows are sampled.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Iterable, Sequence
 
 import pandas as pd
 
 from .errors import TableError
 
 # Column names, normalised (lower case, no spaces, "_" or "-"). Exact matches win over partial ones.
-TEXT_NAMES = ("text", "review", "comment", "content", "评论", "内容", "文本", "评价", "留言", "text_a", "sentence",
-              "reviews", "comments", "body", "message", "feedback", "评论内容", "评价内容", "正文", "句子", "反馈",
-              "意见", "心得", "回复", "描述",
-              # traditional characters, as Big5 files from Taiwan and Hong Kong have them
-              "評論", "內容", "評價", "評論內容", "評價內容", "反饋", "意見", "回覆", "描述")
-LABEL_NAMES = ("label", "labels", "gold", "target", "class", "sentiment", "polarity", "y", "标签", "类别", "情感",
-               "情感倾向", "极性", "分类", "倾向", "标注", "標籤", "類別", "情感傾向", "極性", "分類", "傾向", "標註")
+TEXT_NAMES = (
+    "text",
+    "review",
+    "comment",
+    "content",
+    "评论",
+    "内容",
+    "文本",
+    "评价",
+    "留言",
+    "text_a",
+    "sentence",
+    "reviews",
+    "comments",
+    "body",
+    "message",
+    "feedback",
+    "评论内容",
+    "评价内容",
+    "正文",
+    "句子",
+    "反馈",
+    "意见",
+    "心得",
+    "回复",
+    "描述",
+    # traditional characters, as Big5 files from Taiwan and Hong Kong have them
+    "評論",
+    "內容",
+    "評價",
+    "評論內容",
+    "評價內容",
+    "反饋",
+    "意見",
+    "回覆",
+    "描述",
+)
+LABEL_NAMES = (
+    "label",
+    "labels",
+    "gold",
+    "target",
+    "class",
+    "sentiment",
+    "polarity",
+    "y",
+    "标签",
+    "类别",
+    "情感",
+    "情感倾向",
+    "极性",
+    "分类",
+    "倾向",
+    "标注",
+    "標籤",
+    "類別",
+    "情感傾向",
+    "極性",
+    "分類",
+    "傾向",
+    "標註",
+)
 # Other names that only help to recognise a header row.
-OTHER_HEADER_NAMES = ("id", "no", "index", "序号", "编号", "时间", "日期", "date", "time", "user", "用户", "用户名",
-                      "昵称", "name", "rating", "score", "评分", "星级", "商品", "product", "title", "标题",
-                      "編號", "時間", "用戶", "暱稱", "評分", "星級", "標題")
+OTHER_HEADER_NAMES = (
+    "id",
+    "no",
+    "index",
+    "序号",
+    "编号",
+    "时间",
+    "日期",
+    "date",
+    "time",
+    "user",
+    "用户",
+    "用户名",
+    "昵称",
+    "name",
+    "rating",
+    "score",
+    "评分",
+    "星级",
+    "商品",
+    "product",
+    "title",
+    "标题",
+    "編號",
+    "時間",
+    "用戶",
+    "暱稱",
+    "評分",
+    "星級",
+    "標題",
+)
 ALL_HEADER_NAMES = TEXT_NAMES + LABEL_NAMES + OTHER_HEADER_NAMES
 # Values a gold-label column without a header holds.
-LABEL_VALUES = {"0", "1", "-1", "正面", "负面", "中性", "positive", "negative", "neutral", "pos", "neg", "好评",
-                "差评", "中评", "积极", "消极"}
+LABEL_VALUES = {
+    "0",
+    "1",
+    "-1",
+    "正面",
+    "负面",
+    "中性",
+    "positive",
+    "negative",
+    "neutral",
+    "pos",
+    "neg",
+    "好评",
+    "差评",
+    "中评",
+    "积极",
+    "消极",
+}
 HEADER_SAMPLE_ROWS = 200  # rows below the first one looked at to decide whether it is a header
 COLUMN_SAMPLE_ROWS = 2_000  # rows looked at to pick the text and label columns
 
@@ -79,7 +178,7 @@ def is_number(cell: str) -> bool:
 def looks_like_header(rows: list[list[str]]) -> bool:
     """Guess whether the first row names the columns (known names, or words over numbers / Chinese)."""
     first = rows[0]
-    rest = [row for row in rows[1:HEADER_SAMPLE_ROWS + 1] if any(cell.strip() for cell in row)]
+    rest = [row for row in rows[1 : HEADER_SAMPLE_ROWS + 1] if any(cell.strip() for cell in row)]
     for cell in first:
         short = len(cell.strip()) <= 12 and not _SENTENCE_PUNCT.search(cell)
         score = name_score(cell, ALL_HEADER_NAMES, head_noun=True)
@@ -155,8 +254,7 @@ def detect_text_column(frame: pd.DataFrame, names: list[str], exclude: str | Non
     candidates = [n for n in names if n != exclude] or names
     sample = frame.head(COLUMN_SAMPLE_ROWS)
     cjk = {n: _cjk_count(sample[n]) for n in candidates}
-    by_name = [(score, cjk[n], -i, n) for i, n in enumerate(candidates)
-               if (score := name_score(n, TEXT_NAMES))]
+    by_name = [(score, cjk[n], -i, n) for i, n in enumerate(candidates) if (score := name_score(n, TEXT_NAMES))]
     if by_name:
         return max(by_name)[3]
     if max(cjk.values()) > 0:
@@ -186,5 +284,17 @@ def detect_label_column(frame: pd.DataFrame, names: list[str], has_header: bool,
     return None
 
 
-__all__ = ["LABEL_NAMES", "NUMBER", "OTHER_HEADER_NAMES", "TEXT_NAMES", "detect_label_column", "detect_text_column",
-           "header_names", "is_number", "looks_like_header", "name_score", "normalize", "resolve_column"]
+__all__ = [
+    "LABEL_NAMES",
+    "NUMBER",
+    "OTHER_HEADER_NAMES",
+    "TEXT_NAMES",
+    "detect_label_column",
+    "detect_text_column",
+    "header_names",
+    "is_number",
+    "looks_like_header",
+    "name_score",
+    "normalize",
+    "resolve_column",
+]

@@ -18,11 +18,19 @@ STRICT_ENCODINGS = ("utf-8", "gb18030", "big5", "cp950")
 # only (never latin-1, which "decodes" anything).
 GUESSABLE_ENCODINGS = ("big5hkscs", "cp932", "euc_jp", "cp949", "cp1252")
 ENCODING_NAMES = {
-    "utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "utf-16": "UTF-16", "utf-16-le": "UTF-16 LE",
-    "utf-16-be": "UTF-16 BE", "utf-32": "UTF-32", "gb18030": "GB18030", "big5": "Big5", "cp950": "Big5 (CP950)",
+    "utf-8": "UTF-8",
+    "utf-8-sig": "UTF-8 with BOM",
+    "utf-16": "UTF-16",
+    "utf-16-le": "UTF-16 LE",
+    "utf-16-be": "UTF-16 BE",
+    "utf-32": "UTF-32",
+    "gb18030": "GB18030",
+    "big5": "Big5",
+    "cp950": "Big5 (CP950)",
 }
 # Only this much of a file is measured for the Big5/GB18030 choice and the UTF-8 damage check.
 SAMPLE_CHARS = 200_000
+
 
 def bom_encoding(data: bytes) -> str | None:
     """The codec a byte-order mark names, else None."""
@@ -78,9 +86,11 @@ def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
         except UnicodeDecodeError as exc:
             failures[encoding] = exc
             if encoding == "utf-8" and _mostly_utf8(data):
-                raise TableError(f"{name}: line {_line_of(data, exc.start)} is not valid UTF-8 although the rest "
-                                 f"of the file is (byte 0x{data[exc.start]:02x}): the file is damaged or mixes "
-                                 "encodings; fix that line or re-save the file as CSV UTF-8 (编码错误)") from None
+                raise TableError(
+                    f"{name}: line {_line_of(data, exc.start)} is not valid UTF-8 although the rest "
+                    f"of the file is (byte 0x{data[exc.start]:02x}): the file is damaged or mixes "
+                    "encodings; fix that line or re-save the file as CSV UTF-8 (编码错误)"
+                ) from None
             continue
         if encoding == "utf-8":
             return encoding, decoded[encoding]
@@ -97,8 +107,10 @@ def decode_bytes(data: bytes, name: str = "the file") -> tuple[str, str]:
     if guessed:
         return guessed
     encoding, exc = max(failures.items(), key=lambda item: item[1].start)
-    raise TableError(f"{name}: cannot decode line {_line_of(data, exc.start)} (byte 0x{data[exc.start]:02x}) as "
-                     "UTF-8, GB18030 or Big5: re-save the file as CSV UTF-8 (Excel: Save As > CSV UTF-8) (无法识别编码)")
+    raise TableError(
+        f"{name}: cannot decode line {_line_of(data, exc.start)} (byte 0x{data[exc.start]:02x}) as "
+        "UTF-8, GB18030 or Big5: re-save the file as CSV UTF-8 (Excel: Save As > CSV UTF-8) (无法识别编码)"
+    )
 
 
 def _strict(data: bytes, encoding: str, name: str) -> str:
@@ -107,8 +119,10 @@ def _strict(data: bytes, encoding: str, name: str) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].decode(encoding, errors="ignore").count("\n") + 1
         pretty = ENCODING_NAMES.get(encoding, encoding)
-        raise TableError(f"{name}: line {line} is not valid {pretty} although the file says it is: fix that line "
-                         "or re-save the file as CSV UTF-8 (编码错误)") from None
+        raise TableError(
+            f"{name}: line {line} is not valid {pretty} although the file says it is: fix that line "
+            "or re-save the file as CSV UTF-8 (编码错误)"
+        ) from None
 
 
 def _line_of(data: bytes, position: int) -> int:
@@ -117,7 +131,7 @@ def _line_of(data: bytes, position: int) -> int:
 
 def _mostly_utf8(data: bytes) -> bool:
     """True when almost every non-ASCII sequence is valid UTF-8: a damaged UTF-8 file, not GB18030."""
-    measured = data[:1 << 20].decode("utf-8", errors="replace")  # measuring only; never returned
+    measured = data[: 1 << 20].decode("utf-8", errors="replace")  # measuring only; never returned
     bad = measured.count("\ufffd")
     good = sum(1 for ch in measured if ord(ch) > 127) - bad
     return good >= 8 and good >= 4 * bad
@@ -173,7 +187,11 @@ def _guess_encoding(data: bytes) -> tuple[str, str] | None:
         return None
 
 
-
-
-__all__ = ["ENCODING_NAMES", "GUESSABLE_ENCODINGS", "STRICT_ENCODINGS", "bom_encoding", "decode_bytes",
-           "utf16_without_bom"]
+__all__ = [
+    "ENCODING_NAMES",
+    "GUESSABLE_ENCODINGS",
+    "STRICT_ENCODINGS",
+    "bom_encoding",
+    "decode_bytes",
+    "utf16_without_bom",
+]

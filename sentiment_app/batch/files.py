@@ -23,15 +23,18 @@ import stat
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import TableError, UploadRefused
 
 LOG = logging.getLogger(__name__)
 FILE_DATA_TYPE = "gradio.FileData"
-UPLOAD_REFUSED = ("只能分析上传到本应用的文件，请先上传。/ Only files uploaded to this app can be read: upload the "
-                  "file first (with gradio_client: handle_file(path)).")
+UPLOAD_REFUSED = (
+    "只能分析上传到本应用的文件，请先上传。/ Only files uploaded to this app can be read: upload the "
+    "file first (with gradio_client: handle_file(path))."
+)
 RESULTS_PREFIX = "sentiment-results-"
 DEFAULT_TTL_S = 1800.0
 
@@ -61,8 +64,10 @@ def uploaded_file(value: Any, upload_root: str | os.PathLike[str], *, from_compo
     if real == root or os.path.commonpath([real, root]) != root:
         raise UploadRefused(UPLOAD_REFUSED)
     if not os.path.isfile(real):  # inside the upload folder: saying so leaks nothing
-        raise TableError("上传的文件已过期或不存在，请重新上传。/ The uploaded file is gone (uploads are removed "
-                         "after a while): upload it again.")
+        raise TableError(
+            "上传的文件已过期或不存在，请重新上传。/ The uploaded file is gone (uploads are removed "
+            "after a while): upload it again."
+        )
     return Path(real)
 
 
@@ -72,8 +77,10 @@ def private_folder(path: str | os.PathLike[str]) -> Path:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = os.lstat(folder)
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise RuntimeError(f"{folder} is not a private folder of this user (a symlink or someone else's): "
-                           "choose another results folder")
+        raise RuntimeError(
+            f"{folder} is not a private folder of this user (a symlink or someone else's): "
+            "choose another results folder"
+        )
     os.chmod(folder, 0o700)
     return folder
 
@@ -108,8 +115,9 @@ class ResultFiles:
         return purge_old_files(self.root, self.max_age if older_than is None else older_than, top_level=True)
 
 
-def purge_old_files(folder: str | os.PathLike[str], max_age: float, *, top_level: bool = False,
-                    now: float | None = None) -> int:
+def purge_old_files(
+    folder: str | os.PathLike[str], max_age: float, *, top_level: bool = False, now: float | None = None
+) -> int:
     """Delete what under ``folder`` was last modified more than ``max_age`` seconds ago; never follows symlinks.
 
     ``top_level=True`` removes whole entries of ``folder`` by their own age (job folders);
@@ -182,7 +190,7 @@ class FileSweeper:
                 LOG.warning("could not purge %s: %s", folder, exc)
         return removed
 
-    def start(self) -> "FileSweeper":
+    def start(self) -> FileSweeper:
         removed = self.sweep()
         if removed:
             LOG.info("removed %d old upload and result files at start-up", removed)
@@ -198,5 +206,12 @@ class FileSweeper:
         self._stop.set()
 
 
-__all__ = ["FILE_DATA_TYPE", "FileSweeper", "ResultFiles", "UPLOAD_REFUSED", "private_folder", "purge_old_files",
-           "uploaded_file"]
+__all__ = [
+    "FILE_DATA_TYPE",
+    "FileSweeper",
+    "ResultFiles",
+    "UPLOAD_REFUSED",
+    "private_folder",
+    "purge_old_files",
+    "uploaded_file",
+]

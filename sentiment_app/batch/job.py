@@ -13,9 +13,10 @@ from __future__ import annotations
 import math
 import queue
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -67,6 +68,7 @@ class BatchResult:
 
 
 # ---- classifying ---------------------------------------------------------------------------------
+
 
 def result_column_names(labels: Sequence[str], existing: Iterable[str] = ()) -> list[str]:
     """``sentiment``, ``confidence``, ``prob_<label>``...; with a suffix when an input column has a name."""
@@ -150,6 +152,7 @@ def _has_text(value: Any) -> bool:
 
 # ---- the whole job -------------------------------------------------------------------------------
 
+
 def read_batch_table(
     path: str | Path,
     *,
@@ -167,8 +170,15 @@ def read_batch_table(
     :data:`READ_TIMEOUT_S` of ``budget``'s time.
     """
     reading = (budget or Budget()).sub(READ_TIMEOUT_S, "reading the file")
-    table = read_table(path, text_column=text_column or None, label_column=label_column or None, sheet=sheet,
-                       header=header, limits=limits, budget=reading)
+    table = read_table(
+        path,
+        text_column=text_column or None,
+        label_column=label_column or None,
+        sheet=sheet,
+        header=header,
+        limits=limits,
+        budget=reading,
+    )
     if label_column == "" and table.label_column is not None:
         table = table.with_columns(label_column=None)
     if name:
@@ -211,15 +221,28 @@ def run_batch(
         table = source
     else:
         report(Progress("reading"))
-        table = read_batch_table(source, text_column=text_column, label_column=label_column, sheet=sheet,
-                                 header=header, limits=limits, budget=budget, name=name)
+        table = read_batch_table(
+            source,
+            text_column=text_column,
+            label_column=label_column,
+            sheet=sheet,
+            header=header,
+            limits=limits,
+            budget=budget,
+            name=name,
+        )
     if on_read is not None:
         on_read(table)
     classifier = model if hasattr(model, "predict") else model()  # type: ignore[operator]
     budget.check()
     report(Progress("classifying", 0, table.rows))
-    frame = classify_table(table, classifier, chunk_size=chunk_size, budget=budget,
-                           progress=lambda done, total: report(Progress("classifying", done, total)))
+    frame = classify_table(
+        table,
+        classifier,
+        chunk_size=chunk_size,
+        budget=budget,
+        progress=lambda done, total: report(Progress("classifying", done, total)),
+    )
     budget.check()
     report(Progress("writing", table.rows, table.rows))
     targets = dict(outputs or {})
@@ -233,8 +256,12 @@ def run_batch(
     if unknown:
         raise ValueError(f"unknown output formats: {', '.join(sorted(unknown))}")
     files = {fmt: WRITERS[fmt](frame, path) for fmt, path in targets.items()}
-    summary = summarize(frame, classifier.labels, label_column=table.label_column,
-                        text_column=table.text_column if summary_text_column else None)
+    summary = summarize(
+        frame,
+        classifier.labels,
+        label_column=table.label_column,
+        text_column=table.text_column if summary_text_column else None,
+    )
     return BatchResult(table=table, frame=frame, summary=summary, files=files, labels=list(classifier.labels))
 
 
@@ -254,8 +281,13 @@ class BatchJob:
     and the waiting side gives up once it has passed, even while a model call is still running.
     """
 
-    def __init__(self, work: Callable[[Budget, Callable[[Progress], None]], Any], budget: Budget | None = None,
-                 *, name: str = "sentiment-batch") -> None:
+    def __init__(
+        self,
+        work: Callable[[Budget, Callable[[Progress], None]], Any],
+        budget: Budget | None = None,
+        *,
+        name: str = "sentiment-batch",
+    ) -> None:
         self.budget = budget or Budget()
         self._work = work
         self._updates: queue.Queue[Any] = queue.Queue()
@@ -264,7 +296,7 @@ class BatchJob:
         self._finished = threading.Event()
         self._started = False
 
-    def __enter__(self) -> "BatchJob":
+    def __enter__(self) -> BatchJob:
         if not self._started:
             self._started = True
             self._thread.start()
@@ -274,7 +306,7 @@ class BatchJob:
         if not self._finished.is_set():
             self.cancel()
 
-    def start(self) -> "BatchJob":
+    def start(self) -> BatchJob:
         return self.__enter__()
 
     def cancel(self) -> None:
@@ -338,6 +370,17 @@ def start_batch(budget: Budget | None = None, **kwargs: Any) -> BatchJob:
     return job.start()
 
 
-__all__ = ["BatchJob", "BatchResult", "CHUNK_CHARS", "Classifier", "DEFAULT_CHUNK_SIZE", "Progress",
-           "ProgressCallback", "classify_table", "read_batch_table", "result_column_names", "run_batch",
-           "start_batch"]
+__all__ = [
+    "BatchJob",
+    "BatchResult",
+    "CHUNK_CHARS",
+    "Classifier",
+    "DEFAULT_CHUNK_SIZE",
+    "Progress",
+    "ProgressCallback",
+    "classify_table",
+    "read_batch_table",
+    "result_column_names",
+    "run_batch",
+    "start_batch",
+]

@@ -89,24 +89,46 @@ class Budget:
             raise JobCancelled()
         if self.seconds is not None and self.elapsed() > self.seconds:
             setting = f" ({self.setting})" if self.setting else ""
-            raise BudgetExceeded(f"{self.what} ran longer than its time limit of {self.seconds:,.0f} s{setting} "
-                                "and was stopped: split the file into smaller ones (超时)")
+            raise BudgetExceeded(
+                f"{self.what} ran longer than its time limit of {self.seconds:,.0f} s{setting} "
+                "and was stopped: split the file into smaller ones (超时)"
+            )
         if self.memory_bytes is not None and self.rss_at_start is not None:
             now = rss_bytes()
             if now is not None and now - self.rss_at_start > self.memory_bytes:
-                raise BudgetExceeded(f"{self.what} needed more than its memory limit of "
-                                    f"{self.memory_bytes / 2**20:,.0f} MB (SENTIMENT_JOB_MEMORY_MB) and was "
-                                    "stopped: split the file into smaller ones (内存不足)")
+                raise BudgetExceeded(
+                    f"{self.what} needed more than its memory limit of "
+                    f"{self.memory_bytes / 2**20:,.0f} MB (SENTIMENT_JOB_MEMORY_MB) and was "
+                    "stopped: split the file into smaller ones (内存不足)"
+                )
 
-    def sub(self, seconds: float | None, what: str) -> "Budget":
+    def sub(self, seconds: float | None, what: str) -> Budget:
         """A budget for one phase (reading) that shares the cancel flag and ends no later than this one."""
         remaining = None if self.seconds is None else max(self.seconds - self.elapsed(), 0.0)
         setting: str | None = None
         if seconds is None or (remaining is not None and remaining < seconds):
             seconds, what, setting = remaining, self.what, self.setting
-        return Budget(seconds=seconds, memory_bytes=self.memory_bytes, what=what, setting=setting,
-                      cancelled=self.cancelled, rss_at_start=self.rss_at_start)
+        return Budget(
+            seconds=seconds,
+            memory_bytes=self.memory_bytes,
+            what=what,
+            setting=setting,
+            cancelled=self.cancelled,
+            rss_at_start=self.rss_at_start,
+        )
 
 
-__all__ = ["Budget", "CHECK_EVERY_ROWS", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_ROWS", "MAX_BLANK_RUN", "MAX_CELL_CHARS",
-           "MAX_COLUMNS", "MAX_XLSX_ENTRIES", "MAX_XLSX_UNCOMPRESSED", "READ_TIMEOUT_S", "ReadLimits", "rss_bytes"]
+__all__ = [
+    "Budget",
+    "CHECK_EVERY_ROWS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_ROWS",
+    "MAX_BLANK_RUN",
+    "MAX_CELL_CHARS",
+    "MAX_COLUMNS",
+    "MAX_XLSX_ENTRIES",
+    "MAX_XLSX_UNCOMPRESSED",
+    "READ_TIMEOUT_S",
+    "ReadLimits",
+    "rss_bytes",
+]

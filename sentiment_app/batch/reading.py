@@ -35,12 +35,18 @@ from .xlsx import read_xlsx_rows
 DELIMITER_NAMES = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 SNIFF_CHARS = 65_536  # the delimiter is chosen from the first 64 K characters...
 SNIFF_ROWS = 200  # ...and at most this many rows of them
-BINARY_MAGIC = ((b"%PDF", "a PDF"), (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-                (b"GIF8", "a GIF image"), (b"\x1f\x8b", "a gzip archive"), (b"Rar!", "a RAR archive"),
-                (b"7z\xbc\xaf", "a 7z archive"), (b"SQLite format", "a SQLite database"))
+BINARY_MAGIC = (
+    (b"%PDF", "a PDF"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"7z\xbc\xaf", "a 7z archive"),
+    (b"SQLite format", "a SQLite database"),
+)
 
 _KEEP: Any = object()
-
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,7 @@ class LoadedTable:
             line += f", label column {self.label_column!r}"
         return line
 
-    def with_columns(self, text_column: str | None = None, label_column: str | None = _KEEP) -> "LoadedTable":
+    def with_columns(self, text_column: str | None = None, label_column: str | None = _KEEP) -> LoadedTable:
         """The same table with another text and/or label column, without reading the file again.
 
         ``text_column=None`` keeps the text column; ``label_column`` left out keeps the label column
@@ -99,7 +105,6 @@ class LoadedTable:
         if label is not None and label == text:
             raise TableError(f"the text and label columns are both {text!r}: choose two different columns")
         return replace(self, text_column=text, label_column=label)
-
 
 
 def read_table(
@@ -123,8 +128,11 @@ def read_table(
     """
     limits = limits or ReadLimits()
     if max_bytes is not None or max_rows is not None:
-        limits = replace(limits, max_bytes=limits.max_bytes if max_bytes is None else max_bytes,
-                         max_rows=limits.max_rows if max_rows is None else max_rows)
+        limits = replace(
+            limits,
+            max_bytes=limits.max_bytes if max_bytes is None else max_bytes,
+            max_rows=limits.max_rows if max_rows is None else max_rows,
+        )
     budget = budget or Budget(seconds=READ_TIMEOUT_S, what="reading the file", setting=None)
     file = Path(path)
     name = file.name
@@ -144,8 +152,9 @@ def read_table(
         text = text.replace("\ufeff", "")
         suffix = file.suffix.lower()
         delimiter = sniff_delimiter(text, prefer="," if suffix == ".csv" else "\t")
-        rows, note = _parse_text(text, delimiter, literal_lines=suffix == ".txt", name=name, limits=limits,
-                                 budget=budget)
+        rows, note = _parse_text(
+            text, delimiter, literal_lines=suffix == ".txt", name=name, limits=limits, budget=budget
+        )
         if note:
             warnings.append(note)
         sheet_name = None
@@ -167,22 +176,36 @@ def read_table(
     header_width = len(rows[0]) if has_header else width
     long_rows = [i for i, row in enumerate(body) if len(row) > header_width]
     if has_header and long_rows:
-        warnings.append(f"{len(long_rows):,} rows have more cells than the header (first: data row "
-                        f"{long_rows[0] + 1}); the extra cells are in {', '.join(names[header_width:])}")
+        warnings.append(
+            f"{len(long_rows):,} rows have more cells than the header (first: data row "
+            f"{long_rows[0] + 1}); the extra cells are in {', '.join(names[header_width:])}"
+        )
     frame = _frame(body, names)
     budget.check()
     text_name = cols.resolve_column(text_column, names, "text") if text_column else None
-    label = (cols.resolve_column(label_column, names, "label") if label_column
-             else cols.detect_label_column(frame, names, has_header, exclude=text_name))
+    label = (
+        cols.resolve_column(label_column, names, "label")
+        if label_column
+        else cols.detect_label_column(frame, names, has_header, exclude=text_name)
+    )
     if text_name is None:
         text_name = cols.detect_text_column(frame, names, exclude=label)
     if label == text_name:
         if label_column:
             raise TableError(f"the text and label columns are both {text_name!r}: choose two different columns")
         label = None
-    return LoadedTable(frame=frame, encoding=encoding, delimiter=delimiter, has_header=has_header,
-                       text_column=text_name, label_column=label, columns=list(names), source_name=name,
-                       sheet=sheet_name, warnings=tuple(warnings))
+    return LoadedTable(
+        frame=frame,
+        encoding=encoding,
+        delimiter=delimiter,
+        has_header=has_header,
+        text_column=text_name,
+        label_column=label,
+        columns=list(names),
+        source_name=name,
+        sheet=sheet_name,
+        warnings=tuple(warnings),
+    )
 
 
 def _read_bytes(file: Path, name: str, max_bytes: int) -> bytes:
@@ -204,8 +227,10 @@ def _read_bytes(file: Path, name: str, max_bytes: int) -> bytes:
 
 
 def _too_big(name: str, size: int, max_bytes: int) -> str:
-    return (f"{name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit: "
-            "split it into smaller files (文件过大)")
+    return (
+        f"{name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:g} MB limit: "
+        "split it into smaller files (文件过大)"
+    )
 
 
 def _frame(body: list[list[str]], names: list[str]) -> pd.DataFrame:
@@ -231,6 +256,7 @@ def content_kind(data: bytes) -> str:
 
 # ---- delimited text ---------------------------------------------------------------------------
 
+
 def sniff_delimiter(text: str, *, prefer: str = "\t") -> str | None:
     """The delimiter (comma, tab, semicolon, pipe) that splits the first rows most consistently.
 
@@ -239,7 +265,7 @@ def sniff_delimiter(text: str, *, prefer: str = "\t") -> str | None:
     """
     skipped = len(text) - len(text.lstrip(" \t\r\n" + "".join(DELIMITER_NAMES)))  # blank lines and empty rows
     start = max(text.rfind("\n", 0, skipped), text.rfind("\r", 0, skipped)) + 1
-    sample = text[start:start + SNIFF_CHARS]
+    sample = text[start : start + SNIFF_CHARS]
     truncated = len(text) - start > len(sample)
     order = (prefer,) + tuple(d for d in DELIMITER_NAMES if d != prefer)
     best: tuple[float, str | None] = (0.0, None)
@@ -275,8 +301,9 @@ def _field_counts(sample: str, delimiter: str, truncated: bool) -> list[int]:
     return counts
 
 
-def _parse_text(text: str, delimiter: str | None, *, literal_lines: bool, name: str, limits: ReadLimits,
-                budget: Budget) -> tuple[list[list[str]], str | None]:
+def _parse_text(
+    text: str, delimiter: str | None, *, literal_lines: bool, name: str, limits: ReadLimits, budget: Budget
+) -> tuple[list[list[str]], str | None]:
     """Rows of cells. Quoted cells may hold delimiters, quotes and newlines (RFC 4180)."""
     blank_sep = "" if delimiter is None else delimiter
     text, offset = _trim_blank_edges(text, blank_sep)
@@ -291,11 +318,16 @@ def _parse_text(text: str, delimiter: str | None, *, literal_lines: bool, name: 
         line = exc.args[1] if len(exc.args) > 1 else 0
         if delimiter in (None, "\t"):
             # Tab and one-column files often carry quotes as plain characters: read them as written.
-            rows = (_literal_lines(text, name, limits, budget, offset) if delimiter is None
-                    else _csv_rows(text, sep, csv.QUOTE_NONE, name, limits, budget, offset))
+            rows = (
+                _literal_lines(text, name, limits, budget, offset)
+                if delimiter is None
+                else _csv_rows(text, sep, csv.QUOTE_NONE, name, limits, budget, offset)
+            )
             return rows, f"quotes are kept as written (line {line} has a quote that does not close a cell)"
-        raise TableError(f"{name}: line {line} has a quoted cell that is not closed properly "
-                         f"({exc.args[0]}): fix the quotes near that line (引号不匹配)") from None
+        raise TableError(
+            f"{name}: line {line} has a quoted cell that is not closed properly "
+            f"({exc.args[0]}): fix the quotes near that line (引号不匹配)"
+        ) from None
 
 
 def _trim_blank_edges(text: str, sep: str) -> tuple[str, int]:
@@ -324,13 +356,16 @@ def _refuse_long_blank_runs(text: str, sep: str, offset: int, name: str, limits:
     found = squeezed.find("\n" * (limits.max_blank_run + 1))
     if found >= 0:
         line = offset + squeezed.count("\n", 0, found) + 1
-        raise LimitExceeded(f"{name}: line {line:,} is followed by more than {limits.max_blank_run:,} blank rows "
-                            "in a row and then more data, over the limit: delete the blank rows or split the file "
-                            "(空行过多)")
+        raise LimitExceeded(
+            f"{name}: line {line:,} is followed by more than {limits.max_blank_run:,} blank rows "
+            "in a row and then more data, over the limit: delete the blank rows or split the file "
+            "(空行过多)"
+        )
 
 
-def _csv_rows(text: str, sep: str, quoting: int, name: str, limits: ReadLimits, budget: Budget,
-              offset: int = 0) -> list[list[str]]:
+def _csv_rows(
+    text: str, sep: str, quoting: int, name: str, limits: ReadLimits, budget: Budget, offset: int = 0
+) -> list[list[str]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', quoting=quoting, strict=True)
     collector = RowCollector(name, limits, budget)
     last_line = offset

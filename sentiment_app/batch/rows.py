@@ -8,7 +8,7 @@ between data rows are kept so output rows line up with input rows.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import LimitExceeded
 from .limits import CHECK_EVERY_ROWS, Budget, ReadLimits
@@ -44,9 +44,11 @@ class RowCollector:
                     self._blank.append(row)
             return
         if self._blank_run > self.limits.max_blank_run:
-            raise LimitExceeded(f"{self.name}: {self.where} {position:,} has data after more than "
-                                f"{self.limits.max_blank_run:,} blank rows in a row, the limit: delete the blank "
-                                "rows or split the file (空行过多)")
+            raise LimitExceeded(
+                f"{self.name}: {self.where} {position:,} has data after more than "
+                f"{self.limits.max_blank_run:,} blank rows in a row, the limit: delete the blank "
+                "rows or split the file (空行过多)"
+            )
         self.rows.extend(self._blank)
         self._blank.clear()
         self._blank_run = 0
@@ -57,14 +59,18 @@ class RowCollector:
 
     def check_width(self, width: int, position: int) -> None:
         if width > self.limits.max_columns:
-            raise LimitExceeded(f"{self.name}: {self.where} {position:,} has {width:,} cells, over the limit of "
-                                f"{self.limits.max_columns:,} columns: keep only the columns you need (列数过多)")
+            raise LimitExceeded(
+                f"{self.name}: {self.where} {position:,} has {width:,} cells, over the limit of "
+                f"{self.limits.max_columns:,} columns: keep only the columns you need (列数过多)"
+            )
 
     def check_cells(self, row: Sequence[str], position: int) -> None:
         longest = max(map(len, row), default=0)
         if longest > self.limits.max_cell_chars:
-            raise LimitExceeded(f"{self.name}: {self.where} {position:,} has a cell of {longest:,} characters, over "
-                                f"the limit of {self.limits.max_cell_chars:,}: split that text (单元格过长)")
+            raise LimitExceeded(
+                f"{self.name}: {self.where} {position:,} has a cell of {longest:,} characters, over "
+                f"the limit of {self.limits.max_cell_chars:,}: split that text (单元格过长)"
+            )
 
 
 __all__ = ["RowCollector", "too_many_rows"]

@@ -6,8 +6,9 @@ Gold values are matched to the model's labels loosely (``0/1`` as class indices,
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -39,8 +40,13 @@ class Summary:
 
     def counts_frame(self) -> pd.DataFrame:
         """label, count, share: a small table for display."""
-        return pd.DataFrame({"label": list(self.counts), "count": list(self.counts.values()),
-                             "share": [self.shares[k] for k in self.counts]})
+        return pd.DataFrame(
+            {
+                "label": list(self.counts),
+                "count": list(self.counts.values()),
+                "share": [self.shares[k] for k in self.counts],
+            }
+        )
 
     def lines(self) -> list[str]:
         """A few human-readable lines (the CLI prints these)."""
@@ -49,8 +55,10 @@ class Summary:
         if self.mean_confidence is not None:
             out.append(f"mean confidence {self.mean_confidence:.3f}")
         if self.accuracy is not None:
-            out.append(f"accuracy {self.accuracy:.4f}, macro F1 {self.macro_f1:.4f} on {self.evaluated_rows:,} "
-                       f"labelled rows (column {self.label_column!r})")
+            out.append(
+                f"accuracy {self.accuracy:.4f}, macro F1 {self.macro_f1:.4f} on {self.evaluated_rows:,} "
+                f"labelled rows (column {self.label_column!r})"
+            )
         if self.note:
             out.append(self.note)
         return out
@@ -152,20 +160,34 @@ def summarize(
     least = result_frame.loc[order]
     if text_column is not None:
         least = least[[text_column, sentiment_col, confidence_col]]
-    summary = Summary(total_rows=len(result_frame), classified_rows=n_classified,
-                      empty_rows=len(result_frame) - n_classified, counts=counts, shares=shares,
-                      mean_confidence=mean_conf, least_confident=least)
+    summary = Summary(
+        total_rows=len(result_frame),
+        classified_rows=n_classified,
+        empty_rows=len(result_frame) - n_classified,
+        counts=counts,
+        shares=shares,
+        mean_confidence=mean_conf,
+        least_confident=least,
+    )
     if label_column is None:
         return summary
     if label_column not in result_frame.columns:
-        raise TableError(f"there is no label column {label_column!r}; the columns are: "
-                         f"{', '.join(map(str, result_frame.columns))}")
-    return _with_metrics(summary, result_frame[label_column].fillna("").astype(str), predicted, classified,
-                         labels, label_column)
+        raise TableError(
+            f"there is no label column {label_column!r}; the columns are: {', '.join(map(str, result_frame.columns))}"
+        )
+    return _with_metrics(
+        summary, result_frame[label_column].fillna("").astype(str), predicted, classified, labels, label_column
+    )
 
 
-def _with_metrics(summary: Summary, gold_raw: pd.Series, predicted: pd.Series, classified: pd.Series,
-                  labels: list[str], label_column: str) -> Summary:
+def _with_metrics(
+    summary: Summary,
+    gold_raw: pd.Series,
+    predicted: pd.Series,
+    classified: pd.Series,
+    labels: list[str],
+    label_column: str,
+) -> Summary:
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
     mapping = map_gold_labels(gold_raw.tolist(), labels)
@@ -179,8 +201,10 @@ def _with_metrics(summary: Summary, gold_raw: pd.Series, predicted: pd.Series, c
     if renamed:
         notes.append("gold labels read as " + ", ".join(f"{k}→{v}" for k, v in sorted(renamed.items())))
     if unmapped.any():
-        notes.append(f"{int(unmapped.sum()):,} rows with gold labels that match no model label "
-                     f"({', '.join(unmapped_values)}) are left out")
+        notes.append(
+            f"{int(unmapped.sum()):,} rows with gold labels that match no model label "
+            f"({', '.join(unmapped_values)}) are left out"
+        )
     unlabeled = int((~has_gold).sum())
     if unlabeled:
         notes.append(f"{unlabeled:,} rows without a gold label are left out")
@@ -193,11 +217,21 @@ def _with_metrics(summary: Summary, gold_raw: pd.Series, predicted: pd.Series, c
             "confusion": pd.DataFrame(confusion_matrix(y_true, y_pred, labels=labels), index=labels, columns=labels),
         }
     else:
-        notes.append(f"no row of column {label_column!r} has a gold label that matches the model's labels "
-                     f"({', '.join(labels)}), so there is no accuracy")
-    return replace(summary, label_column=label_column, evaluated_rows=int(usable.sum()), label_mapping=mapping,
-                   unmapped_rows=int(unmapped.sum()), unmapped_values=unmapped_values, unlabeled_rows=unlabeled,
-                   note="; ".join(notes) or None, **metrics)
+        notes.append(
+            f"no row of column {label_column!r} has a gold label that matches the model's labels "
+            f"({', '.join(labels)}), so there is no accuracy"
+        )
+    return replace(
+        summary,
+        label_column=label_column,
+        evaluated_rows=int(usable.sum()),
+        label_mapping=mapping,
+        unmapped_rows=int(unmapped.sum()),
+        unmapped_values=unmapped_values,
+        unlabeled_rows=unlabeled,
+        note="; ".join(notes) or None,
+        **metrics,
+    )
 
 
 __all__ = ["Summary", "find_result_columns", "map_gold_labels", "summarize"]

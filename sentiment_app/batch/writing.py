@@ -12,8 +12,9 @@ import math
 import os
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "
 XLSX_MAX_CELL = 32_767  # Excel's limit on characters in one cell
 
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _needs_escape(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and not NUMBER.fullmatch(value)
 
@@ -126,8 +129,6 @@ def write_xlsx(frame: pd.DataFrame, path: str | os.PathLike[str], *, sheet_name:
             workbook.save(handle)
 
     return _atomic_write(path, write)
-
-
 
 
 __all__ = ["FORMULA_TRIGGERS", "XLSX_MAX_CELL", "escape_formulas", "write_csv", "write_xlsx"]

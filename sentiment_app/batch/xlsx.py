@@ -34,9 +34,9 @@ def zip_entry_count(data: bytes) -> int | None:
         return None
     entries = struct.unpack_from("<H", data, start + 10)[0]
     locator = start - 20
-    if entries == 0xFFFF and locator >= 0 and data[locator:locator + 4] == _ZIP64_LOCATOR:
+    if entries == 0xFFFF and locator >= 0 and data[locator : locator + 4] == _ZIP64_LOCATOR:
         record = struct.unpack_from("<Q", data, locator + 8)[0]
-        if record + 56 <= len(data) and data[record:record + 4] == b"PK\x06\x06":
+        if record + 56 <= len(data) and data[record : record + 4] == b"PK\x06\x06":
             return struct.unpack_from("<Q", data, record + 32)[0]
     return entries
 
@@ -45,30 +45,39 @@ def check_archive(data: bytes, name: str, limits: ReadLimits) -> None:
     """Refuse a workbook with too many parts or too much to inflate, from the zip directory alone."""
     entries = zip_entry_count(data)
     if entries is not None and entries > limits.max_xlsx_entries:
-        raise LimitExceeded(f"{name} is a workbook of {entries:,} parts, over the limit of "
-                            f"{limits.max_xlsx_entries:,}: save it again from Excel or as CSV UTF-8 (文件结构异常)")
+        raise LimitExceeded(
+            f"{name} is a workbook of {entries:,} parts, over the limit of "
+            f"{limits.max_xlsx_entries:,}: save it again from Excel or as CSV UTF-8 (文件结构异常)"
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError, struct.error) as exc:
         raise _unreadable(name, exc) from None
     if len(infos) > limits.max_xlsx_entries:  # no end record count (or a false one): count what was parsed
-        raise LimitExceeded(f"{name} is a workbook of {len(infos):,} parts, over the limit of "
-                            f"{limits.max_xlsx_entries:,}: save it again from Excel or as CSV UTF-8 (文件结构异常)")
+        raise LimitExceeded(
+            f"{name} is a workbook of {len(infos):,} parts, over the limit of "
+            f"{limits.max_xlsx_entries:,}: save it again from Excel or as CSV UTF-8 (文件结构异常)"
+        )
     total = sum(info.file_size for info in infos)
     if total > limits.max_xlsx_uncompressed:
-        raise LimitExceeded(f"{name} would inflate to {total / 2**20:,.0f} MB, over the limit of "
-                            f"{limits.max_xlsx_uncompressed / 2**20:,.0f} MB for a workbook's contents: save it as "
-                            "CSV UTF-8 or split it (压缩内容过大)")
+        raise LimitExceeded(
+            f"{name} would inflate to {total / 2**20:,.0f} MB, over the limit of "
+            f"{limits.max_xlsx_uncompressed / 2**20:,.0f} MB for a workbook's contents: save it as "
+            "CSV UTF-8 or split it (压缩内容过大)"
+        )
 
 
 def _unreadable(name: str, exc: BaseException) -> TableError:
-    return TableError(f"{name} is a ZIP file but not a readable Excel workbook ({type(exc).__name__}): "
-                      "open it in Excel and save it as .xlsx or CSV UTF-8")
+    return TableError(
+        f"{name} is a ZIP file but not a readable Excel workbook ({type(exc).__name__}): "
+        "open it in Excel and save it as .xlsx or CSV UTF-8"
+    )
 
 
-def read_xlsx_rows(data: bytes, name: str, sheet: str | None, limits: ReadLimits,
-                   budget: Budget) -> tuple[list[list[str]], str]:
+def read_xlsx_rows(
+    data: bytes, name: str, sheet: str | None, limits: ReadLimits, budget: Budget
+) -> tuple[list[list[str]], str]:
     """The rows of one sheet (the first, or ``sheet``) as text cells, and the sheet's name."""
     check_archive(data, name, limits)
     from openpyxl import load_workbook
@@ -90,8 +99,10 @@ def read_xlsx_rows(data: bytes, name: str, sheet: str | None, limits: ReadLimits
         try:
             for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
                 if number > EXCEL_MAX_ROWS:
-                    raise TableError(f"{name} has rows numbered beyond Excel's {EXCEL_MAX_ROWS:,}: the file is "
-                                     "damaged; open it in Excel and save it again")
+                    raise TableError(
+                        f"{name} has rows numbered beyond Excel's {EXCEL_MAX_ROWS:,}: the file is "
+                        "damaged; open it in Excel and save it again"
+                    )
                 collector.check_width(len(values), number)  # before any cell is converted
                 row = [_cell_text(v) for v in values]
                 while row and row[-1] == "":

@@ -52,8 +52,9 @@ class FakeClassifier:
         return [t for call in self.calls for t in call]
 
 
-def rows_text(rows: list[list[str]], delimiter: str = ",", newline: str = "\r\n",
-              quoting: int = csv.QUOTE_MINIMAL) -> str:
+def rows_text(
+    rows: list[list[str]], delimiter: str = ",", newline: str = "\r\n", quoting: int = csv.QUOTE_MINIMAL
+) -> str:
     buffer = io.StringIO(newline="")
     csv.writer(buffer, delimiter=delimiter, lineterminator=newline, quoting=quoting).writerows(rows)
     return buffer.getvalue()

@@ -35,10 +35,20 @@ def test_single_column_with_and_without_header(tmp_path):
     assert english.has_header and english.text_column == "Body"
 
 
-@pytest.mark.parametrize("first, is_header", [
-    ("用户评价", True), ("买家留言", True), ("评论内容", True), ("Review Text", True), ("评论", True),
-    ("商品不错", False), ("内容很好", False), ("很好", False), ("评论区的人说得对，质量很好", False),
-])
+@pytest.mark.parametrize(
+    "first, is_header",
+    [
+        ("用户评价", True),
+        ("买家留言", True),
+        ("评论内容", True),
+        ("Review Text", True),
+        ("评论", True),
+        ("商品不错", False),
+        ("内容很好", False),
+        ("很好", False),
+        ("评论区的人说得对，质量很好", False),
+    ],
+)
 def test_header_of_a_one_column_file(tmp_path, first, is_header):
     path = write_bytes(tmp_path / "a.csv", "\n".join([first] + SIMPLIFIED[:5]).encode("utf-8"))
     table = read_table(path)
@@ -54,10 +64,28 @@ def test_header_over_numbers_without_known_names(tmp_path):
 
 # ---- columns ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["text", "Review", "comment", "content", "评论", "内容", "文本", "评价", "留言",
-                                  "text_a", "评论内容", "Review Text"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "text",
+        "Review",
+        "comment",
+        "content",
+        "评论",
+        "内容",
+        "文本",
+        "评价",
+        "留言",
+        "text_a",
+        "评论内容",
+        "Review Text",
+    ],
+)
 def test_text_column_found_by_name(tmp_path, name):
-    rows = [["标题", name, "备注"]] + [["标题很长很长很长很长很长很长", t, "中文备注中文备注中文备注中文备注"] for t in SIMPLIFIED[:3]]
+    rows = [["标题", name, "备注"]] + [
+        ["标题很长很长很长很长很长很长", t, "中文备注中文备注中文备注中文备注"] for t in SIMPLIFIED[:3]
+    ]
     table = read_table(write_bytes(tmp_path / "a.csv", rows_text(rows).encode("utf-8")))
     assert table.text_column == name
 

@@ -41,25 +41,28 @@ def test_a_tagged_upload_inside_the_folder_is_read(uploads):
     assert uploaded_file(str(path), uploads, from_component=True) == path.resolve()
 
 
-@pytest.mark.parametrize("make", [
-    lambda up: "/etc/passwd",
-    lambda up: str(up / "0123abcd" / "reviews.csv"),  # a plain string, even of a real upload
-    lambda up: {"path": str(up / "0123abcd" / "reviews.csv")},  # no FileData tag
-    lambda up: {"path": str(up / "0123abcd" / "reviews.csv"), "meta": {"_type": "gradio.Other"}},
-    lambda up: {"path": "/etc/passwd", "meta": TAG},
-    lambda up: {"path": "app.py", "meta": TAG},
-    lambda up: {"path": str(up / ".." / "secret.csv"), "meta": TAG},
-    lambda up: {"path": str(up / "0123abcd" / ".." / ".." / "secret.csv"), "meta": TAG},
-    lambda up: {"path": str(up / "link.csv"), "meta": TAG},  # a symlink out of the upload folder
-    lambda up: {"path": str(up / "dirlink" / "secret.csv"), "meta": TAG},
-    lambda up: {"path": str(up), "meta": TAG},  # the folder itself
-    lambda up: {"path": "/no/such/file.csv", "meta": TAG},
-    lambda up: {"path": "", "meta": TAG},
-    lambda up: {"path": "x\x00.csv", "meta": TAG},
-    lambda up: {"path": 7, "meta": TAG},
-    lambda up: None,
-    lambda up: ["/etc/passwd"],
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda up: "/etc/passwd",
+        lambda up: str(up / "0123abcd" / "reviews.csv"),  # a plain string, even of a real upload
+        lambda up: {"path": str(up / "0123abcd" / "reviews.csv")},  # no FileData tag
+        lambda up: {"path": str(up / "0123abcd" / "reviews.csv"), "meta": {"_type": "gradio.Other"}},
+        lambda up: {"path": "/etc/passwd", "meta": TAG},
+        lambda up: {"path": "app.py", "meta": TAG},
+        lambda up: {"path": str(up / ".." / "secret.csv"), "meta": TAG},
+        lambda up: {"path": str(up / "0123abcd" / ".." / ".." / "secret.csv"), "meta": TAG},
+        lambda up: {"path": str(up / "link.csv"), "meta": TAG},  # a symlink out of the upload folder
+        lambda up: {"path": str(up / "dirlink" / "secret.csv"), "meta": TAG},
+        lambda up: {"path": str(up), "meta": TAG},  # the folder itself
+        lambda up: {"path": "/no/such/file.csv", "meta": TAG},
+        lambda up: {"path": "", "meta": TAG},
+        lambda up: {"path": "x\x00.csv", "meta": TAG},
+        lambda up: {"path": 7, "meta": TAG},
+        lambda up: None,
+        lambda up: ["/etc/passwd"],
+    ],
+)
 def test_everything_else_is_refused_with_the_same_line(uploads, make):
     with pytest.raises(UploadRefused) as info:
         uploaded_file(make(uploads), uploads)

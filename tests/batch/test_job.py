@@ -29,11 +29,19 @@ from tests.batch.helpers import (
 
 # ---- classifying --------------------------------------------------------------------------------------
 
+
 def test_classify_keeps_order_and_skips_blank_cells():
     texts = ["很好", "", "太差了", "   ", "好好好", "差"] * 5
     frame = pd.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts}, dtype=str)
-    table = LoadedTable(frame=frame, encoding="utf-8", delimiter=",", has_header=True, text_column="text",
-                        label_column=None, columns=["id", "text"])
+    table = LoadedTable(
+        frame=frame,
+        encoding="utf-8",
+        delimiter=",",
+        has_header=True,
+        text_column="text",
+        label_column=None,
+        columns=["id", "text"],
+    )
     fake = FakeClassifier()
     seen: list[tuple[int, int]] = []
     result = classify_table(table, fake, chunk_size=4, progress=lambda done, total: seen.append((done, total)))
@@ -55,8 +63,15 @@ def test_classify_keeps_order_and_skips_blank_cells():
 
 def test_cancel_from_progress_leaves_nothing_behind():
     frame = pd.DataFrame({"text": ["好"] * 10}, dtype=str)
-    table = LoadedTable(frame=frame, encoding=None, delimiter=None, has_header=True, text_column="text",
-                        label_column=None, columns=["text"])
+    table = LoadedTable(
+        frame=frame,
+        encoding=None,
+        delimiter=None,
+        has_header=True,
+        text_column="text",
+        label_column=None,
+        columns=["text"],
+    )
 
     class Cancelled(Exception):
         pass
@@ -76,8 +91,15 @@ def test_result_columns_get_a_suffix_when_names_are_taken():
     assert result_column_names(LABELS) == ["sentiment", "confidence", "prob_负面", "prob_正面"]
     assert result_column_names(LABELS, ["text", "sentiment"])[:2] == ["sentiment_2", "confidence_2"]
     frame = pd.DataFrame({"text": ["好", "差"], "sentiment": ["正面", "负面"]}, dtype=str)
-    table = LoadedTable(frame=frame, encoding=None, delimiter=None, has_header=True, text_column="text",
-                        label_column="sentiment", columns=["text", "sentiment"])
+    table = LoadedTable(
+        frame=frame,
+        encoding=None,
+        delimiter=None,
+        has_header=True,
+        text_column="text",
+        label_column="sentiment",
+        columns=["text", "sentiment"],
+    )
     result = classify_table(table, FakeClassifier())
     assert result["sentiment"].tolist() == ["正面", "负面"]  # the input column is kept as it was
     assert result["sentiment_2"].tolist() == ["正面", "负面"]
@@ -90,17 +112,19 @@ def test_classify_with_the_real_tiny_model(full_model_dir, tmp_path):
     from sentiment_app.loading import load_classifier
 
     classifier = load_classifier(AppConfig(model=str(full_model_dir)))
-    rows = [["评论", "label"]] + [[t, str(l)] for t, l in tiny.REVIEWS] + [["", "1"]]
+    rows = [["评论", "label"]] + [[t, str(y)] for t, y in tiny.REVIEWS] + [["", "1"]]
     table = read_table(write_bytes(tmp_path / "a.csv", rows_text(rows).encode("gbk")))
     result = classify_table(table, classifier, chunk_size=7)
     direct = classifier.predict([t for t, _ in tiny.REVIEWS])
     assert result["sentiment"].tolist()[:-1] == [p.label for p in direct]
-    np.testing.assert_allclose(result["prob_正面"].to_numpy()[:-1], [p.probabilities["正面"] for p in direct],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        result["prob_正面"].to_numpy()[:-1], [p.probabilities["正面"] for p in direct], rtol=1e-5
+    )
     assert result["sentiment"].iloc[-1] == "" and math.isnan(result["confidence"].iloc[-1])
 
 
 # ---- round trip at scale -------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_hundred_thousand_rows_round_trip(tmp_path):

@@ -71,8 +71,10 @@ def rewrite(data: bytes, parts: dict[str, object], extra: int = 0) -> bytes:
 
 
 def sheet_xml(rows: str, dimension: str = "A1:B4") -> bytes:
-    return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{NS}">'
-            f'<dimension ref="{dimension}"/><sheetData>{rows}</sheetData></worksheet>').encode("utf-8")
+    return (
+        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<worksheet xmlns="{NS}">'
+        f'<dimension ref="{dimension}"/><sheetData>{rows}</sheetData></worksheet>'
+    ).encode()
 
 
 def cell(ref: str, text: str) -> str:
@@ -85,6 +87,7 @@ def zeros_after(prefix: bytes, size: int):
         chunk = b" " * (1 << 20)
         for _ in range(size // len(chunk) + 1):
             handle.write(chunk)
+
     return write
 
 
@@ -165,7 +168,7 @@ def test_a_file_of_newlines_is_empty_and_data_after_them_is_refused(tmp_path):
     blank = write_bytes(tmp_path / "blank.csv", b"\n" * (5 * 2**20))
     with pytest.raises(TableError, match="no rows, only blank lines"):
         read_table(blank)
-    late = write_bytes(tmp_path / "late.csv", b"text\n" + b"\n" * (MAX_BLANK_RUN + 1) + "好\n".encode("utf-8"))
+    late = write_bytes(tmp_path / "late.csv", b"text\n" + b"\n" * (MAX_BLANK_RUN + 1) + "好\n".encode())
     with pytest.raises(LimitExceeded, match=rf"line 1 is followed by more than {MAX_BLANK_RUN:,} blank rows"):
         read_table(late)
     rows = b"a,b\n1,2\n" + b" , \r\n" * (MAX_BLANK_RUN + 1) + b"3,4\n"  # blank rows that hold delimiters
@@ -178,10 +181,18 @@ def test_a_file_of_newlines_is_empty_and_data_after_them_is_refused(tmp_path):
 
 # ---- budgets ---------------------------------------------------------------------------------------
 
+
 def table_of(n: int) -> LoadedTable:
     frame = pd.DataFrame({"text": [f"第{i}条很好" for i in range(n)]}, dtype=str)
-    return LoadedTable(frame=frame, encoding=None, delimiter=None, has_header=True, text_column="text",
-                       label_column=None, columns=["text"])
+    return LoadedTable(
+        frame=frame,
+        encoding=None,
+        delimiter=None,
+        has_header=True,
+        text_column="text",
+        label_column=None,
+        columns=["text"],
+    )
 
 
 class SlowClassifier(FakeClassifier):
@@ -193,7 +204,7 @@ class SlowClassifier(FakeClassifier):
         time.sleep(self.delay)
         if self.grow_bytes:
             self.kept.append(bytearray(self.grow_bytes))  # touched pages: resident memory grows
-            self.kept[-1][:: 4096] = b"\x01" * len(self.kept[-1][:: 4096])
+            self.kept[-1][::4096] = b"\x01" * len(self.kept[-1][::4096])
         return super().predict(texts)
 
 

@@ -23,16 +23,20 @@ from tests.batch.helpers import (
 
 # ---- encodings -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("encoding, expected", [
-    ("utf-8", "utf-8"),
-    ("utf-8-sig", "utf-8-sig"),
-    ("utf-16", "utf-16"),  # with BOM, as Excel's "Unicode Text"
-    ("utf-16-le", "utf-16-le"),  # without BOM
-    ("utf-16-be", "utf-16-be"),
-    ("utf-32", "utf-32"),
-    ("gbk", "gb18030"),
-    ("gb18030", "gb18030"),
-])
+
+@pytest.mark.parametrize(
+    "encoding, expected",
+    [
+        ("utf-8", "utf-8"),
+        ("utf-8-sig", "utf-8-sig"),
+        ("utf-16", "utf-16"),  # with BOM, as Excel's "Unicode Text"
+        ("utf-16-le", "utf-16-le"),  # without BOM
+        ("utf-16-be", "utf-16-be"),
+        ("utf-32", "utf-32"),
+        ("gbk", "gb18030"),
+        ("gb18030", "gb18030"),
+    ],
+)
 def test_reads_simplified_chinese_in_each_encoding(tmp_path, encoding, expected):
     rows = [HEADER] + BASIC
     path = write_bytes(tmp_path / "data.csv", rows_text(rows).encode(encoding))
@@ -79,7 +83,7 @@ def test_stray_boms_are_removed(tmp_path):
 
 
 def test_damaged_utf8_names_the_line(tmp_path):
-    lines = [f"{i},{SIMPLIFIED[i]}".encode("utf-8") for i in range(10)]
+    lines = [f"{i},{SIMPLIFIED[i]}".encode() for i in range(10)]
     lines[6] = lines[6][:-4] + b"\xff" + lines[6][-3:]
     path = write_bytes(tmp_path / "broken.csv", b"id,text\n" + b"\n".join(lines) + b"\n")
     with pytest.raises(TableError, match=r"line 8 is not valid UTF-8") as info:
@@ -88,7 +92,7 @@ def test_damaged_utf8_names_the_line(tmp_path):
 
 
 def test_undecodable_bytes_name_the_line(tmp_path):
-    data = "text\n好\n".encode("utf-8") + b"\x80\x80\x80 \xff\xfe\n"
+    data = "text\n好\n".encode() + b"\x80\x80\x80 \xff\xfe\n"
     with pytest.raises(TableError, match=r"cannot decode line 3"):
         read_table(write_bytes(tmp_path / "a.csv", data))
 
@@ -111,10 +115,12 @@ def test_decoding_never_replaces_bytes():
 
 # ---- delimiters, quoting, header, blank rows ------------------------------------------------------
 
-@pytest.mark.parametrize("delimiter, suffix", [(",", ".csv"), ("\t", ".tsv"), ("\t", ".txt"), (";", ".csv"),
-                                               ("|", ".txt"), (";", ".txt")])
+
+@pytest.mark.parametrize(
+    "delimiter, suffix", [(",", ".csv"), ("\t", ".tsv"), ("\t", ".txt"), (";", ".csv"), ("|", ".txt"), (";", ".txt")]
+)
 def test_delimiters(tmp_path, delimiter, suffix):
-    rows = [HEADER] + [[i, f"{t}，含,逗号;和|竖线" if delimiter != "," else t, l] for i, t, l in BASIC[:6]]
+    rows = [HEADER] + [[i, f"{t}，含,逗号;和|竖线" if delimiter != "," else t, y] for i, t, y in BASIC[:6]]
     text = rows_text(rows, delimiter)
     table = read_table(write_bytes(tmp_path / f"data{suffix}", text.encode("utf-8")))
     assert table.delimiter == delimiter
@@ -122,11 +128,13 @@ def test_delimiters(tmp_path, delimiter, suffix):
 
 
 def test_quoted_cells_with_newlines_quotes_and_delimiters(tmp_path):
-    rows = [["text", "label"],
-            ["第一行\n第二行，很好", "1"],
-            ['他说"不错"，但是, 价格贵', "0"],
-            ["\r\n前后换行\n", "1"],
-            ['"整格引号"', "0"]]
+    rows = [
+        ["text", "label"],
+        ["第一行\n第二行，很好", "1"],
+        ['他说"不错"，但是, 价格贵', "0"],
+        ["\r\n前后换行\n", "1"],
+        ['"整格引号"', "0"],
+    ]
     for newline in ("\r\n", "\n", "\r"):
         # csv.writer quotes a cell with "\n" only when "\n" is in its line terminator: quote all for "\r".
         quoting = csv.QUOTE_ALL if newline == "\r" else csv.QUOTE_MINIMAL
@@ -136,7 +144,7 @@ def test_quoted_cells_with_newlines_quotes_and_delimiters(tmp_path):
 
 
 def test_unclosed_quote_is_an_error_with_its_line(tmp_path):
-    data = 'id,text\n1,好\n2,"没有结束\n3,差\n4,一般\n'.encode("utf-8")
+    data = 'id,text\n1,好\n2,"没有结束\n3,差\n4,一般\n'.encode()
     with pytest.raises(TableError, match=r"line 3 .*quote"):
         read_table(write_bytes(tmp_path / "a.csv", data))
 
@@ -158,13 +166,17 @@ def test_ragged_rows_padded_and_extra_cells_kept(tmp_path):
     text = "id,text\n1,好\n2\n3,还行,多出来的,两格\n4,差\n"
     table = read_table(write_bytes(tmp_path / "a.csv", text.encode("utf-8")))
     assert table.columns == ["id", "text", "column_3", "column_4"]
-    assert frame_rows(table) == [["1", "好", "", ""], ["2", "", "", ""], ["3", "还行", "多出来的", "两格"],
-                                 ["4", "差", "", ""]]
+    assert frame_rows(table) == [
+        ["1", "好", "", ""],
+        ["2", "", "", ""],
+        ["3", "还行", "多出来的", "两格"],
+        ["4", "差", "", ""],
+    ]
     assert any("more cells than the header" in w for w in table.warnings)
 
 
 def test_duplicate_and_empty_header_names_become_unique(tmp_path):
-    table = read_table(write_bytes(tmp_path / "a.csv", "text,,text\n好,x,y\n".encode("utf-8")))
+    table = read_table(write_bytes(tmp_path / "a.csv", "text,,text\n好,x,y\n".encode()))
     assert table.columns == ["text", "column_2", "text_2"]
 
 
@@ -184,6 +196,7 @@ def test_cells_are_kept_verbatim(tmp_path):
 
 # ---- xlsx ------------------------------------------------------------------------------------------
 
+
 def make_workbook(path: Path) -> Path:
     workbook = openpyxl.Workbook()
     first = workbook.active
@@ -194,7 +207,7 @@ def make_workbook(path: Path) -> Path:
     for i, (text, label) in enumerate(tiny.REVIEWS[:5]):
         first.append([i + 1, text, 4.5 if i % 2 else 1, dt.date(2024, 1, i + 1), label])
     first.append([None, None, None, None, None])
-    first.append([6, "=HYPERLINK(\"http://x\")", -3, None, 1])
+    first.append([6, '=HYPERLINK("http://x")', -3, None, 1])
     second = workbook.create_sheet("other")
     second.append(["text"])
     second.append(["第二个表"])
@@ -229,15 +242,19 @@ def test_workbook_renamed_csv_still_reads(tmp_path):
 
 # ---- bad input ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, data, pattern", [
-    ("empty.csv", b"", "is empty"),
-    ("blank.csv", b"\n\n  \n\r\n", "no rows"),
-    ("header.csv", "评论,label\n".encode("gbk"), r"header \(评论, label\) but no rows"),
-    ("image.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "PNG image, not a table"),
-    ("binary.csv", bytes(range(256)) * 8, "binary file, not a table"),
-    ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512, "old .xls"),
-    ("fake.xlsx", b"PK\x03\x04" + b"\x00" * 100, "not a readable Excel workbook"),
-])
+
+@pytest.mark.parametrize(
+    "name, data, pattern",
+    [
+        ("empty.csv", b"", "is empty"),
+        ("blank.csv", b"\n\n  \n\r\n", "no rows"),
+        ("header.csv", "评论,label\n".encode("gbk"), r"header \(评论, label\) but no rows"),
+        ("image.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)), "PNG image, not a table"),
+        ("binary.csv", bytes(range(256)) * 8, "binary file, not a table"),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 512, "old .xls"),
+        ("fake.xlsx", b"PK\x03\x04" + b"\x00" * 100, "not a readable Excel workbook"),
+    ],
+)
 def test_bad_files_get_one_clear_line(tmp_path, name, data, pattern):
     with pytest.raises(TableError, match=pattern) as info:
         read_table(write_bytes(tmp_path / name, data))

@@ -13,21 +13,39 @@ from tests.batch.helpers import (
 
 # ---- summary ---------------------------------------------------------------------------------------------
 
+
 def test_map_gold_labels():
-    mapping = map_gold_labels(["0", "1", "1.0", "正面", "negative", "好评", "差评", "POS", "2", "中性", "", "负面"],
-                              LABELS)
-    assert mapping == {"0": "负面", "1": "正面", "1.0": "正面", "正面": "正面", "negative": "负面", "好评": "正面",
-                       "差评": "负面", "POS": "正面", "负面": "负面"}
-    assert map_gold_labels(["positive", "neg"], ["negative", "positive"]) == {"positive": "positive",
-                                                                          "neg": "negative"}
+    mapping = map_gold_labels(
+        ["0", "1", "1.0", "正面", "negative", "好评", "差评", "POS", "2", "中性", "", "负面"], LABELS
+    )
+    assert mapping == {
+        "0": "负面",
+        "1": "正面",
+        "1.0": "正面",
+        "正面": "正面",
+        "negative": "负面",
+        "好评": "正面",
+        "差评": "负面",
+        "POS": "正面",
+        "负面": "负面",
+    }
+    assert map_gold_labels(["positive", "neg"], ["negative", "positive"]) == {"positive": "positive", "neg": "negative"}
 
 
 def test_summary_counts_metrics_and_unmapped_labels():
     predicted = ["正面", "负面", "正面", "", "负面", "正面", "正面"]
     confidence = [0.9, 0.55, 0.7, np.nan, 0.99, 0.6, 0.8]
     gold = ["1", "0", "负面", "1", "positive", "unknown", ""]
-    frame = pd.DataFrame({"text": list("abcdefg"), "gold": gold, "sentiment": predicted, "confidence": confidence,
-                          "prob_负面": [1 - c for c in confidence], "prob_正面": confidence})
+    frame = pd.DataFrame(
+        {
+            "text": list("abcdefg"),
+            "gold": gold,
+            "sentiment": predicted,
+            "confidence": confidence,
+            "prob_负面": [1 - c for c in confidence],
+            "prob_正面": confidence,
+        }
+    )
     summary = summarize(frame, LABELS, label_column="gold", least_confident=3, text_column="text")
     assert summary.total_rows == 7 and summary.classified_rows == 6 and summary.empty_rows == 1
     assert summary.counts == {"负面": 2, "正面": 4}
@@ -47,8 +65,16 @@ def test_summary_counts_metrics_and_unmapped_labels():
 
 
 def test_summary_without_usable_gold_labels_says_so():
-    frame = pd.DataFrame({"text": ["a"], "gold": ["x"], "sentiment": ["正面"], "confidence": [0.9],
-                          "prob_负面": [0.1], "prob_正面": [0.9]})
+    frame = pd.DataFrame(
+        {
+            "text": ["a"],
+            "gold": ["x"],
+            "sentiment": ["正面"],
+            "confidence": [0.9],
+            "prob_负面": [0.1],
+            "prob_正面": [0.9],
+        }
+    )
     summary = summarize(frame, LABELS, label_column="gold")
     assert summary.accuracy is None and "no row" in summary.note
     with pytest.raises(TableError, match="classify it first"):

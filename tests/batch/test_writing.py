@@ -25,9 +25,28 @@ from tests.batch.helpers import (
 
 # ---- writing ---------------------------------------------------------------------------------------------
 
+
 def test_escape_formulas():
-    cells = ["=1+1", "+86 138", "-x", "@SUM(A1)", "\t=1", "\rx", "\nx", "＝1", "＋1", "－1", "＠a",
-             "-5", "+3.2", "-1e5", "普通", "a=b", "", "'=already"]
+    cells = [
+        "=1+1",
+        "+86 138",
+        "-x",
+        "@SUM(A1)",
+        "\t=1",
+        "\rx",
+        "\nx",
+        "＝1",
+        "＋1",
+        "－1",
+        "＠a",
+        "-5",
+        "+3.2",
+        "-1e5",
+        "普通",
+        "a=b",
+        "",
+        "'=already",
+    ]
     frame = pd.DataFrame({"text": cells, "n": np.arange(len(cells)) - 5.0})
     frame["=evil"] = "x"
     out = escape_formulas(frame)
@@ -41,8 +60,8 @@ def test_escape_formulas():
 def messy_rows() -> list[list[str]]:
     return [
         ["id", "评论", "备注", "label"],
-        ["1", "=HYPERLINK(\"http://evil\",\"点我\")", "-5", "1"],
-        ["2", "第一行\n第二行，\"引号\"", "+86 138 0000", "0"],
+        ["1", '=HYPERLINK("http://evil","点我")', "-5", "1"],
+        ["2", '第一行\n第二行，"引号"', "+86 138 0000", "0"],
         ["3", "", "@user", ""],
         ["4", "－全角减号开头", "007", "正面"],
         ["5", "很好很好", "\t制表符", "negative"],
@@ -56,7 +75,7 @@ def test_write_csv_is_utf8_bom_escaped_and_round_trips(tmp_path):
     result = classify_table(table, FakeClassifier())
     target = write_csv(result, tmp_path / "out.csv")
     raw = target.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf") and "第一行".encode("utf-8") in raw
+    assert raw.startswith(b"\xef\xbb\xbf") and "第一行".encode() in raw
     back = pd.read_csv(target, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert list(back.columns) == rows[0] + ["sentiment", "confidence", "prob_负面", "prob_正面"]
     for original, written in zip(rows[1:], back.astype(object).values.tolist()):
@@ -64,7 +83,8 @@ def test_write_csv_is_utf8_bom_escaped_and_round_trips(tmp_path):
     assert not back.map(lambda v: v.startswith(FORMULA_TRIGGERS) and escaped(v) != v).any().any()
     assert back.loc[2, "sentiment"] == "" and back.loc[2, "confidence"] == ""
     assert [float(v) for v in back.loc[[0, 1, 3, 4, 5], "confidence"]] == pytest.approx(
-        result.loc[[0, 1, 3, 4, 5], "confidence"].tolist())
+        result.loc[[0, 1, 3, 4, 5], "confidence"].tolist()
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # no temp file left
 
 
@@ -92,8 +112,9 @@ def test_xlsx_cells_excel_cannot_hold(tmp_path):
     assert values[0] == "控制\ufffd字符\ufffd"
     assert values[1] == "长" * 32_767  # Excel's cell limit; the CSV keeps it whole
     assert values[2] == "00123456789012345678"  # a long order number stays text, every digit kept
-    csv_back = pd.read_csv(write_csv(frame, tmp_path / "out.csv"), encoding="utf-8-sig", dtype=str,
-                           keep_default_na=False)
+    csv_back = pd.read_csv(
+        write_csv(frame, tmp_path / "out.csv"), encoding="utf-8-sig", dtype=str, keep_default_na=False
+    )
     assert csv_back["text"].tolist() == frame["text"].tolist()
 
 

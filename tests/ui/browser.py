@@ -36,7 +36,7 @@ class NoChromium(RuntimeError):
 @dataclass(frozen=True)
 class Chromium:
     executable: str | None  # None = Playwright's own download (its default)
-    origin: str             # "env", "playwright" or "system"
+    origin: str  # "env", "playwright" or "system"
 
     def describe(self) -> str:
         return f"{self.origin}: {self.executable or 'Playwright-managed chromium'}"

@@ -9,9 +9,9 @@ and the app's log in ``test-results/ui-app.log``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -30,7 +30,7 @@ EXPECT_TIMEOUT_MS = 30_000
 @dataclass(frozen=True)
 class AppServer:
     url: str
-    labels: list[str]   # the served model's labels, in class order
+    labels: list[str]  # the served model's labels, in class order
     log: Path
 
 
@@ -64,8 +64,11 @@ def app_server(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Co
     log = RESULTS / "ui-app.log"
     env = app_env(HF_HUB_OFFLINE="1", GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio-tmp")))
     process, url = start_app(log, env)
-    _say(pytestconfig, f"\nUI tests: app.py on {url} serves the embedded compact model "
-                       f"(sentiment_app/embedded_model/); its log: {log.relative_to(ROOT)}")
+    _say(
+        pytestconfig,
+        f"\nUI tests: app.py on {url} serves the embedded compact model "
+        f"(sentiment_app/embedded_model/); its log: {log.relative_to(ROOT)}",
+    )
     try:
         wait_until_up(url, process, log, STARTUP_TIMEOUT_S)
         yield AppServer(url=url, labels=labels, log=log)
@@ -84,8 +87,7 @@ def browser(pytestconfig: pytest.Config):
     _say(pytestconfig, f"UI tests: chromium ({chromium.describe()})")
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium.executable, headless=True,
-                                             args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium.executable, headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
@@ -101,8 +103,7 @@ def page(browser, app_server: AppServer, request: pytest.FixtureRequest):
     """A fresh browser context on the app's page; a full-page screenshot is saved after the test."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN",
-                                  accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -123,8 +124,10 @@ def page(browser, app_server: AppServer, request: pytest.FixtureRequest):
 @pytest.fixture
 def shot(page, request: pytest.FixtureRequest):
     """``shot("step")`` saves a screenshot of a state worth reviewing besides the test's last one."""
+
     def take(step: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         name = _screenshot_name(f"{request.node.name}-{step}")
         page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
     return take

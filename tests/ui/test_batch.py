@@ -131,7 +131,8 @@ def test_gbk_csv_with_labels_previews_runs_and_downloads(page: Page, app_server,
 
 
 def test_binary_file_named_csv_shows_a_clear_error_and_the_app_keeps_working(
-        page: Page, app_server, tmp_path: Path, shot) -> None:
+    page: Page, app_server, tmp_path: Path, shot
+) -> None:
     broken = tmp_path / "broken.csv"
     broken.write_bytes(b"\x00\x01\x02\xff\xfe" + os.urandom(4096))
     open_batch_tab(page)
@@ -151,8 +152,9 @@ def test_binary_file_named_csv_shows_a_clear_error_and_the_app_keeps_working(
     expect(page.get_by_role("button", name="Click to upload or drop files")).to_be_visible()
     upload(page, write_gbk_csv(tmp_path / "good.csv", rows=12))
     expect(page.get_by_role("combobox", name="文本列 Text column")).to_have_value(TEXT_COLUMN)
-    expect(page.get_by_role("grid", name=re.compile(r"^文件预览"))
-           .get_by_role("gridcell", name=tiny.REVIEWS[0][0])).to_be_visible()
+    expect(
+        page.get_by_role("grid", name=re.compile(r"^文件预览")).get_by_role("gridcell", name=tiny.REVIEWS[0][0])
+    ).to_be_visible()
     expect(page.get_by_role("button", name="开始分析 Run")).to_be_enabled()
 
     # And the other tabs still answer.
@@ -160,4 +162,5 @@ def test_binary_file_named_csv_shows_a_clear_error_and_the_app_keeps_working(
     page.get_by_role("textbox", name="评论 Review").fill("物流很快，包装完好，满意。")
     page.get_by_role("button", name="分析 Analyze").click()
     expect(page.get_by_role("heading", level=2)).to_have_text(
-        re.compile("^(" + "|".join(map(re.escape, app_server.labels)) + ")$"))
+        re.compile("^(" + "|".join(map(re.escape, app_server.labels)) + ")$")
+    )
