@@ -483,36 +483,22 @@ def push(
     out: Path, config: TrainConfig, built: BuiltModel, *, token: str | None, api_factory: ApiFactory | None = None
 ) -> None:
     """Upload the saved folder (or, with --dry-run, list what would go); failures are one line, exit 2."""
-    from training.push import describe_upload, endpoint_note, push_artifact
+    from training.push import endpoint_note
 
-    repo_id = str(config.push_to_hub)
-    endpoint = config.hub_write_endpoint
     print(endpoint_note(config.hub_endpoint))
     if built.base_model and not built.base_is_hub:
         print(
             f"note: the adapter names the local base folder {built.base_model}; whoever serves it from the Hub "
             "must set SENTIMENT_BASE_MODEL to that base"
         )
-    if config.dry_run:
-        print(describe_upload(out, repo_id, endpoint, private=config.private, revision=config.revision))
-        return
-    factory = api_factory or _hf_api
-    result = push_artifact(
+    _upload(
         out,
-        repo_id,
-        api=factory(endpoint, str(token)),
+        str(config.push_to_hub),
+        config,
         token=token,
-        endpoint=endpoint,
-        private=config.private,
-        revision=config.revision,
-        commit_message=config.commit_message or _commit_message(config, built, out),
-    )
-    print(
-        redact(
-            f"pushed {len(result.files)} files to {endpoint}/{repo_id} (branch {result.revision})"
-            + (f": {result.commit_url}" if result.commit_url else ""),
-            token,
-        )
+        api_factory=api_factory,
+        commit_message=lambda: config.commit_message or _commit_message(config, built, out),
+        what="",
     )
 
 
@@ -525,33 +511,55 @@ def push_merged(out: Path, config: TrainConfig, *, token: str | None, api_factor
 
     from sentiment_app.config import AppConfig
     from sentiment_app.export import ExportError, export_model
-    from training.push import describe_upload, push_artifact
 
     repo_id = str(config.push_merged)
-    endpoint = config.hub_write_endpoint
     with tempfile.TemporaryDirectory(prefix="merged-") as tmp:
         try:
             merged = export_model(AppConfig(model=str(out)), Path(tmp) / "merged", repo_id=repo_id)
         except ExportError as exc:
             raise UserError(f"cannot export the merged model: {exc}") from None
-        if config.dry_run:
-            print(describe_upload(merged, repo_id, endpoint, private=config.private, revision=config.revision))
-            return
-        factory = api_factory or _hf_api
-        result = push_artifact(
+        _upload(
             merged,
             repo_id,
-            api=factory(endpoint, str(token)),
+            config,
             token=token,
-            endpoint=endpoint,
-            private=config.private,
-            revision=config.revision,
-            commit_message=f"Upload the merged model of {config.push_to_hub or out.name}",
+            api_factory=api_factory,
+            commit_message=lambda: f"Upload the merged model of {config.push_to_hub or out.name}",
+            what="the merged model ",
         )
-    print(
-        f"pushed the merged model ({len(result.files)} files) to {endpoint}/{repo_id} (branch {result.revision})"
-        + (f": {result.commit_url}" if result.commit_url else "")
+
+
+def _upload(
+    folder: Path,
+    repo_id: str,
+    config: TrainConfig,
+    *,
+    token: str | None,
+    api_factory: ApiFactory | None,
+    commit_message: Callable[[], str],
+    what: str,
+) -> None:
+    """One push of ``folder`` to ``repo_id`` with the run's endpoint, branch and visibility (or the dry-run list)."""
+    from training.push import describe_upload, push_artifact
+
+    endpoint = config.hub_write_endpoint
+    if config.dry_run:
+        print(describe_upload(folder, repo_id, endpoint, private=config.private, revision=config.revision))
+        return
+    factory = api_factory or _hf_api
+    result = push_artifact(
+        folder,
+        repo_id,
+        api=factory(endpoint, str(token)),
+        token=token,
+        endpoint=endpoint,
+        private=config.private,
+        revision=config.revision,
+        commit_message=commit_message(),
     )
+    line = f"pushed {what}({len(result.files)} files)" if what else f"pushed {len(result.files)} files"
+    line += f" to {endpoint}/{repo_id} (branch {result.revision})"
+    print(redact(line + (f": {result.commit_url}" if result.commit_url else ""), token))
 
 
 def _hf_api(endpoint: str, token: str) -> Any:
