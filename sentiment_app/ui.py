@@ -413,7 +413,8 @@ class Callbacks:
                 f" · 平均置信度 mean confidence {_percent(summary.mean_confidence)}"
                 if summary.mean_confidence is not None
                 else ""
-            ),
+            )
+            + (f" · 把握不大 uncertain **{summary.uncertain_rows:,}**" if summary.uncertain_rows is not None else ""),
             "",
             "| 情感 label | 条数 count | 占比 share |",
             "|---|---:|---:|",
@@ -483,6 +484,7 @@ class Callbacks:
                 "counts": summary.counts,
                 "shares": summary.shares,
                 "mean_confidence": summary.mean_confidence,
+                "uncertain": summary.uncertain_rows,
                 "accuracy": summary.accuracy,
                 "macro_f1": summary.macro_f1,
                 "text_column": table.text_column,

@@ -261,6 +261,7 @@ def run_batch(
         classifier.labels,
         label_column=table.label_column,
         text_column=table.text_column if summary_text_column else None,
+        uncertain_below=getattr(getattr(classifier, "calibration", None), "uncertain_below", None),
     )
     return BatchResult(table=table, frame=frame, summary=summary, files=files, labels=list(classifier.labels))
 

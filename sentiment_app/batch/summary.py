@@ -37,6 +37,8 @@ class Summary:
     unmapped_values: tuple[str, ...] = ()
     unlabeled_rows: int = 0
     note: str | None = None
+    # Rows whose confidence is below the model's calibrated threshold (shown as 把握不大); None = no threshold.
+    uncertain_rows: int | None = None
 
     def counts_frame(self) -> pd.DataFrame:
         """label, count, share: a small table for display."""
@@ -54,6 +56,8 @@ class Summary:
         out = [f"{self.total_rows:,} rows: " + ", ".join(parts) + f", empty {self.empty_rows:,}"]
         if self.mean_confidence is not None:
             out.append(f"mean confidence {self.mean_confidence:.3f}")
+        if self.uncertain_rows is not None:
+            out.append(f"uncertain (below the model's calibrated threshold) {self.uncertain_rows:,} rows")
         if self.accuracy is not None:
             out.append(
                 f"accuracy {self.accuracy:.4f}, macro F1 {self.macro_f1:.4f} on {self.evaluated_rows:,} "
@@ -140,12 +144,14 @@ def summarize(
     label_column: str | None = None,
     least_confident: int = 5,
     text_column: str | None = None,
+    uncertain_below: float | None = None,
 ) -> Summary:
     """Counts per label, mean confidence, least confident rows; with gold labels, accuracy and F1.
 
     ``least_confident`` rows keep all columns unless ``text_column`` is given (then: text,
     sentiment, confidence). Gold values are matched with :func:`map_gold_labels`; rows whose
     gold value is blank or unknown, or whose text was blank, are left out of the metrics.
+    ``uncertain_below`` (the model's calibrated threshold) counts the classified rows under it.
     """
     labels = [str(label) for label in labels]
     sentiment_col, confidence_col = find_result_columns(result_frame, labels)[:2]
@@ -168,6 +174,7 @@ def summarize(
         shares=shares,
         mean_confidence=mean_conf,
         least_confident=least,
+        uncertain_rows=None if uncertain_below is None else int((classified & (confidence < uncertain_below)).sum()),
     )
     if label_column is None:
         return summary

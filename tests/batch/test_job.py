@@ -148,3 +148,41 @@ def test_hundred_thousand_rows_round_trip(tmp_path):
     blank = back["评论"] == ""
     assert (back.loc[~blank, "sentiment"] != "").all() and (back.loc[blank, "sentiment"] == "").all()
     assert elapsed < 60, f"100,000 rows took {elapsed:.1f}s"
+
+
+def test_run_batch_counts_rows_below_the_calibrated_threshold(tmp_path):
+    """The summary counts rows under the model's stored threshold; the label columns stay the argmax."""
+    from sentiment_app.artifact import write_calibration
+    from sentiment_app.batch import run_batch
+    from sentiment_app.config import AppConfig
+    from sentiment_app.loading import load_classifier
+
+    folder = tiny.save_full_model(tmp_path / "calibrated")
+    rows = [["评论"]] + [[t] for t, _ in tiny.REVIEWS] + [[""]]
+    path = write_bytes(tmp_path / "a.csv", rows_text(rows).encode("utf-8"))
+    plain = run_batch(path, load_classifier(AppConfig(model=str(folder))), formats=("csv",), output_dir=tmp_path)
+    assert plain.summary.uncertain_rows is None  # no threshold stored: nothing is called uncertain
+    confidence = plain.frame["confidence"].dropna().to_numpy()
+    threshold = float(np.median(confidence))
+    write_calibration(folder, 1.0, threshold)
+    (tmp_path / "out").mkdir()
+    result = run_batch(
+        path, load_classifier(AppConfig(model=str(folder))), formats=("csv",), output_dir=tmp_path / "out"
+    )
+    assert result.summary.uncertain_rows == int((confidence < threshold).sum()) > 0
+    assert result.frame["sentiment"].tolist() == plain.frame["sentiment"].tolist()
+    assert any("uncertain" in line for line in result.summary.lines())
+
+
+def test_summary_counts_uncertain_rows_only_among_classified_ones():
+    frame = pd.DataFrame(
+        {
+            "sentiment": ["正面", "负面", "", "正面"],
+            "confidence": [0.95, 0.6, np.nan, 0.7],
+            "prob_负面": 0,
+            "prob_正面": 0,
+        }
+    )
+    assert summarize(frame, LABELS).uncertain_rows is None
+    assert summarize(frame, LABELS, uncertain_below=0.8).uncertain_rows == 2
+    assert summarize(frame, LABELS, uncertain_below=0.5).uncertain_rows == 0
