@@ -79,24 +79,7 @@ class Run:
 
 
 def _files(folder: Path) -> list[str]:
-    columns = {"text_column": "review", "label_column": "sentiment", "label_names": None}
-    tiny.write_reviews(folder / "train.csv", tiny.REVIEWS, **columns)
-    tiny.write_reviews(folder / "dev.jsonl", tiny.HELD_OUT_REVIEWS[0::2], **columns)
-    tiny.write_reviews(folder / "test.parquet", tiny.HELD_OUT_REVIEWS[1::2], **columns)
-    return [
-        "--train-file",
-        str(folder / "train.csv"),
-        "--validation-file",
-        str(folder / "dev.jsonl"),
-        "--test-file",
-        str(folder / "test.parquet"),
-        "--text-column",
-        "review",
-        "--label-column",
-        "sentiment",
-        "--label-names",
-        ",".join(LABEL_NAMES),
-    ]
+    return tiny.split_files_flags(folder, LABEL_NAMES, integer_labels=True)
 
 
 def _argv(name: str, root: Path, base: Path) -> list[str]:

@@ -43,25 +43,7 @@ ADAPTER_FILES = {
 
 def _data(folder: Path) -> list[str]:
     """Train (csv), validation (jsonl), test (parquet) files with string labels 负面/正面 and custom columns."""
-    columns = {"text_column": "review", "label_column": "sentiment"}
-    held = tiny.HELD_OUT_REVIEWS
-    tiny.write_reviews(folder / "train.csv", tiny.REVIEWS, **columns)
-    tiny.write_reviews(folder / "dev.jsonl", held[0::2], **columns)
-    tiny.write_reviews(folder / "test.parquet", held[1::2], **columns)
-    return [
-        "--train-file",
-        str(folder / "train.csv"),
-        "--validation-file",
-        str(folder / "dev.jsonl"),
-        "--test-file",
-        str(folder / "test.parquet"),
-        "--text-column",
-        "review",
-        "--label-column",
-        "sentiment",
-        "--label-names",
-        "负面,正面",
-    ]
+    return tiny.split_files_flags(folder, ("负面", "正面"))
 
 
 def _run(argv: list[str], api_factory: Any = None) -> tuple[int, str, str]:

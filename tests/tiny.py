@@ -192,3 +192,27 @@ def write_reviews(
     else:
         raise ValueError(f"unknown suffix {suffix}")
     return path
+
+
+def split_files_flags(folder: Path, names: Sequence[str], *, integer_labels: bool = False) -> list[str]:
+    """Write train (csv), validation (jsonl) and test (parquet) files with columns review/sentiment and
+    return the training flags that read them. Labels are ``names`` in the files, or class indices that
+    only ``--label-names`` can name (``integer_labels``)."""
+    columns = {"text_column": "review", "label_column": "sentiment", "label_names": None if integer_labels else names}
+    write_reviews(folder / "train.csv", REVIEWS, **columns)
+    write_reviews(folder / "dev.jsonl", HELD_OUT_REVIEWS[0::2], **columns)
+    write_reviews(folder / "test.parquet", HELD_OUT_REVIEWS[1::2], **columns)
+    return [
+        "--train-file",
+        str(folder / "train.csv"),
+        "--validation-file",
+        str(folder / "dev.jsonl"),
+        "--test-file",
+        str(folder / "test.parquet"),
+        "--text-column",
+        "review",
+        "--label-column",
+        "sentiment",
+        "--label-names",
+        ",".join(names),
+    ]
