@@ -336,13 +336,10 @@ loads the pipeline in `__init__` and classifies `batch["text"]` in `__call__`.
 
 def check_repo_id(repo_id: str) -> None:
     """Refuse a malformed Hub repo id with one line."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    from .sources import is_repo_id
 
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError:
-        raise ExportError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (owner/name)") from None
+    if not is_repo_id(repo_id):
+        raise ExportError(f"--push-to-hub {repo_id!r} is not a valid Hub repo id (owner/name)")
 
 
 def push_export(folder: Path, repo_id: str, *, private: bool = False, api: Any = None) -> str:
