@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -64,6 +65,12 @@ class ModelInfo:
         return self.name.rstrip("/").split("/")[-1] or self.name
 
 
+def _frozen(module: torch.nn.Module) -> torch.nn.Module:
+    for param in module.parameters():
+        param.requires_grad_(False)
+    return module
+
+
 def _is_blank(text: Any) -> bool:
     if text is None:
         return True
@@ -89,7 +96,7 @@ class SentimentClassifier:
         batch_tokens: int | None = None,
         stride: int | None = None,
         info: ModelInfo | None = None,
-        explain_model: torch.nn.Module | None = None,
+        explain_model: torch.nn.Module | Callable[[], torch.nn.Module] | None = None,
         calibration: Calibration | None = None,
     ) -> None:
         if not getattr(tokenizer, "is_fast", False):
@@ -98,10 +105,16 @@ class SentimentClassifier:
         if model_max:
             max_length = min(max_length, int(model_max))
         self.model = model.eval()
-        self.explain_model = (explain_model or model).eval()
-        for module in {id(self.model): self.model, id(self.explain_model): self.explain_model}.values():
-            for param in module.parameters():
-                param.requires_grad_(False)
+        # The model explanations run through (transformers' forward, fp32): given, or built on first use
+        # by a zero-argument callable, so a batch run never pays for it.
+        self._explain_model: torch.nn.Module | None = None
+        self._make_explain_model = (
+            explain_model if callable(explain_model) and not isinstance(explain_model, torch.nn.Module) else None
+        )
+        self._explain_lock = threading.Lock()
+        if self._make_explain_model is None:
+            self._explain_model = _frozen((explain_model or model).eval())
+        _frozen(self.model)
         self.tokenizer = tokenizer
         # Probabilities are softmax(logits / temperature); without a calibration.json, the raw softmax.
         self.calibration = calibration or Calibration()
@@ -117,6 +130,15 @@ class SentimentClassifier:
         self._special_tokens = tokenizer.num_special_tokens_to_add(pair=False)
         if self.stride >= self.max_length - self._special_tokens:
             raise ValueError("stride must be smaller than the window")
+
+    @property
+    def explain_model(self) -> torch.nn.Module:
+        """The fp32 transformers model for explanations and export (built the first time it is asked for)."""
+        if self._explain_model is None:
+            with self._explain_lock:
+                if self._explain_model is None:
+                    self._explain_model = _frozen(self._make_explain_model().eval())
+        return self._explain_model
 
     # ---- public API -------------------------------------------------------------------
     @overload

@@ -1,10 +1,12 @@
 """Find, load and prepare the model that serves: Hub repo or folder, adapter or full model.
 
-Adapters are put on their base and merged (one plain model, no LoRA overhead per call);
-``int8`` swaps the linear layers for dynamic int8 ones and keeps the fp32 model for
-explanations. Weights load from safetensors only and ``trust_remote_code`` is never on.
-Every failure a user can cause becomes a :class:`ModelLoadError` with one line that says
-what went wrong and what to do; the HF token never appears in it.
+Adapters are merged into their base (one plain model, no LoRA overhead per call). A BERT is
+built packed straight from its safetensors, LoRA sums added there (:mod:`.merging`), without
+importing transformers' modeling code or PEFT; anything else, and adapters that merge in ways
+:mod:`.merging` leaves alone, go through transformers and PEFT. ``int8`` swaps the linear layers
+for dynamic int8 ones and keeps fp32 weights for explanations. Weights load from safetensors only,
+``trust_remote_code`` is never on. Every failure a user can cause becomes a :class:`ModelLoadError`
+with one line that says what went wrong and what to do; the HF token never appears in it.
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ import contextlib
 import logging
 import os
 import warnings
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
+from . import merging
 from .artifact import (
     ADAPTER_CONFIG_FILE,
-    ADAPTER_WEIGHTS_FILE,
-    CLASSIFIER_HEAD_MODULES,
     HUB_ALLOW_PATTERNS,
     METRICS_FILE,
     ArtifactError,
@@ -36,12 +37,19 @@ from .artifact import (
 from .classifier import ModelInfo, SentimentClassifier
 from .config import AppConfig
 from .errors import first_line, redact
+from .int8 import quantize_int8
+from .packed_bert import config_packing_problem, packed_with_explainer
 from .sources import is_repo_id, looks_like_path
 
 logger = logging.getLogger(__name__)
 
 EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / "embedded_model"
 EMBEDDED_NAME = "embedded compact model"
+# Exception class names (anywhere in the MRO) that mean the Hub could not be reached.
+CONNECTION_ERRORS = frozenset(
+    "ConnectError ConnectTimeout ReadTimeout TimeoutException NetworkError ConnectionError TimeoutError "
+    "OfflineModeIsEnabled".split()
+)
 
 
 class ModelLoadError(RuntimeError):
@@ -160,20 +168,7 @@ def _hub_error_message(repo: str, revision: str | None, token: str | None, exc: 
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(
-        names
-        & {
-            "ConnectError",
-            "ConnectTimeout",
-            "ReadTimeout",
-            "TimeoutException",
-            "NetworkError",
-            "ConnectionError",
-            "TimeoutError",
-            "OfflineModeIsEnabled",
-        }
-    )
+    return any(cls.__name__ in CONNECTION_ERRORS for cls in type(exc).__mro__)
 
 
 # ---- building the model --------------------------------------------------------------------
@@ -223,13 +218,11 @@ def load_classifier(
         raise ModelLoadError(redact(str(exc), config.token)) from None
     tokenizer = _load_tokenizer(folder)
     if kind == "adapter":
-        model, base_name, labels = _load_adapter(folder, labels, config)
+        built = _load_adapter(folder, labels, config)
     else:
-        model, labels = _load_full(folder, labels, config)
-        base_name = None
-    _check_vocab(tokenizer, model, spec)
-    explain_model = model
-    model = prepare_for_serving(model, config)
+        built = _load_full(folder, labels, config)
+    _check_vocab(tokenizer, built.model, spec)
+    model = prepare_for_serving(built.model, config)
     metrics = {}
     if (folder / METRICS_FILE).is_file():
         with contextlib.suppress(ArtifactError):
@@ -238,24 +231,35 @@ def load_classifier(
         name=display_name or spec,
         source=origin or where,
         kind=kind,
-        labels=tuple(labels),
-        base_model=base_name,
+        labels=tuple(built.labels),
+        base_model=built.base_model,
         revision=revision if where == "hub" else None,
         quantized=config.quantize == "int8",
-        parameters=sum(p.numel() for p in explain_model.parameters()),
+        parameters=built.parameters,
         metrics=metrics,
     )
     return SentimentClassifier(
         model,
         tokenizer,
-        labels,
+        built.labels,
         max_length=config.max_length,
         batch_size=config.batch_size,
         batch_tokens=config.batch_tokens,
         info=info,
-        explain_model=explain_model,
+        explain_model=built.explain_model,
         calibration=calibration,
     )
+
+
+@dataclass
+class _Built:
+    """A loaded model before serving preparation, and what the explanations use."""
+
+    model: torch.nn.Module  # a transformers model, or a PackedBertClassifier built from weights
+    explain_model: torch.nn.Module | Callable[[], torch.nn.Module]  # a module, or how to build one when asked
+    parameters: int
+    labels: list[str]
+    base_model: str | None = None
 
 
 def _load_tokenizer(folder: Path):
@@ -286,8 +290,8 @@ def _configured_labels(config: AppConfig, num_labels: int, where: Path) -> list[
     return list(names)
 
 
-def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig) -> _Built:
+    from transformers import AutoConfig
 
     try:
         config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
@@ -302,6 +306,14 @@ def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
     if len(labels) != config.num_labels:
         raise ModelLoadError(f"{folder} names {len(labels)} labels but the model has {config.num_labels} outputs")
     config.update(label_maps(labels))
+    problem = "packing is off" if not app_config.packed else config_packing_problem(config, own_activation=True)
+    if problem is None:
+        weights, problem = merging.read_bert_weights(folder, config, head=True)
+        if weights is not None:
+            return _Built(*packed_with_explainer(config, weights), labels)
+    logger.info("loading %s through transformers: %s", folder, problem)
+    from transformers import AutoModelForSequenceClassification
+
     try:
         with _quiet_transformers():
             # fp32 whatever the stored dtype: a model saved in fp16 to stay small would otherwise
@@ -311,22 +323,18 @@ def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig):
             )
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot load the model in {folder}: {first_line(exc)}") from None
-    return model, labels
+    return _Built(model, model, sum(p.numel() for p in model.parameters()), labels)
 
 
-def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
-    from peft import PeftModel
-    from safetensors import safe_open
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig) -> _Built:
+    from transformers import AutoConfig
 
     adapter_config = read_json(folder / ADAPTER_CONFIG_FILE)
     base_spec = config.base_model or adapter_config.get("base_model_name_or_path")
     if not base_spec:
         raise ModelLoadError(f"{folder}/adapter_config.json does not name its base model: set SENTIMENT_BASE_MODEL")
-    with safe_open(str(folder / ADAPTER_WEIGHTS_FILE), framework="pt") as weights:
-        shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
-    head = {k: v for k, v in shapes.items() if any(f".{m}." in k for m in CLASSIFIER_HEAD_MODULES)}
-    head_weight = next((v for k, v in head.items() if k.endswith("weight") and len(v) == 2), None)
+    shapes = merging.adapter_shapes(folder)
+    head_weight = merging.head_shape(shapes)
     if head_weight is None:
         raise ModelLoadError(
             f"the adapter in {folder} has no classifier head (it was saved without "
@@ -358,6 +366,24 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
             f"(adapter_config.json says {adapter_config.get('base_model_name_or_path')!r})"
         )
     base_config.update(label_maps(labels))  # num_labels, id2label, label2id
+    problem = "packing is off" if not config.packed else config_packing_problem(base_config, own_activation=True)
+    if problem is None:
+        weights, problem = merging.read_bert_weights(base_folder, base_config, head=False)
+        if weights is not None:
+            adapter = merging.read_adapter_weights(folder)
+            problem = merging.direct_merge_problem(adapter_config, adapter, weights, base_config)
+            if problem is None:
+                merging.merge_lora(weights, adapter_config, adapter)
+                return _Built(*packed_with_explainer(base_config, weights), labels, base_spec)
+            del weights, adapter
+    logger.info("merging the adapter in %s through PEFT: %s", folder, problem)
+    model = _peft_merged(folder, base_folder, base_spec, base_config, shapes)
+    return _Built(model, model, sum(p.numel() for p in model.parameters()), labels, base_spec)
+
+
+def _peft_merged(folder: Path, base_folder: Path, base_spec: str, base_config, shapes: dict):
+    from transformers import AutoModelForSequenceClassification
+
     try:
         with _quiet_transformers():
             base = AutoModelForSequenceClassification.from_pretrained(
@@ -373,26 +399,12 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig):
         raise ModelLoadError(f"cannot load base model {base_spec}: {message}") from None
     try:
         with _quiet_transformers():
-            peft_model = PeftModel.from_pretrained(base, folder, is_trainable=False)
-    except (RuntimeError, ValueError, KeyError) as exc:
+            return merging.peft_merge(base, folder, shapes)
+    except merging.AdapterMismatch as exc:
         raise ModelLoadError(
-            f"the adapter in {folder} does not fit base model {base_spec}: "
-            f"{first_line(exc, 300)}; set SENTIMENT_BASE_MODEL to the base it was "
-            "trained on"
+            f"the adapter in {folder} does not fit base model {base_spec}: {exc}; set SENTIMENT_BASE_MODEL "
+            "to the base it was trained on"
         ) from None
-    # PEFT skips adapter weights that find no module (say, a layer the base lacks) without a word.
-    from peft import get_peft_model_state_dict
-
-    placed = set(get_peft_model_state_dict(peft_model, save_embedding_layers=False))
-    stray, unfilled = sorted(set(shapes) - placed), sorted(placed - set(shapes))
-    if stray or unfilled:
-        example = (stray or unfilled)[0]
-        raise ModelLoadError(
-            f"the adapter in {folder} does not fit base model {base_spec}: "
-            f"{len(stray)} adapter weights have no place in the base and {len(unfilled)} "
-            f"are missing (e.g. {example}); set SENTIMENT_BASE_MODEL to the base it was trained on"
-        )
-    return peft_model.merge_and_unload(), base_spec, labels
 
 
 def _check_vocab(tokenizer, model: torch.nn.Module, spec: str) -> None:
@@ -407,54 +419,29 @@ def _check_vocab(tokenizer, model: torch.nn.Module, spec: str) -> None:
 def prepare_for_serving(model: torch.nn.Module, config: AppConfig) -> torch.nn.Module:
     """The module that answers predictions: packed when the model allows it, int8 when asked.
 
-    ``model`` itself stays as it was (fp32, transformers' forward) for explanations; the packed
-    module shares its weights, and int8 layers are new modules beside them.
+    A transformers ``model`` itself stays as it was (fp32, transformers' forward) for explanations; the
+    packed module shares its weights, and int8 layers are new modules beside them. A model already
+    packed from weights is quantized in place (its fp32 weights are kept for explanations apart).
     """
-    serving = model
-    if config.packed:
-        from .packed_bert import PackedBertClassifier, packing_problem
+    from .packed_bert import PackedBertClassifier
 
-        problem = packing_problem(model)
-        if problem is None:
-            serving = PackedBertClassifier(model)
-        else:
-            logger.info("serving with the transformers forward (not packed): %s", problem)
+    if isinstance(model, PackedBertClassifier):
+        serving, owned = model, True
+    else:
+        serving, owned = model, False
+        if config.packed:
+            from .packed_bert import packing_problem
+
+            problem = packing_problem(model)
+            if problem is None:
+                serving, owned = PackedBertClassifier(model), True
+            else:
+                logger.info("serving with the transformers forward (not packed): %s", problem)
     if config.quantize == "int8":
         # Swapping the packed module's linear layers in place leaves the transformers model whole
-        # (the two trees share modules, not attributes); a transformers model is copied first.
-        serving = quantize_int8(serving, inplace=serving is not model, engine=config.int8_engine)
+        # (the two trees share tensors, not modules); a transformers model is copied first.
+        serving = quantize_int8(serving, inplace=owned, engine=config.int8_engine)
     return serving
-
-
-def quantize_int8(model: torch.nn.Module, *, inplace: bool = False, engine: str | None = None) -> torch.nn.Module:
-    """``model`` (a copy unless ``inplace``) with dynamic int8 linear layers: int8 weights, activations
-    quantized per call.
-
-    ``engine`` (a ``torch.backends.quantized`` engine) packs the weights; the packed weights keep its
-    kernels whatever the global engine is later, so it is set only while quantizing.
-    """
-    from torch.ao.quantization import quantize_dynamic
-
-    previous = torch.backends.quantized.engine
-    if engine and engine not in torch.backends.quantized.supported_engines:
-        logger.info("quantized engine %s is not in this torch build; using %s", engine, previous)
-        engine = None
-    with warnings.catch_warnings(), _quantized_engine(engine or previous):
-        # torch marks its eager quantization API deprecated (torchao is the successor); it still
-        # ships and works in the pinned torch, and the benchmark checks its speed and agreement.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=inplace)
-
-
-@contextlib.contextmanager
-def _quantized_engine(engine: str) -> Iterator[None]:
-    previous = torch.backends.quantized.engine
-    torch.backends.quantized.engine = engine
-    try:
-        yield
-    finally:
-        torch.backends.quantized.engine = previous
 
 
 def set_threads(threads: int | None) -> int:

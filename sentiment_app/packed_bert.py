@@ -30,6 +30,30 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+# Activations built here from a config's ``hidden_act`` (transformers' "gelu" is the exact erf GELU).
+ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu}
+
+
+def config_packing_problem(config: Any, *, own_activation: bool = False) -> str | None:
+    """Why a BERT with ``config`` cannot be packed exactly, or None when it can.
+
+    ``own_activation``: the packed model is built from weights (:meth:`PackedBertClassifier.from_weights`),
+    so only the activations in :data:`ACTIVATIONS` are reproduced.
+    """
+    if getattr(config, "model_type", None) != "bert":
+        return f"model type {getattr(config, 'model_type', None)!r} is not bert"
+    if getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False):
+        return "decoder BERT configurations are not packed"
+    if getattr(config, "position_embedding_type", "absolute") != "absolute":
+        return f"position_embedding_type {config.position_embedding_type!r} is not packed"
+    if getattr(config, "chunk_size_feed_forward", 0):
+        return "chunked feed-forward is not packed"
+    if config.hidden_size % config.num_attention_heads:
+        return "hidden size is not a multiple of the attention heads"
+    if own_activation and getattr(config, "hidden_act", None) not in ACTIVATIONS:
+        return f"hidden_act {getattr(config, 'hidden_act', None)!r} is not built here"
+    return None
+
 
 def packing_problem(model: nn.Module) -> str | None:
     """Why ``model`` cannot be packed exactly, or None when it can."""
@@ -37,48 +61,62 @@ def packing_problem(model: nn.Module) -> str | None:
 
     if type(model) is not BertForSequenceClassification:
         return f"{type(model).__name__} is not BertForSequenceClassification"
-    config = model.config
-    if getattr(config, "is_decoder", False) or getattr(config, "add_cross_attention", False):
-        return "decoder BERT configurations are not packed"
-    if getattr(config, "position_embedding_type", "absolute") != "absolute":
-        return f"position_embedding_type {config.position_embedding_type!r} is not packed"
-    if getattr(config, "chunk_size_feed_forward", 0):
-        return "chunked feed-forward is not packed"
     if model.bert.pooler is None:
         return "a BERT without pooler is not packed"
-    if config.hidden_size % config.num_attention_heads:
-        return "hidden size is not a multiple of the attention heads"
-    return None
+    return config_packing_problem(model.config)
+
+
+def _frozen(tensor: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(tensor.detach(), requires_grad=False)
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
+    linear = nn.Linear(weight.shape[1], weight.shape[0], device="meta")
+    linear.weight, linear.bias = _frozen(weight), _frozen(bias)
+    return linear
+
+
+def _layer_norm(weights: dict[str, torch.Tensor], prefix: str, eps: float) -> nn.LayerNorm:
+    norm = nn.LayerNorm(weights[prefix + ".weight"].shape[0], eps=eps, device="meta")
+    norm.weight, norm.bias = _frozen(weights[prefix + ".weight"]), _frozen(weights[prefix + ".bias"])
+    return norm
+
+
+def _embedding(weight: torch.Tensor) -> nn.Embedding:
+    return nn.Embedding.from_pretrained(weight.detach(), freeze=True)
 
 
 class _PackedLayer(nn.Module):
     """One encoder layer; ``cls_only`` computes query, output and feed-forward for the [CLS] rows only."""
 
-    def __init__(self, layer: nn.Module, heads: int, cls_only: bool) -> None:
+    def __init__(
+        self, weights: dict[str, torch.Tensor], prefix: str, config: Any, activation: Any, cls_only: bool
+    ) -> None:
         super().__init__()
-        attention = layer.attention.self
-        hidden = attention.query.in_features
-        fused_weight = torch.cat([attention.query.weight, attention.key.weight, attention.value.weight]).detach()
-        fused_bias = torch.cat([attention.query.bias, attention.key.bias, attention.value.bias]).detach()
-        # The original projections become views of the fused weight: one copy in memory, not two.
-        for index, name in enumerate(("query", "key", "value")):
-            part = slice(index * hidden, (index + 1) * hidden)
-            linear = getattr(attention, name)
-            linear.weight = nn.Parameter(fused_weight[part], requires_grad=False)
-            linear.bias = nn.Parameter(fused_bias[part], requires_grad=False)
+        attention = prefix + "attention.self."
+        parts = ("query", "key", "value")
+        fused_weight = torch.cat([weights[f"{attention}{p}.weight"] for p in parts]).detach()
+        fused_bias = torch.cat([weights[f"{attention}{p}.bias"] for p in parts]).detach()
+        hidden = fused_weight.shape[1]
+        self.fused = (fused_weight, fused_bias)  # for transformers_weights(); plain tensors, not state
         self.cls_only = cls_only
         if cls_only:
             self.query = _linear(fused_weight[:hidden], fused_bias[:hidden])
             self.key_value = _linear(fused_weight[hidden:], fused_bias[hidden:])
         else:
             self.qkv = _linear(fused_weight, fused_bias)
-        self.attention_output = layer.attention.output.dense
-        self.attention_norm = layer.attention.output.LayerNorm
-        self.intermediate = layer.intermediate.dense
-        self.activation = layer.intermediate.intermediate_act_fn
-        self.output = layer.output.dense
-        self.output_norm = layer.output.LayerNorm
-        self.heads = heads
+        eps = config.layer_norm_eps
+        self.attention_output = _linear(
+            weights[prefix + "attention.output.dense.weight"], weights[prefix + "attention.output.dense.bias"]
+        )
+        self.attention_norm = _layer_norm(weights, prefix + "attention.output.LayerNorm", eps)
+        self.intermediate = _linear(
+            weights[prefix + "intermediate.dense.weight"], weights[prefix + "intermediate.dense.bias"]
+        )
+        self.activation = activation
+        self.output = _linear(weights[prefix + "output.dense.weight"], weights[prefix + "output.dense.bias"])
+        self.output_norm = _layer_norm(weights, prefix + "output.LayerNorm", eps)
+        self.heads = config.num_attention_heads
         self.hidden = hidden
 
     def forward(self, x: torch.Tensor, layout: _Layout) -> torch.Tensor:
@@ -101,13 +139,6 @@ class _PackedLayer(nn.Module):
             context = layout.unpad(context.transpose(1, 2).reshape(batch * longest, self.hidden))
         x = self.attention_norm(self.attention_output(context) + residual)
         return self.output_norm(self.output(self.activation(self.intermediate(x))) + x)
-
-
-def _linear(weight: torch.Tensor, bias: torch.Tensor) -> nn.Linear:
-    linear = nn.Linear(weight.shape[1], weight.shape[0], device="meta")
-    linear.weight = nn.Parameter(weight, requires_grad=False)
-    linear.bias = nn.Parameter(bias, requires_grad=False)
-    return linear
 
 
 class _Layout:
@@ -146,22 +177,79 @@ class PackedBertClassifier(nn.Module):
     """``BertForSequenceClassification`` inference on packed windows; see the module docstring."""
 
     def __init__(self, model: nn.Module) -> None:
+        """Pack a transformers ``BertForSequenceClassification``; its query/key/value weights become views
+        of the fused ones (one copy in memory)."""
         problem = packing_problem(model)
         if problem:
             raise ValueError(f"cannot pack this model: {problem}")
         super().__init__()
-        self.config = model.config
-        bert = model.bert
-        self.embeddings = bert.embeddings
-        count = len(bert.encoder.layer)
+        weights = {name: param.detach() for name, param in model.named_parameters()}
+        activations = [layer.intermediate.intermediate_act_fn for layer in model.bert.encoder.layer]
+        self._build(model.config, weights, activations)
+        for layer, source in zip(self.layers, model.bert.encoder.layer):
+            fused_weight, fused_bias = layer.fused
+            hidden = layer.hidden
+            for index, name in enumerate(("query", "key", "value")):
+                part = slice(index * hidden, (index + 1) * hidden)
+                linear = getattr(source.attention.self, name)
+                linear.weight, linear.bias = _frozen(fused_weight[part]), _frozen(fused_bias[part])
+
+    @classmethod
+    def from_weights(cls, config: Any, weights: dict[str, torch.Tensor]) -> PackedBertClassifier:
+        """Build from ``BertForSequenceClassification``-named fp32 tensors (no transformers model, no
+        transformers modeling import). ``config`` must pass ``config_packing_problem(own_activation=True)``."""
+        problem = config_packing_problem(config, own_activation=True)
+        if problem:
+            raise ValueError(f"cannot pack this model: {problem}")
+        model = cls.__new__(cls)
+        nn.Module.__init__(model)
+        model._build(config, weights, [ACTIVATIONS[config.hidden_act]] * config.num_hidden_layers)
+        return model
+
+    def _build(self, config: Any, weights: dict[str, torch.Tensor], activations: Sequence[Any]) -> None:
+        self.config = config
+        embeddings = nn.Module()
+        for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+            setattr(embeddings, name, _embedding(weights[f"bert.embeddings.{name}.weight"]))
+        embeddings.LayerNorm = _layer_norm(weights, "bert.embeddings.LayerNorm", config.layer_norm_eps)
+        self.embeddings = embeddings
+        count = config.num_hidden_layers
         self.layers = nn.ModuleList(
-            _PackedLayer(layer, self.config.num_attention_heads, cls_only=i == count - 1)
-            for i, layer in enumerate(bert.encoder.layer)
+            _PackedLayer(weights, f"bert.encoder.layer.{i}.", config, activations[i], cls_only=i == count - 1)
+            for i in range(count)
         )
-        self.pooler = bert.pooler.dense
-        self.pooler_activation = bert.pooler.activation
-        self.classifier = model.classifier
+        self.pooler = _linear(weights["bert.pooler.dense.weight"], weights["bert.pooler.dense.bias"])
+        self.pooler_activation = torch.tanh
+        self.classifier = _linear(weights["classifier.weight"], weights["classifier.bias"])
         self.eval()
+
+    def transformers_weights(self) -> dict[str, torch.Tensor]:
+        """The fp32 weights under ``BertForSequenceClassification``'s names, sharing this module's memory
+        (query/key/value as views of the fused weights). Take them before int8 swaps the linear layers."""
+        out = {
+            f"bert.embeddings.{n}.weight": getattr(self.embeddings, n).weight
+            for n in ("word_embeddings", "position_embeddings", "token_type_embeddings")
+        }
+        out["bert.embeddings.LayerNorm.weight"] = self.embeddings.LayerNorm.weight
+        out["bert.embeddings.LayerNorm.bias"] = self.embeddings.LayerNorm.bias
+        for i, layer in enumerate(self.layers):
+            prefix, hidden = f"bert.encoder.layer.{i}.", layer.hidden
+            fused_weight, fused_bias = layer.fused
+            for index, name in enumerate(("query", "key", "value")):
+                part = slice(index * hidden, (index + 1) * hidden)
+                out[f"{prefix}attention.self.{name}.weight"] = fused_weight[part]
+                out[f"{prefix}attention.self.{name}.bias"] = fused_bias[part]
+            for name, module in (
+                ("attention.output.dense", layer.attention_output),
+                ("attention.output.LayerNorm", layer.attention_norm),
+                ("intermediate.dense", layer.intermediate),
+                ("output.dense", layer.output),
+                ("output.LayerNorm", layer.output_norm),
+            ):
+                out[f"{prefix}{name}.weight"], out[f"{prefix}{name}.bias"] = module.weight, module.bias
+        out["bert.pooler.dense.weight"], out["bert.pooler.dense.bias"] = self.pooler.weight, self.pooler.bias
+        out["classifier.weight"], out["classifier.bias"] = self.classifier.weight, self.classifier.bias
+        return {name: tensor.detach() for name, tensor in out.items()}
 
     def get_input_embeddings(self) -> nn.Module:
         return self.embeddings.word_embeddings
@@ -220,3 +308,36 @@ class PackedBertClassifier(nn.Module):
         if token_type_ids is not None and bool(token_type_ids.any()):
             types = [token_type_ids[i, :n].tolist() for i, n in enumerate(lengths)]
         return SequenceClassifierOutput(logits=self.forward_packed(windows, types))
+
+
+def packed_with_explainer(config: Any, weights: dict[str, torch.Tensor]) -> tuple[nn.Module, Any, int]:
+    """(the packed model, how to build the transformers model for explanations, parameter count) from
+    fp32 ``weights``, which are used up. The explainer is built on first use from the same tensors."""
+    import functools
+
+    parameters = sum(t.numel() for t in weights.values())
+    packed = PackedBertClassifier.from_weights(config, weights)
+    weights.clear()  # the query/key/value originals: the packed model holds fused copies
+    shared = packed.transformers_weights()  # fp32, kept for explanations even once int8 swaps the linears
+    return packed, functools.partial(transformers_bert, config, shared), parameters
+
+
+def transformers_bert(config: Any, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """A transformers ``BertForSequenceClassification`` on ``weights`` (shared, not copied): built on the
+    meta device, then the tensors assigned; for explanations and export of a model loaded from weights."""
+    from transformers import BertForSequenceClassification
+
+    with torch.device("meta"):
+        model = BertForSequenceClassification(config)
+    result = model.load_state_dict(weights, strict=False, assign=True)
+    if result.missing_keys or result.unexpected_keys:
+        raise ValueError(
+            f"weights do not fit the BERT classifier: {(result.missing_keys + result.unexpected_keys)[:3]}"
+        )
+    embeddings = model.bert.embeddings  # its non-persistent buffers, as BertEmbeddings makes them
+    embeddings.position_ids = torch.arange(config.max_position_embeddings).expand((1, -1))
+    embeddings.token_type_ids = torch.zeros(embeddings.position_ids.size(), dtype=torch.long)
+    left = [name for name, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise ValueError(f"the BERT classifier has tensors without data: {left[:3]}")
+    return model.eval().requires_grad_(False)

@@ -143,7 +143,11 @@ def test_packing_shares_weights_with_the_transformers_model(fp32_pair):
     packed = fp32_pair[1]
     layer, source = packed.model.layers[0], packed.explain_model.bert.encoder.layer[0].attention.self
     assert source.query.weight.untyped_storage().data_ptr() == layer.qkv.weight.untyped_storage().data_ptr()
-    assert packed.model.get_input_embeddings() is packed.explain_model.get_input_embeddings()
+    embeddings = packed.model.get_input_embeddings().weight
+    assert embeddings.data_ptr() == packed.explain_model.get_input_embeddings().weight.data_ptr()
+    # Every fp32 weight of the explanation model lives in the packed model's memory: no second copy.
+    packed_storages = {p.untyped_storage().data_ptr() for p in packed.model.parameters()}
+    assert {p.untyped_storage().data_ptr() for p in packed.explain_model.parameters()} <= packed_storages
 
 
 def test_explanations_are_unchanged_by_packing(fp32_pair):
