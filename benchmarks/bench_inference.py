@@ -2,6 +2,8 @@
 
     python benchmarks/bench_inference.py [--limit 480] [--chunk 60] [--latency-texts 24] [--threads N]
                                          [--trained-model DIR] [--output benchmarks/results/inference.json]
+    python benchmarks/bench_inference.py --whole-job [--rounds 3] [--job-texts 240] [--before DIR]
+                                         [--no-app] [--output benchmarks/results/inference_whole_job.json]
 
 Builds a bert-base-chinese-shaped model (hidden 768, 12 layers, 12 heads, intermediate 3072, a
 21,128-entry character vocabulary) with random weights and a LoRA adapter on it (r=8, alpha 16,
@@ -23,6 +25,15 @@ RSS (each way in a fresh process: imports, load, first answer, then the longest 
 logit difference to the seed on texts that fit one window (longer ones the seed truncates and we
 read in windows, reported apart), and with ``--trained-model`` the int8/fp32 label agreement on a
 trained artifact. Random weights: speed and exactness only; their labels mean nothing.
+
+``--whole-job`` times what a user runs instead, each run a fresh process (``benchmarks/whole_job.py``):
+the tutorial's script (``benchmarks/tutorial_predict.py``: base + unmerged ``PeftModel``, one text at a
+time) against ``python -m sentiment_app predict FILE -o OUT`` in fp32 and int8, on the first
+``--job-texts`` dev reviews in file order and on one review (start-up), interleaved over ``--rounds``;
+it reports the whole-job ratio, start-up and the classifying part's ratio (about the warm ratio) per
+way, then the app's time from process start to its first served ``/classify`` with the embedded model
+and with the adapter, and peak RSS. ``--before DIR`` (a checkout of another commit, e.g.
+``git archive main | tar -x -C DIR``) adds that checkout's CLI and app to the same rounds.
 """
 
 from __future__ import annotations
@@ -337,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"JSON result (default {RESULTS})")
+    parser.add_argument("--whole-job", action="store_true", help="whole jobs in fresh processes (see above)")
+    parser.add_argument("--rounds", type=int, default=3, help="--whole-job: interleaved rounds (default 3)")
+    parser.add_argument("--job-texts", type=int, default=240, help="--whole-job: dev reviews per job (default 240)")
+    parser.add_argument("--before", type=Path, default=None, help="--whole-job: another checkout to compare")
+    parser.add_argument("--no-app", action="store_true", help="--whole-job: skip the app's time to first answer")
     parser.add_argument("--cold-start-child", choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--base", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--adapter", type=Path, help=argparse.SUPPRESS)
@@ -349,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cold_start_child:
         print(json.dumps(cold_start_child(args.cold_start_child, args.base, args.adapter, args.probe, args.threads)))
         return 0
+    if args.whole_job:
+        return whole_job_main(args, argv)
 
     import numpy as np
     import torch
@@ -511,6 +529,73 @@ def main(argv: list[str] | None = None) -> int:
             "absolute speeds are low, compare the ratios"
         )
     write_results(args.output, record)
+    return 0
+
+
+def whole_job_main(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """``--whole-job``: the tutorial's script and our CLI as whole processes, then the app's first answer."""
+    from benchmarks import whole_job
+
+    output = args.output if args.output != RESULTS else RESULTS.with_name("inference_whole_job.json")
+    command = "python benchmarks/bench_inference.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if DATA.is_file():
+        texts, source = (
+            [t for t, _ in read_reviews(DATA)][: args.job_texts],
+            f"the first {args.job_texts} of {DATA.name}",
+        )
+    else:
+        texts, _, source = load_texts(args.job_texts, args.seed)
+    load_start = os.getloadavg()
+    print(f"whole jobs: {len(texts)} reviews ({source}); {os.cpu_count()} CPUs, load {load_start[0]:.2f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-whole-job-") as tmp:
+        folder = Path(tmp)
+        all_texts, _, _ = load_texts(None, args.seed)
+        base, adapter = build_artifacts(folder, all_texts, seed=args.seed)
+        jobs = whole_job.whole_jobs(base, adapter, texts, folder, args.rounds, args.before)
+        apps = None if args.no_app else whole_job.app_first_answers(adapter, args.rounds, folder, args.before)
+    load_end = os.getloadavg()
+    floors = {
+        way: {"floor": floor, "ratio": jobs[way]["whole_job_ratio"], "met": jobs[way]["whole_job_ratio"] >= floor}
+        for way, floor in whole_job.FLOORS.items()
+    }
+    if apps:
+        for model, limit in whole_job.APP_FLOORS_S.items():
+            seconds = apps[f"ours {model}"]["first_answer_s"]
+            floors[f"app first answer, {model}"] = {"limit_s": limit, "seconds": seconds, "met": seconds <= limit}
+    record = {
+        "benchmark": "whole jobs in fresh processes: the tutorial's script vs python -m sentiment_app predict; "
+        "the app's time to its first served /classify",
+        "command": command,
+        "texts": {"source": source, "count": len(texts), "column": whole_job.TEXT_COLUMN},
+        "model": "bert-base-chinese-shaped, random weights, LoRA r=8 alpha 16 on query/value with the head",
+        "rounds": args.rounds,
+        "jobs": jobs,
+        "app": apps,
+        "floors": floors,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": cpu_name(),
+            "python": platform.python_version(),
+            "load_average_start": [round(x, 2) for x in load_start],
+            "load_average_end": [round(x, 2) for x in load_end],
+        },
+    }
+    record["table"] = whole_job.table(jobs)
+    print()
+    print(record["table"])
+    print()
+    for name, floor in floors.items():
+        got = (
+            f"{floor['ratio']:.2f}x (floor {floor['floor']}x)"
+            if "ratio" in floor
+            else (f"{floor['seconds']:.1f} s (limit {floor['limit_s']:.0f} s)")
+        )
+        print(f"{name}: {got}: {'met' if floor['met'] else 'NOT met'}")
+    if apps:
+        for key, r in apps.items():
+            print(f"app {key}: first answer {r['first_answer_s']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB")
+    print(f"load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end ({os.cpu_count()} CPUs)")
+    write_results(output, record)
     return 0
 
 

@@ -211,3 +211,31 @@ def test_int8_does_not_touch_the_fp32_model(full_model_dir):
     np.testing.assert_allclose(
         tiny.one_by_one_logits(clf.explain_model, tokenizer, TEXTS[:4]), reference.logits(TEXTS[:4]), atol=1e-5, rtol=0
     )
+
+
+@pytest.mark.parametrize("engine", ["onednn", "fbgemm"])
+def test_int8_layers_are_torchs_quantize_dynamic_packed_once(fp32_pair, engine):
+    import copy
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic
+
+    from sentiment_app.int8 import quantize_int8
+
+    model = fp32_pair[0].explain_model
+    ours = quantize_int8(model, engine=engine)
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = engine
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torchs = quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+    finally:
+        torch.backends.quantized.engine = before
+    assert [type(m) for m in ours.modules()] == [type(m) for m in torchs.modules()]
+    assert [repr(m) for m in ours.modules()] == [repr(m) for m in torchs.modules()]
+    tokenizer = fp32_pair[0].tokenizer
+    np.testing.assert_array_equal(
+        tiny.one_by_one_logits(ours, tokenizer, TEXTS[:4]), tiny.one_by_one_logits(torchs, tokenizer, TEXTS[:4])
+    )
+    assert not any("quantized" in type(m).__module__ for m in model.modules())  # a copy: the model stays fp32
