@@ -33,7 +33,8 @@ time) against ``python -m sentiment_app predict FILE -o OUT`` in fp32 and int8, 
 it reports the whole-job ratio, start-up and the classifying part's ratio (about the warm ratio) per
 way, then the app's time from process start to its first served ``/classify`` with the embedded model
 and with the adapter, and peak RSS. ``--before DIR`` (a checkout of another commit, e.g.
-``git archive main | tar -x -C DIR``) adds that checkout's CLI and app to the same rounds.
+``git archive main | tar -x -C DIR``) adds that checkout's app to the same rounds (``--before-jobs``: its
+CLI too).
 """
 
 from __future__ import annotations
@@ -351,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--whole-job", action="store_true", help="whole jobs in fresh processes (see above)")
     parser.add_argument("--rounds", type=int, default=3, help="--whole-job: interleaved rounds (default 3)")
     parser.add_argument("--job-texts", type=int, default=240, help="--whole-job: dev reviews per job (default 240)")
-    parser.add_argument("--before", type=Path, default=None, help="--whole-job: another checkout to compare")
+    parser.add_argument("--before", type=Path, default=None, help="--whole-job: another checkout, for the app")
+    parser.add_argument("--before-jobs", action="store_true", help="--whole-job: the --before CLI in the jobs too")
     parser.add_argument("--no-app", action="store_true", help="--whole-job: skip the app's time to first answer")
     parser.add_argument("--cold-start-child", choices=WAYS, help=argparse.SUPPRESS)
     parser.add_argument("--base", type=Path, help=argparse.SUPPRESS)
@@ -551,7 +553,9 @@ def whole_job_main(args: argparse.Namespace, argv: list[str] | None) -> int:
         folder = Path(tmp)
         all_texts, _, _ = load_texts(None, args.seed)
         base, adapter = build_artifacts(folder, all_texts, seed=args.seed)
-        jobs = whole_job.whole_jobs(base, adapter, texts, folder, args.rounds, args.before)
+        jobs = whole_job.whole_jobs(
+            base, adapter, texts, folder, args.rounds, args.before if args.before_jobs else None
+        )
         apps = None if args.no_app else whole_job.app_first_answers(adapter, args.rounds, folder, args.before)
     load_end = os.getloadavg()
     floors = {
