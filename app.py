@@ -9,11 +9,15 @@ SENTIMENT_MODEL (and the secret HF_TOKEN for a private repo) instead of flags.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Explanation models are built from the served weights in the background this long after the server
+# answers: not in the way of the first answers, done before most visitors ask for an explanation.
+EXPLAIN_WARMUP_AFTER_S = 5.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,11 +62,25 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     from sentiment_app.batch import ResultFiles
+    from sentiment_app.classifier import build_explain_models_later
     from sentiment_app.ui import build_demo, launch
+
+    build_explain_models_later(classifiers, EXPLAIN_WARMUP_AFTER_S, ready=lambda: _listening(config.host, config.port))
 
     results = ResultFiles(max_age=config.file_ttl)  # one private folder (mkdtemp, 0700) for this process
     launch(build_demo(classifiers, config, results=results), config, results=results)
     return 0
+
+
+def _listening(host: str | None, port: int | None) -> bool:
+    """Whether the server accepts connections yet (Gradio's defaults where the settings leave it)."""
+    import socket
+
+    host = "127.0.0.1" if host in (None, "", "0.0.0.0") else host
+    port = port or int(os.environ.get("GRADIO_SERVER_PORT") or 7860)
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
+        return True
+    return False
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -63,6 +64,32 @@ class ModelInfo:
         if self.source == "embedded":
             return "embedded"
         return self.name.rstrip("/").split("/")[-1] or self.name
+
+
+def build_explain_models_later(
+    classifiers: Sequence[SentimentClassifier],
+    delay_s: float,
+    ready: Callable[[], bool] | None = None,
+    ready_within_s: float = 300.0,
+) -> threading.Thread:
+    """Build each classifier's explanation model in a background thread, ``delay_s`` seconds after
+    ``ready()`` first says True (polled twice a second, given up on after ``ready_within_s``).
+
+    The app passes "the server answers": its first answers do not share the CPU with the build, and
+    the first explanation usually finds the model ready (one asked for earlier waits for the same build).
+    """
+
+    def build() -> None:
+        deadline = time.monotonic() + ready_within_s
+        while ready is not None and not ready() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(delay_s)
+        for classifier in classifiers:
+            classifier.explain_model  # noqa: B018 - the property builds it
+
+    thread = threading.Thread(target=build, name="build-explain-models", daemon=True)
+    thread.start()
+    return thread
 
 
 def _frozen(module: torch.nn.Module) -> torch.nn.Module:

@@ -229,3 +229,21 @@ def test_direct_merge_problem_names_what_it_leaves_to_peft(adapter_dir, base_mod
         assert problem is not None and expected in problem, name
     stray = dict(adapter) | {"base_model.model.bert.extra.weight": torch.zeros(1)}
     assert "not a weight" in merging.direct_merge_problem(adapter_config, stray, weights, config)
+
+
+def test_loading_a_bert_adapter_imports_neither_peft_nor_transformers_modeling(adapter_dir):
+    """The start-up saving itself: a fresh process loads, merges and answers without those imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, warnings; warnings.simplefilter('ignore')\n"
+        "from sentiment_app.config import AppConfig\n"
+        "from sentiment_app.loading import load_classifier\n"
+        f"clf = load_classifier(AppConfig(model={str(adapter_dir)!r}, quantize='int8'))\n"
+        "clf.predict(['房间干净'])\n"
+        "print(sorted(m for m in ('peft', 'transformers.modeling_utils', 'sklearn') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
