@@ -553,10 +553,13 @@ def whole_job_main(args: argparse.Namespace, argv: list[str] | None) -> int:
         folder = Path(tmp)
         all_texts, _, _ = load_texts(None, args.seed)
         base, adapter = build_artifacts(folder, all_texts, seed=args.seed)
-        jobs = whole_job.whole_jobs(
-            base, adapter, texts, folder, args.rounds, args.before if args.before_jobs else None
+        before_jobs = args.before if args.before_jobs else None
+        jobs = whole_job.whole_jobs(base, adapter, texts, folder, args.rounds, before_jobs, args.threads)
+        apps = (
+            None
+            if args.no_app
+            else whole_job.app_first_answers(adapter, args.rounds, folder, args.before, args.threads)
         )
-        apps = None if args.no_app else whole_job.app_first_answers(adapter, args.rounds, folder, args.before)
     load_end = os.getloadavg()
     floors = {
         way: {"floor": floor, "ratio": jobs[way]["whole_job_ratio"], "met": jobs[way]["whole_job_ratio"] >= floor}
@@ -573,6 +576,7 @@ def whole_job_main(args: argparse.Namespace, argv: list[str] | None) -> int:
         "texts": {"source": source, "count": len(texts), "column": whole_job.TEXT_COLUMN},
         "model": "bert-base-chinese-shaped, random weights, LoRA r=8 alpha 16 on query/value with the head",
         "rounds": args.rounds,
+        "threads": args.threads or "torch's default (all cores)",
         "jobs": jobs,
         "app": apps,
         "floors": floors,

@@ -54,20 +54,20 @@ def run_process(command: list[str], cwd: Path, env: dict[str, str] | None = None
     }
 
 
-def job_commands(base: Path, adapter: Path, tree: Path | None) -> dict[str, tuple[list[str], Path]]:
+def thread_env(threads: int | None) -> dict[str, str] | None:
+    """The environment for every process: ``threads`` OpenMP/MKL threads when given (the tutorial's torch
+    takes its thread count from there), else this one's."""
+    if not threads:
+        return None
+    return os.environ | {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+
+def job_commands(
+    base: Path, adapter: Path, tree: Path | None, threads: int | None = None
+) -> dict[str, tuple[list[str], Path]]:
     """Way -> (command with INPUT and OUTPUT placeholders, working folder)."""
-    ours = [
-        sys.executable,
-        "-m",
-        "sentiment_app",
-        "predict",
-        "{input}",
-        "-o",
-        "{output}",
-        "--model",
-        str(adapter),
-        "-q",
-    ]
+    ours = [sys.executable, "-m", "sentiment_app", "predict", "{input}", "-o", "{output}", "-q"]
+    ours += ["--model", str(adapter)] + (["--threads", str(threads)] if threads else [])
     ways = {
         "tutorial": ([sys.executable, str(TUTORIAL), str(base), str(adapter), "{input}", "{output}"], ROOT),
         "ours fp32": (ours, ROOT),
@@ -80,12 +80,19 @@ def job_commands(base: Path, adapter: Path, tree: Path | None) -> dict[str, tupl
 
 
 def whole_jobs(
-    base: Path, adapter: Path, texts: Sequence[str], folder: Path, rounds: int, tree: Path | None = None
+    base: Path,
+    adapter: Path,
+    texts: Sequence[str],
+    folder: Path,
+    rounds: int,
+    tree: Path | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Every way on one review and on all ``texts``, ``rounds`` times, interleaved; per-way medians."""
     full = write_texts(folder / "reviews.csv", texts)
     one = write_texts(folder / "one-review.csv", texts[:1])
-    ways = job_commands(base, adapter, tree)
+    ways = job_commands(base, adapter, tree, threads)
+    env = thread_env(threads)
     names = list(ways)
     runs: dict[str, list[dict]] = {w: [] for w in names}
     for turn in range(rounds):
@@ -96,7 +103,7 @@ def whole_jobs(
             for label, source in (("startup", one), ("job", full)):
                 output = folder / f"out-{label}.csv"
                 filled = [part.format(input=source, output=output) for part in command]
-                result[label] = run_process(filled, cwd)
+                result[label] = run_process(filled, cwd, env)
             runs[way].append(result)
             print(
                 f"  round {turn + 1}/{rounds} {way}: start-up {result['startup']['wall_s']:.1f} s, "
@@ -139,7 +146,9 @@ def summarize_jobs(runs: dict[str, list[dict]], count: int) -> dict[str, Any]:
 # ---- the app: process start to the first served /classify ------------------------------------------
 
 
-def first_answer(tree: Path, flags: Sequence[str], log: Path, limit_s: float = 180.0) -> dict[str, float]:
+def first_answer(
+    tree: Path, flags: Sequence[str], log: Path, limit_s: float = 300.0, threads: int | None = None
+) -> dict[str, float]:
     """Start ``app.py`` from ``tree``, call ``/classify`` until it answers; seconds, then the app's peak RSS."""
     sys.path.insert(0, str(ROOT))
     from tests.app_process import app_env, call_api, free_port, stop
@@ -149,9 +158,10 @@ def first_answer(tree: Path, flags: Sequence[str], log: Path, limit_s: float = 1
     start = time.perf_counter()
     with open(log, "w", encoding="utf-8") as handle:
         process = subprocess.Popen(
-            [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *flags],
+            [sys.executable, "app.py", "--host", "127.0.0.1", "--port", str(port), *flags]
+            + (["--threads", str(threads)] if threads else []),
             cwd=tree,
-            env=app_env(),
+            env=app_env(**({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)} if threads else {})),
             stdout=handle,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -189,7 +199,9 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def app_first_answers(adapter: Path, rounds: int, folder: Path, tree: Path | None) -> dict[str, Any]:
+def app_first_answers(
+    adapter: Path, rounds: int, folder: Path, tree: Path | None, threads: int | None = None
+) -> dict[str, Any]:
     """Time to first answer with the default (embedded) model and with the bert-base adapter, for this
     checkout and (when given) another one, interleaved over ``rounds``."""
     trees = {"ours": ROOT} | ({"before": tree} if tree is not None else {})
@@ -199,7 +211,7 @@ def app_first_answers(adapter: Path, rounds: int, folder: Path, tree: Path | Non
         keys = list(results)
         for key in keys[turn % len(keys) :] + keys[: turn % len(keys)]:
             tree_name, model = key.split(" ", 1)
-            result = first_answer(trees[tree_name], models[model], folder / "app.log")
+            result = first_answer(trees[tree_name], models[model], folder / "app.log", threads=threads)
             result["load_before"] = round(os.getloadavg()[0], 2)
             results[key].append(result)
             print(
