@@ -12,6 +12,7 @@ with one line that says what went wrong and what to do; the HF token never appea
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import warnings
@@ -310,7 +311,9 @@ def _load_full(folder: Path, labels: list[str] | None, app_config: AppConfig) ->
     if problem is None:
         weights, problem = merging.read_bert_weights(folder, config, head=True)
         if weights is not None:
-            return _Built(*packed_with_explainer(config, weights), labels)
+            int8 = app_config.quantize == "int8"  # its explanations' fp32 weights are read again when asked for
+            reread = functools.partial(merging.merged_bert_weights, folder, config) if int8 else None
+            return _Built(*packed_with_explainer(config, weights, reread), labels)
     logger.info("loading %s through transformers: %s", folder, problem)
     from transformers import AutoModelForSequenceClassification
 
@@ -374,7 +377,12 @@ def _load_adapter(folder: Path, labels: list[str] | None, config: AppConfig) -> 
             problem = merging.direct_merge_problem(adapter_config, adapter, weights, base_config)
             if problem is None:
                 merging.merge_lora(weights, adapter_config, adapter)
-                return _Built(*packed_with_explainer(base_config, weights), labels, base_spec)
+                reread = None  # int8: the explanations' fp32 weights are read again when first asked for
+                if config.quantize == "int8":
+                    reread = functools.partial(
+                        merging.merged_bert_weights, base_folder, base_config, folder, adapter_config
+                    )
+                return _Built(*packed_with_explainer(base_config, weights, reread), labels, base_spec)
             del weights, adapter
     logger.info("merging the adapter in %s through PEFT: %s", folder, problem)
     model = _peft_merged(folder, base_folder, base_spec, base_config, shapes)

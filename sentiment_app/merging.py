@@ -72,9 +72,11 @@ class AdapterMismatch(ValueError):
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file in memory of its own (``pread``, not a mapping of the file):
+    the merge adds to them in place, and weights the packed model replaces are freed, not left mapped."""
     from safetensors.torch import load_file
 
-    return load_file(str(path))
+    return load_file(str(path), backend="pread")
 
 
 def model_weight_files(folder: Path) -> list[Path] | None:
@@ -265,8 +267,20 @@ def merge_lora(
         else:
             weights[name] = tensor.float()
     for module, pair in pairs.items():
-        weight = weights[module + ".weight"]
-        weights[module + ".weight"] = weight + (pair["B"] @ pair["A"]) * scaling
+        weights[module + ".weight"] += (pair["B"] @ pair["A"]) * scaling  # in place, as PEFT's merge
+
+
+def merged_bert_weights(
+    folder: Path, config: Any, adapter_folder: Path | None = None, adapter_config: Mapping[str, Any] | None = None
+) -> dict[str, torch.Tensor]:
+    """Read again what a load has already checked: the weights in ``folder``, with the adapter merged when
+    given. An int8 model's explanations are built from these, so it needs no fp32 copy until asked."""
+    weights, why = read_bert_weights(folder, config, head=adapter_folder is None)
+    if weights is None:
+        raise ValueError(f"{folder} changed since it was loaded: {why}")
+    if adapter_folder is not None and adapter_config is not None:
+        merge_lora(weights, adapter_config, read_adapter_weights(adapter_folder))
+    return weights
 
 
 # ---- merging through PEFT (the reference, and every adapter the direct merge leaves) -----------------

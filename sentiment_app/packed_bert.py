@@ -95,8 +95,9 @@ class _PackedLayer(nn.Module):
         super().__init__()
         attention = prefix + "attention.self."
         parts = ("query", "key", "value")
-        fused_weight = torch.cat([weights[f"{attention}{p}.weight"] for p in parts]).detach()
-        fused_bias = torch.cat([weights[f"{attention}{p}.bias"] for p in parts]).detach()
+        # Popped: once fused, the separate tensors are free to go (the caller keeps what it still needs).
+        fused_weight = torch.cat([weights.pop(f"{attention}{p}.weight") for p in parts]).detach()
+        fused_bias = torch.cat([weights.pop(f"{attention}{p}.bias") for p in parts]).detach()
         hidden = fused_weight.shape[1]
         self.fused = (fused_weight, fused_bias)  # for transformers_weights(); plain tensors, not state
         self.cls_only = cls_only
@@ -310,15 +311,21 @@ class PackedBertClassifier(nn.Module):
         return SequenceClassifierOutput(logits=self.forward_packed(windows, types))
 
 
-def packed_with_explainer(config: Any, weights: dict[str, torch.Tensor]) -> tuple[nn.Module, Any, int]:
+def packed_with_explainer(
+    config: Any, weights: dict[str, torch.Tensor], reread: Any = None
+) -> tuple[nn.Module, Any, int]:
     """(the packed model, how to build the transformers model for explanations, parameter count) from
-    fp32 ``weights``, which are used up. The explainer is built on first use from the same tensors."""
+    fp32 ``weights``, which are used up. The explainer is built on first use from the same tensors, or,
+    given ``reread`` (a model about to be quantized), from the fp32 weights ``reread()`` reads again:
+    an int8 model then holds no fp32 copy of its linear layers until an explanation is asked for."""
     import functools
 
     parameters = sum(t.numel() for t in weights.values())
     packed = PackedBertClassifier.from_weights(config, weights)
     weights.clear()  # the query/key/value originals: the packed model holds fused copies
-    shared = packed.transformers_weights()  # fp32, kept for explanations even once int8 swaps the linears
+    if reread is not None:
+        return packed, lambda: transformers_bert(config, reread()), parameters
+    shared = packed.transformers_weights()  # fp32, shared with the packed model
     return packed, functools.partial(transformers_bert, config, shared), parameters
 
 
