@@ -32,7 +32,7 @@ from .classifier import Prediction, SentimentClassifier
 from .config import AppConfig
 from .errors import hide_paths, redact
 from .examples import COMPARISON_EXAMPLES, SINGLE_EXAMPLES
-from .explain import explain
+from .explain import explain, render
 from .limits import (
     EMPTY_MESSAGE,  # noqa: F401 - re-exported: tests and the UI tests quote it from here
     MAX_CALL_TEXTS,
@@ -258,14 +258,10 @@ class Callbacks:
         return self.classify_api([text])[0][0]
 
     def explain_text(self, text: str | None, model: str | None) -> tuple[Any, str]:
-        """Highlighted characters (weights in [-1, 1]) and a one-line summary of the strongest ones."""
+        """Highlighted words (weights in [-1, 1], long texts summarised) and a caption naming them."""
         if self.text_problem(text) is not None:  # classify_batch already said why, beside the label
             return [], ""
-        result = explain(self.model(model), str(text))
-        spans = result.spans(HIGHLIGHT_FLOOR)
-        top = "、".join(ch for ch, _ in result.top(6))
-        caption = f"推动判断为 **{result.prediction.label}** 的字 / characters pushing toward it: {top}" if top else ""
-        return spans, caption
+        return render(explain(self.model(model), str(text)), min_weight=HIGHLIGHT_FLOOR)
 
     # ---- tab 2: batch ----
     @property
