@@ -49,7 +49,7 @@ def test_typed_review_gets_label_probabilities_and_highlighted_explanation(page:
     # At least one character carries a colour (Gradio marks weighted tokens "highlighted").
     expect(explanation.locator(".highlighted").first).to_be_visible()
     verdict = page.get_by_role("heading", level=2).inner_text()
-    expect(page.get_by_text(re.compile(rf"推动判断为\s*{re.escape(verdict)}\s*的字"))).to_be_visible()
+    expect(page.get_by_text(re.compile(rf"推动判断为\s*{re.escape(verdict)}\s*的词"))).to_be_visible()
 
     page.get_by_role("button", name="清空 Clear").click()
     expect(page.get_by_role("textbox", name="评论 Review")).to_have_value("")
