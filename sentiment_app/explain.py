@@ -94,7 +94,7 @@ class Explanation:
 
 
 def explain(classifier: SentimentClassifier, text: str, *, words: str = "jieba") -> Explanation:
-    """Predict ``text`` and attribute the predicted label's log-probability to its words.
+    """Predict ``text`` and attribute the predicted label's log-odds to its words.
 
     ``words="tokens"`` uses the tokenizer's pieces (Latin pieces merged into whole words) instead of
     jieba words; ``"jieba+tokens"`` merges jieba words that a token crosses. The benchmark compares them.
@@ -141,8 +141,8 @@ def render(
         keep = [(0, len(words))]
     spans: list[tuple[str, float | None]] = []
     shown: list[Word] = []
-    for i, (first, stop) in enumerate(keep):
-        if first > 0 or (i > 0 and keep[i - 1][1] < first):
+    for first, stop in keep:
+        if first > 0:  # ranges never touch, so each after the first starts past a gap
             _add(spans, ELLIPSIS, None)
         for word in words[first:stop]:
             on = _shown(word, min_weight)
@@ -252,8 +252,12 @@ def cache_folder(candidates: Sequence[Path] | None = None) -> Path | None:
     """The first writable folder for jieba's dictionary cache: the user cache (a Space's home is
     writable), then the temp folder; None when neither is."""
     if candidates is None:
-        home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        candidates = [home / "sentiment_app", Path(tempfile.gettempdir())]
+        candidates = [Path(tempfile.gettempdir())]
+        try:
+            home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+            candidates.insert(0, home / "sentiment_app")
+        except (RuntimeError, KeyError):  # no home folder for this user: the temp folder alone
+            pass
     for folder in candidates:
         try:
             folder.mkdir(parents=True, exist_ok=True)

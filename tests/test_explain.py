@@ -207,3 +207,13 @@ def test_cache_folder_skips_unwritable_places(tmp_path):
 def test_sentences_split_after_runs_of_sentence_ends():
     text = "很好！！还会再来。一般般"
     assert [text[s:e] for s, e in ex.sentences(text)] == ["很好！！", "还会再来。", "一般般"]
+
+
+def test_jieba_works_without_a_writable_cache_folder(monkeypatch, capfd):
+    """No writable folder (a read-only image): the dictionary is built in memory, with no traceback."""
+    monkeypatch.setattr(ex, "cache_folder", lambda: None)
+    monkeypatch.setattr(ex, "_segmenter", None)
+    text = "服务热情，房间干净"
+    assert [text[s:e] for s, e in ex.segment(text)] == ["服务", "热情", "，", "房间", "干净"]
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Dump cache file failed" not in err
