@@ -187,7 +187,7 @@ class Callbacks(ApiCallbacks):
         self, prediction: Prediction, seconds: float, *, batched: int = 1, model: SentimentClassifier | None = None
     ) -> str:
         clf = model or self.primary
-        return describe_prediction(prediction, seconds, batched=batched, max_length=clf.max_length)
+        return describe_prediction(prediction, seconds, batched=batched, max_length=clf.max_length, labels=clf.labels)
 
     def explain_text(self, text: str | None, model: str | None) -> tuple[Any, str]:
         """Highlighted spans and a one-line caption naming the strongest of them."""

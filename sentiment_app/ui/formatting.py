@@ -148,8 +148,8 @@ def _about_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig) 
         details.append("**对比模型**：" + "、".join(f"`{c.info.short_name}`" for c in classifiers))
     setup = (
         "**更换模型（Space 管理员）**：在 Space 的 Settings → Variables 设置 `SENTIMENT_MODEL=用户名/仓库名`"
-        "（Hub 上的 LoRA 适配器或完整模型；私有仓库另设 secret `HF_TOKEN`），"
-        "`SENTIMENT_COMPARE_MODELS` 加入对比模型，`SENTIMENT_QUANTIZE=int8` 开启量化。全部设置见 README。"
+        "（Hub 上的 LoRA 适配器或完整模型；私有仓库另设 secret `HF_TOKEN`），内置轻量模型随之成为对比模型；"
+        "`SENTIMENT_QUANTIZE=int8` 开启 int8 量化。全部设置见 README。"
     )
     limits = (
         f"**限制**：单条评论最多 {config.max_text_chars:,} 字；批量文件最大 {config.max_file_mb:g} MB、"
@@ -167,14 +167,18 @@ def _about_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig) 
 # ---- single text ---------------------------------------------------------------------------------
 
 
-def describe_prediction(prediction: Prediction, seconds: float, *, batched: int = 1, max_length: int = 512) -> str:
+def describe_prediction(
+    prediction: Prediction, seconds: float, *, batched: int = 1, max_length: int = 512, labels: Sequence[str] = ()
+) -> str:
     """The note under the verdict: confidence, the uncertain state in plain words, time, long-text reading."""
     lines = []
     if prediction.uncertain:
         lines.append(UNCERTAIN_NOTE)
     merged = f"（与其他 {batched - 1} 个请求合批）" if batched > 1 else ""
+    mark = marked(prediction.label, labels).removesuffix(prediction.label) if labels else ""
+    verdict = f"{mark}**{prediction.label}**"
     lines.append(
-        f"**{prediction.label}** · 置信度 {percent(prediction.score)} · 用时 {seconds * 1000:.0f} ms{merged} · "
+        f"{verdict} · 置信度 {percent(prediction.score)} · 用时 {seconds * 1000:.0f} ms{merged} · "
         f"{prediction.tokens:,} 个词元"
     )
     if prediction.long_text:

@@ -30,6 +30,8 @@ TABLE_CELL_CHARS = 40
 STALE_NOTE = "⚠️ 例句已修改：下面还是修改前的结果，请重新点击“对比”。"
 IDLE_PROGRESS = '<div class="job-idle">上传文件、选好列，然后点击“开始分析”。</div>'
 NARROW_PX = 640
+LABEL_BAR_COLOR = "#64748b"
+TOAST_TITLES = {"warning": "请注意", "error": "出错了", "info": "提示", "success": "完成"}
 
 CSS = f"""
 .app-header h1 {{margin: 0 0 0.15em; font-size: 1.55em;}}
@@ -47,6 +49,14 @@ CSS = f"""
 .job-detail {{color: var(--body-text-color-subdued); font-size: 0.88em;}}
 .stale {{opacity: 0.45;}}
 .stale-note {{color: #b45309; font-weight: 600;}}
+/* Gradio 6.31 titles every toast with its English type ("Warning", "Error") and ignores gr.Warning's
+   title: the toast shows the Chinese one instead. */
+.toast-title {{font-size: 0 !important;}}
+.toast-title::before {{font-size: var(--text-lg); font-weight: 600;}}
+.toast-title.warning::before {{content: "{TOAST_TITLES["warning"]}";}}
+.toast-title.error::before {{content: "{TOAST_TITLES["error"]}";}}
+.toast-title.info::before {{content: "{TOAST_TITLES["info"]}";}}
+.toast-title.success::before {{content: "{TOAST_TITLES["success"]}";}}
 @media (max-width: {NARROW_PX}px) {{
   .app-header h1 {{font-size: 1.3em;}}
   .app-header .en {{display: none;}}
@@ -133,7 +143,8 @@ def _single_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue:
                     analyze = gr.Button("分析", variant="primary", min_width=100)
                     clear = gr.Button("清空", min_width=100)
             with gr.Column(scale=2, min_width=300, elem_id="verdict"):
-                label_out = gr.Label(label="判断结果", num_top_classes=len(cb.primary.labels))
+                # bars in a neutral tone: the theme's rose would say 负面 whatever the verdict
+                label_out = gr.Label(label="判断结果", num_top_classes=len(cb.primary.labels), color=LABEL_BAR_COLOR)
                 note = gr.Markdown(elem_classes="note")
         with gr.Accordion("示例", open=True, elem_id="examples-box"):
             examples = gr.Examples(SINGLE_EXAMPLES, inputs=[text], label="点一条即可分析")

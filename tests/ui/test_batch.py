@@ -144,7 +144,10 @@ def test_binary_file_named_csv_shows_a_clear_error_and_the_app_keeps_working(
     expect(toast).not_to_contain_text("Traceback")
     # The reason also stays beside the upload after the toast fades; the toast has a Chinese title.
     expect(page.get_by_text("文件无法使用", exact=True).first).to_be_visible()
-    expect(toast).not_to_contain_text("Warning")
+    # Gradio's own English title ("Warning") is replaced, on screen, by a Chinese one.
+    title = toast.locator(".toast-title")
+    assert title.evaluate("el => getComputedStyle(el).fontSize") == "0px"
+    assert title.evaluate("el => getComputedStyle(el, '::before').content") == '"请注意"'
     expect(page.get_by_text(re.compile(r"请换一个文件再试"))).to_be_visible()
     expect(page.get_by_role("button", name="开始分析")).to_be_disabled()
     shot("error")
