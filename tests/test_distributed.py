@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from sentiment_app import cli, distributed
+from sentiment_app.distributed.pipeline import _task_error_message
 from tests import tiny
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -353,8 +354,8 @@ def test_ray_failures_keep_our_message():
         "sentiment_app.distributed.ShardError: cannot read shard p3.csv: p3.csv is empty\n\n"
         "The above exception was the direct cause of the following exception:\n"
     )
-    assert distributed._task_error_message(RuntimeError(wrapped)) == "cannot read shard p3.csv: p3.csv is empty"
-    assert distributed._task_error_message(RuntimeError("boom\nOSError: disk full")).endswith("OSError: disk full")
+    assert _task_error_message(RuntimeError(wrapped)) == "cannot read shard p3.csv: p3.csv is empty"
+    assert _task_error_message(RuntimeError("boom\nOSError: disk full")).endswith("OSError: disk full")
 
 
 # ---- pieces, without Ray --------------------------------------------------------------------------------
