@@ -22,6 +22,7 @@ from ..errors import hide_paths, redact
 APP_TITLE = "中文评论情感分析"
 APP_TITLE_EN = "Chinese review sentiment"
 POSITIVE_NAMES = ("正面", "积极", "正向", "好评", "positive", "pos")
+NEGATIVE_NAMES = ("负面", "消极", "负向", "差评", "negative", "neg")
 # One colour per polarity, the same in every chart, table marker and progress bar: red 负面, green 正面.
 NEGATIVE_COLOR = "#d64545"
 POSITIVE_COLOR = "#2e9e5b"
@@ -59,6 +60,19 @@ def label_colors(labels: Sequence[str]) -> dict[str, str]:
         else:
             colors[label] = next(others)
     return colors
+
+
+def verdict_bar_css() -> str:
+    """CSS giving the single-text verdict bars (``gr.Label``'s meters, named by their label) the same
+    red and green as the charts, for the usual label names (the page's CSS is fixed before models load)."""
+    rules = (
+        [f'meter[aria-label="{name}"]' for name in NEGATIVE_NAMES],
+        [f'meter[aria-label="{name}"]' for name in POSITIVE_NAMES],
+    )
+    return (
+        f"{', '.join(rules[0])} {{--stat-background-fill: {NEGATIVE_COLOR};}}\n"
+        f"{', '.join(rules[1])} {{--stat-background-fill: {POSITIVE_COLOR};}}\n"
+    )
 
 
 def marked(label: str, labels: Sequence[str]) -> str:

@@ -21,7 +21,7 @@ from ..config import AppConfig
 from ..examples import COMPARISON_EXAMPLES, SINGLE_EXAMPLES
 from .api import CLASSIFY_DESCRIPTION, CLASSIFY_FILE_DESCRIPTION, COMPARE_DESCRIPTION, describe_endpoint
 from .callbacks import RESULT_PREVIEW_ROWS, RUN_OUTPUTS, Callbacks
-from .formatting import APP_TITLE, about_markdown, header_markdown, stopped_html
+from .formatting import APP_TITLE, about_markdown, header_markdown, stopped_html, verdict_bar_css
 from .guard import guarded
 from .tables import COMPARE_COLUMNS, add_empty_row
 
@@ -30,7 +30,6 @@ TABLE_CELL_CHARS = 40
 STALE_NOTE = "⚠️ 例句已修改：下面还是修改前的结果，请重新点击“对比”。"
 IDLE_PROGRESS = '<div class="job-idle">上传文件、选好列，然后点击“开始分析”。</div>'
 NARROW_PX = 640
-LABEL_BAR_COLOR = "#64748b"
 TOAST_TITLES = {"warning": "请注意", "error": "出错了", "info": "提示", "success": "完成"}
 
 CSS = f"""
@@ -48,6 +47,7 @@ CSS = f"""
 .job-text {{margin-top: 4px; font-variant-numeric: tabular-nums;}}
 .job-detail {{color: var(--body-text-color-subdued); font-size: 0.88em;}}
 .stale {{opacity: 0.45;}}
+{verdict_bar_css()}
 .stale-note {{color: #b45309; font-weight: 600;}}
 /* Gradio 6.31 titles every toast with its English type ("Warning", "Error") and ignores gr.Warning's
    title: the toast shows the Chinese one instead. */
@@ -143,8 +143,7 @@ def _single_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue:
                     analyze = gr.Button("分析", variant="primary", min_width=100)
                     clear = gr.Button("清空", min_width=100)
             with gr.Column(scale=2, min_width=300, elem_id="verdict"):
-                # bars in a neutral tone: the theme's rose would say 负面 whatever the verdict
-                label_out = gr.Label(label="判断结果", num_top_classes=len(cb.primary.labels), color=LABEL_BAR_COLOR)
+                label_out = gr.Label(label="判断结果", num_top_classes=len(cb.primary.labels))
                 note = gr.Markdown(elem_classes="note")
         with gr.Accordion("示例", open=True, elem_id="examples-box"):
             examples = gr.Examples(SINGLE_EXAMPLES, inputs=[text], label="点一条即可分析")

@@ -22,6 +22,7 @@ pytestmark = [pytest.mark.ui, pytest.mark.timeout(600)]
 TABS = ("单条分析", "批量分析", "例句对比")
 LONG_JOB_ROWS = 6_000  # several thousand reviews of hotel-export length: a job long enough to watch
 LONG_REVIEW_REPEATS = 4  # each test review four times over: ~60 characters, like a real review
+VERDICT_COLORS = {"负面": "rgb(214, 69, 69)", "正面": "rgb(46, 158, 91)"}  # formatting.NEGATIVE/POSITIVE_COLOR
 REVIEW = "物流很快，包装完好，客服态度也很好，下次还会回购。"
 
 
@@ -51,6 +52,10 @@ def test_single_text_verdict_is_on_screen_right_after_submit(screen: Page, app_s
     expect(verdict).to_have_text(re.compile("^(" + "|".join(map(re.escape, app_server.labels)) + ")$"))
     expect_on_screen(verdict)
     expect_on_screen(page.get_by_text(re.compile(r"置信度 \d+\.\d%")))
+    for label, color in VERDICT_COLORS.items():  # the same red and green as the charts
+        if label in app_server.labels:
+            meter = page.get_by_role("meter", name=label)
+            assert meter.evaluate("el => getComputedStyle(el).backgroundColor") == color
     shot("verdict")
 
     # The examples: open below the verdict on a desktop, collapsed on a phone; a click on one far down
