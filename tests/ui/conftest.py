@@ -136,9 +136,8 @@ SCREENS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "h
 
 @pytest.fixture(params=list(SCREENS), ids=list(SCREENS))
 def screen(browser, app_server: AppServer, request: pytest.FixtureRequest):
-    """The app at each of :data:`SCREENS` (``screen.name`` says which); screenshot saved after the test."""
+    """The app at each of :data:`SCREENS`; a full-page screenshot is saved after the test."""
     with _open_page(browser, app_server, SCREENS[request.param], request.node.name) as page:
-        page.screen_name = request.param  # type: ignore[attr-defined]
         yield page
 
 
