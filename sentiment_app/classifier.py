@@ -72,8 +72,9 @@ def build_explain_models_later(
     ready: Callable[[], bool] | None = None,
     ready_within_s: float = 300.0,
 ) -> threading.Thread:
-    """Build each classifier's explanation model in a background thread, ``delay_s`` seconds after
-    ``ready()`` first says True (polled twice a second, given up on after ``ready_within_s``).
+    """Build the explanation model of each classifier that needs one (int8, or not packed) in a background
+    thread, ``delay_s`` seconds after ``ready()`` first says True (polled twice a second, given up on after
+    ``ready_within_s``).
 
     The app passes "the server answers": its first answers do not share the CPU with the build, and
     the first explanation usually finds the model ready (one asked for earlier waits for the same build).
@@ -84,8 +85,11 @@ def build_explain_models_later(
         while ready is not None and not ready() and time.monotonic() < deadline:
             time.sleep(0.5)
         time.sleep(delay_s)
+        from .explain import _differentiable_packed
+
         for classifier in classifiers:
-            classifier.explain_model  # noqa: B018 - the property builds it
+            if not _differentiable_packed(classifier.model):  # an fp32 packed model explains itself
+                classifier.explain_model  # noqa: B018 - the property builds it
 
     thread = threading.Thread(target=build, name="build-explain-models", daemon=True)
     thread.start()

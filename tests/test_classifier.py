@@ -186,12 +186,15 @@ def test_importing_the_package_caps_the_onednn_kernel_cache():
 def test_explanation_models_can_be_built_in_the_background_once_ready(adapter_dir):
     from sentiment_app.classifier import build_explain_models_later
 
-    clf = load_classifier(AppConfig(model=str(adapter_dir)))
-    assert clf._explain_model is None
+    fp32 = load_classifier(AppConfig(model=str(adapter_dir)))
+    int8 = load_classifier(AppConfig(model=str(adapter_dir), quantize="int8"))
+    assert fp32._explain_model is None and int8._explain_model is None
     answers = iter([False, False, True])
-    thread = build_explain_models_later([clf], 0.0, ready=lambda: next(answers))
+    thread = build_explain_models_later([fp32, int8], 0.0, ready=lambda: next(answers))
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert next(answers, "used up") == "used up"  # it waited for ready() to say True
-    assert clf._explain_model is not None
-    assert explain(clf, "房间干净").prediction == clf.predict("房间干净")
+    assert int8._explain_model is not None  # int8 explains through the fp32 transformers model
+    assert fp32._explain_model is None  # the fp32 packed model explains itself: nothing to build
+    for clf in (fp32, int8):
+        assert explain(clf, "房间干净").prediction == clf.predict("房间干净")

@@ -141,8 +141,8 @@ def test_shards_on_two_workers_match_predict_on_the_whole_file(tmp_path, full_mo
     assert len(result) == len(frame)
     pd.testing.assert_frame_equal(result[key].astype(str), reference[key])  # every row exactly once
     assert result["sentiment"].tolist() == reference["sentiment"].tolist()
-    for column in RESULT_COLUMNS[1:]:
-        np.testing.assert_allclose(result[column].to_numpy(float), reference[column].to_numpy(float), atol=1e-5)
+    for column in RESULT_COLUMNS[1:]:  # predict's CSV holds probabilities to 4 decimals (batch.writing)
+        np.testing.assert_allclose(result[column].to_numpy(float), reference[column].to_numpy(float), atol=1e-4)
 
     counts = reference["sentiment"].value_counts()
     assert f"{len(frame):,} rows" in done.stdout
