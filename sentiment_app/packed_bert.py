@@ -333,6 +333,8 @@ def packed_with_explainer(
     packed = PackedBertClassifier.from_weights(config, weights)
     weights.clear()  # the query/key/value originals: the packed model holds fused copies
     if reread is not None:
+        for layer in packed.layers:  # int8 replaces the linears; nothing else needs the fp32 fused weights
+            layer.fused = None
         return packed, lambda: transformers_bert(config, reread()), parameters
     shared = packed.transformers_weights()  # fp32, shared with the packed model
     return packed, functools.partial(transformers_bert, config, shared), parameters
