@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from .batch import DEFAULT_CHUNK_SIZE, TableError
 from .config import LIMIT_FLAGS, ConfigError, add_serving_arguments, add_setting_arguments, config_from_args
@@ -22,6 +23,41 @@ from .distributed import add_command as add_distributed_command  # imports no Ra
 
 EXIT_USAGE = 2
 OUTPUT_FORMATS = (".csv", ".xlsx")
+
+
+class ProgressBar:
+    """The classifying stage as a tqdm bar on stderr, its last line drawn once.
+
+    tqdm's ``close()`` draws the bar a last time; an ``update`` to 100 % right before it drew the same
+    line twice wherever stderr is a log rather than a terminal. The last step is left to ``close()``.
+    """
+
+    def __init__(self, file: TextIO, *, disable: bool = False, mininterval: float = 0.1) -> None:
+        self.file, self.disable, self.mininterval = file, disable, mininterval
+        self.bar: Any = None
+
+    def show(self, event: Any) -> None:
+        if event.stage != "classifying":
+            return
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(
+                total=event.total,
+                unit="rows",
+                file=self.file,
+                disable=self.disable,
+                dynamic_ncols=True,
+                mininterval=self.mininterval,
+            )
+        if event.done >= event.total:
+            self.bar.n = event.total  # drawn by close()
+        else:
+            self.bar.update(event.done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 class CliError(Exception):
@@ -129,7 +165,7 @@ def run_predict(args: argparse.Namespace) -> int:
     like the app's, and Ctrl-C cancels it with nothing written. No time or memory budget: on
     the command line the user is the bound.
     """
-    from .batch import BatchJob, Progress, ReadLimits, run_batch
+    from .batch import BatchJob, ReadLimits, run_batch
 
     if args.chunk_size < 1:
         raise CliError(f"--chunk-size must be at least 1, got {args.chunk_size}")
@@ -160,16 +196,7 @@ def run_predict(args: argparse.Namespace) -> int:
         )
         return classifier
 
-    from tqdm.auto import tqdm
-
-    bar = None
-
-    def show(event: Progress) -> None:
-        nonlocal bar
-        if event.stage == "classifying":
-            if bar is None:
-                bar = tqdm(total=event.total, unit="rows", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
-            bar.update(event.done - bar.n)
+    bar = ProgressBar(sys.stderr, disable=args.quiet)
 
     limits = ReadLimits(max_bytes=config.max_file_bytes, max_rows=config.max_rows)
     job = BatchJob(
@@ -190,10 +217,9 @@ def run_predict(args: argparse.Namespace) -> int:
     )
     try:
         with job:
-            result = job.wait(show)
+            result = job.wait(bar.show)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     note(f"wrote {output} ({len(result.frame):,} rows)")
     for line in result.summary.lines():
         print(line)

@@ -167,9 +167,17 @@ class PackedBertClassifier(nn.Module):
         return self.embeddings.word_embeddings
 
     def forward_packed(
-        self, windows: Sequence[Sequence[int]], token_types: Sequence[Sequence[int]] | None = None
+        self,
+        windows: Sequence[Sequence[int]],
+        token_types: Sequence[Sequence[int]] | None = None,
+        *,
+        word_embeddings: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Logits ``[windows, labels]`` for windows of token ids (special tokens included), in order."""
+        """Logits ``[windows, labels]`` for windows of token ids (special tokens included), in order.
+
+        ``word_embeddings`` (``[tokens, hidden]``, the windows' tokens in order) replaces the lookup of
+        the ids: explanations pass scaled embeddings that require grad and differentiate through.
+        """
         lengths = np.fromiter((len(w) for w in windows), dtype=np.int64, count=len(windows))
         if not len(lengths) or lengths.min() < 1:
             raise ValueError("forward_packed needs at least one window and no empty window")
@@ -182,7 +190,8 @@ class PackedBertClassifier(nn.Module):
             flat_types = np.fromiter((t for w in token_types for t in w), dtype=np.int64, count=layout.tokens)
             types = embeddings.token_type_embeddings(torch.from_numpy(flat_types))
         # The order of the sums is transformers' own: (words + types) + positions.
-        x = embeddings.word_embeddings(ids) + types
+        words = embeddings.word_embeddings(ids) if word_embeddings is None else word_embeddings
+        x = words + types
         x = embeddings.LayerNorm(x + embeddings.position_embeddings(layout.positions))
         for layer in self.layers:
             x = layer(x, layout)

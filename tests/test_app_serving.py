@@ -17,7 +17,7 @@ import pytest
 from sentiment_app.batch import ResultFiles
 from sentiment_app.config import AppConfig
 from sentiment_app.loading import load_classifier
-from sentiment_app.ui import build_demo, launch
+from sentiment_app.ui import NO_LABEL, build_demo, launch
 from tests import tiny
 from tests.app_process import ROOT, free_port
 
@@ -121,7 +121,7 @@ def test_cancelled_csv_job_stops_calling_the_model(classifier, serve, tmp_path):
     from gradio_client import handle_file
 
     path = write_reviews(tmp_path / "big.csv", 5000)  # 20 chunks of 256 rows
-    job = client.submit(handle_file(str(path)), "评论", "（无 none）", slow.info.short_name, api_name="/ui_run_table")
+    job = client.submit(handle_file(str(path)), "评论", NO_LABEL, slow.info.short_name, api_name="/ui_run_table")
     deadline = time.monotonic() + 60
     while slow.calls < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -144,6 +144,24 @@ def test_classify_file_api_round_trip(classifier, serve, tmp_path):
         rows = list(csv.reader(handle))
     assert rows[0] == ["评论", "sentiment", "confidence", "prob_负面", "prob_正面"] and len(rows) == 31
     assert summary["rows"] == 30 and summary["classified"] == 30
+
+
+@pytest.mark.parametrize("max_batch", [16, 1])
+def test_gradio_client_sends_one_text_or_a_list(classifier, serve, max_batch):
+    """The README's shapes: /classify takes a string (one answer) or a list (a list, in order); /compare
+    takes a list, and a single string is one text (not its characters)."""
+    url, _ = serve([classifier], AppConfig(max_batch=max_batch))
+    client = client_for(url)
+    texts = ["房间干净，服务热情。", "质量太差了，再也不买。", "还行吧"]
+    one = client.predict(texts[0], api_name="/classify")
+    assert one["label"] == classifier.predict(texts[0]).label
+    many = client.predict(texts, api_name="/classify")
+    assert [a["label"] for a in many] == [p.label for p in classifier.predict(texts)]
+    assert many[0]["probabilities"] == pytest.approx(one["probabilities"], abs=1e-6)
+    rows = client.predict(texts[0], api_name="/compare")
+    assert [r["text"] for r in rows] == [texts[0]]
+    rows = client.predict(texts, api_name="/compare")
+    assert [r["text"] for r in rows] == texts
 
 
 @pytest.mark.slow
@@ -439,7 +457,7 @@ def test_tagged_paths_outside_the_upload_folder_are_refused_before_the_app(class
     paths = ("/etc/passwd", "/no/such/file.csv", str(uploads / "link.csv"), str(uploads / ".." / "secret.csv"))
     for api, extra in (
         ("classify_file", ["", ""]),
-        ("ui_run_table", ["评论", "（无 none）", counting.info.short_name]),
+        ("ui_run_table", ["评论", NO_LABEL, counting.info.short_name]),
     ):
         for path in paths:
             data = [{"path": path, "meta": {"_type": "gradio.FileData"}}, *extra]

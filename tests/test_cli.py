@@ -58,6 +58,7 @@ def test_module_predicts_a_gbk_csv_into_xlsx(reviews_csv, full_model_dir, tmp_pa
     done = run_module("predict", reviews_csv, "-o", output, "--model", full_model_dir, "--chunk-size", "5")
     assert done.returncode == 0, done.stderr
     assert "GB18030" in done.stderr and "100%" in done.stderr  # what was read, and the progress bar
+    assert done.stderr.count("100%") == 1, done.stderr  # the last progress line is printed once
     assert "accuracy" in done.stdout and "25 rows" in done.stdout
     sheet = openpyxl.load_workbook(output).worksheets[0]
     values = [[c.value for c in row] for row in sheet.iter_rows()]
@@ -180,3 +181,21 @@ def test_subcommand_is_required(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([])
     assert info.value.code == 2
+
+
+def test_the_last_progress_line_is_printed_once():
+    """tqdm's close() draws the bar again: an update to 100 % just before it printed the line twice in a log."""
+    import io
+
+    from sentiment_app.batch import Progress
+    from sentiment_app.cli import ProgressBar
+
+    out = io.StringIO()
+    bar = ProgressBar(out, mininterval=0)  # every update drawn, as when chunks are seconds apart
+    for done in (0, 5, 10, 15, 20, 25):  # equal chunks: the last update is drawn like the others
+        bar.show(Progress("classifying", done, 25))
+    bar.show(Progress("writing", 25, 25))
+    bar.close()
+    lines = [line for line in out.getvalue().replace("\r", "\n").splitlines() if line.strip()]
+    assert sum("25/25" in line for line in lines) == 1, lines
+    assert lines[-1].startswith("100%") and any("20/25" in line for line in lines)

@@ -20,6 +20,7 @@ from sentiment_app.ui import (
     NO_LABEL,
     RUN_OUTPUTS,
     Callbacks,
+    about_markdown,
     build_demo,
     header_markdown,
     positive_label,
@@ -107,7 +108,10 @@ def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
     # a local folder is named by its last part: the page is public, the server's paths are not
     folder = Path(classifier.info.name)
     assert f"…/{folder.name}" in text and str(folder.parent) not in text
-    assert "int8 关 off" in text and "负面 / 正面" in text
+    assert len([line for line in text.split("\n\n") if line.strip()]) == 2  # title and model: two lines
+    about = about_markdown([classifier], AppConfig())
+    assert f"…/{folder.name}" in about and str(folder.parent) not in about
+    assert "int8 量化：关" in about and "负面 / 正面" in about
     from dataclasses import replace
 
     embedded = replace(
@@ -115,7 +119,8 @@ def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
     )
     monkeypatch.setattr(classifier, "info", embedded)
     text = header_markdown([classifier], AppConfig())
-    assert "内置轻量模型" in text and "SENTIMENT_MODEL" in text
+    about = about_markdown([classifier], AppConfig())
+    assert "内置轻量模型" in text and "SENTIMENT_MODEL" in about and "SENTIMENT_MODEL" not in text
     assert "准确率" not in text and "less reliable elsewhere" in text  # no dev accuracy sold as a promise
     monkeypatch.setattr(
         classifier, "info", replace(embedded, warning="team/x could not be loaded: cannot reach the Hub")
@@ -138,7 +143,7 @@ def test_positive_label():
 def test_single_text_gives_probabilities_and_timing(cb):
     labels, notes = cb.classify_batch(["房间干净整洁，服务很好"], [cb.names[0]])
     assert set(labels[0]) == {"负面", "正面"} and sum(labels[0].values()) == pytest.approx(1.0, abs=1e-5)
-    assert "置信度 confidence" in notes[0] and " ms" in notes[0]
+    assert "置信度" in notes[0] and " ms" in notes[0]
     spans, caption = cb.explain_text("房间干净整洁，服务很好", cb.names[0])
     assert "".join(ch for ch, _ in spans) == "房间干净整洁，服务很好"
     assert all(w is None or -1.0 <= w <= 1.0 for _, w in spans)
@@ -164,12 +169,12 @@ def test_batched_requests_keep_their_own_answers(cb, classifier):
     for text, value in zip(texts, labels):
         if text:
             assert value == pytest.approx(classifier.predict(text).probabilities)
-    assert "batched with 3 other requests" in notes[0]
+    assert "与其他 3 个请求合批" in notes[0]
 
 
 def test_long_text_says_it_was_read_in_windows(cb):
     labels, notes = cb.classify_batch(["房间干净整洁服务态度非常好" * 20], [cb.names[0]])
-    assert labels[0] is not None and "overlapping windows" in notes[0] and "长文本" in notes[0]
+    assert labels[0] is not None and "重叠窗口" in notes[0] and "长文本" in notes[0]
 
 
 def test_classify_api_returns_plain_json(cb):
@@ -235,7 +240,7 @@ def test_upload_preview_detects_encoding_and_columns(cb, tmp_path):
     preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))
     assert preview.visible is True
     assert list(preview.value["headers"]) == ["评论", "标签", "订单号"] and len(preview.value["data"]) == 10
-    assert "GB18030" in info and "25 rows" in info
+    assert "GB18030" in info and "25 行" in info
     assert text_dd.value == "评论" and label_dd.value == "标签" and (NO_LABEL, NO_LABEL) in label_dd.choices
     assert run.interactive is True and results_box.visible is False
 
@@ -244,7 +249,7 @@ def test_broken_upload_is_a_clear_error(cb, tmp_path):
     path = tmp_path / "photo.csv"
     path.write_bytes(bytes(range(256)) * 40)
     preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))
-    assert "文件无法使用 File not usable" in info and "photo.csv" in info and "请换一个文件再试" in info
+    assert "文件无法使用" in info and "photo.csv" in info and "请换一个文件再试" in info
     assert preview.visible is False and run.interactive is False and text_dd.choices == []
     with pytest.raises(gr.Error) as exc:
         drain(cb.run_table(str(path), "评论", NO_LABEL))
@@ -274,14 +279,18 @@ def test_unknown_column_lists_the_available_ones(cb, tmp_path):
 
 def test_run_writes_both_downloads_and_a_summary(cb, tmp_path, classifier):
     path = gbk_csv(tmp_path / "reviews.csv", ROWS)
-    last, yields = drain(cb.run_table(str(path), "评论", "标签", cb.names[0], progress=lambda *a, **k: None))
+    last, yields = drain(cb.run_table(str(path), "评论", "标签", cb.names[0]))
     assert yields >= 1 + 25 // 8  # a progress yield per chunk, then the results
     assert len(last) == RUN_OUTPUTS
     box, status, table, chart, summary, confusion, least, csv_button, xlsx_button = last
-    assert box.visible is True and "25 行 rows" in status
-    assert len(table) == 25 and list(table.columns[:3]) == ["评论", "标签", "订单号"]
-    assert set(chart["情感 label"]) == {"负面", "正面"} and chart["条数 count"].sum() == 20
-    assert "准确率 accuracy" in summary and "macro F1" in summary
+    assert box.visible is True and "25 行" in status and "完成" in status
+    # the verdict first, then the input's columns, then the probabilities
+    assert len(table) == 25
+    assert list(table.columns) == ["情感", "置信度", "评论", "标签", "订单号", "P(负面)", "P(正面)"]
+    assert list(chart["情感"]) == ["负面", "正面"] and chart["条数"].sum() == 20  # the table's order
+    assert "准确率" in summary and "macro F1" in summary
+    assert list(least.columns[:4]) == ["情感", "置信度", "行", "评论"]
+    assert list(least["置信度"]) == sorted(least["置信度"])
     assert confusion.visible is True
     csv_path, xlsx_path = (
         Path(b.value["path"] if isinstance(b.value, dict) else b.value) for b in (csv_button, xlsx_button)
@@ -303,7 +312,7 @@ def test_stopping_a_run_stops_the_worker(classifier, tmp_path):
     counting = CountingClassifier(classifier)
     cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path / "r"), chunk_size=2, upload_root=tmp_path)
     path = gbk_csv(tmp_path / "many.csv", [("评论",)] + [(f"第{i}条评论，服务很好",) for i in range(400)])
-    generator = cb.run_table(str(path), "评论", NO_LABEL, progress=lambda *a, **k: None)
+    generator = cb.run_table(str(path), "评论", NO_LABEL)
     next(generator)
     generator.close()
     calls_at_close = counting.calls
@@ -372,39 +381,39 @@ def test_result_files_are_purged(tmp_path):
 
 
 def test_compare_one_model(cb):
-    frame = pd.DataFrame([("否定", "不是不好吃"), ("", "服务很好"), ("空", "  ")], columns=["类型 kind", "评论 text"])
+    frame = pd.DataFrame([("否定", "不是不好吃"), ("", "服务很好"), ("空", "  ")], columns=["类型", "评论"])
     table, chart = cb.compare(frame)
-    assert list(table["评论 text"]) == ["不是不好吃", "服务很好"]
-    assert "判断 label" in table.columns and "P(正面)" in table.columns
-    assert "分歧 disagree" not in table.columns
-    assert list(chart["评论 text"]) == ["01. 不是不好吃", "02. 服务很好"]
+    assert list(table["评论"]) == ["不是不好吃", "服务很好"]
+    assert list(table.columns) == ["判断", "P(正面)", "评论", "类型"]  # the verdict first: on screen on a phone
+    assert "分歧" not in table.columns
+    assert list(chart["评论"]) == ["01. 不是不好吃", "02. 服务很好"]
 
 
 def test_compare_several_models_shows_disagreements(classifier, second, tmp_path):
     cb = Callbacks([classifier, second], AppConfig(), results=ResultFiles(tmp_path))
     texts = [t for t, _ in tiny.REVIEWS]
-    table, chart = cb.compare(pd.DataFrame({"评论 text": texts}))
+    table, chart = cb.compare(pd.DataFrame({"评论": texts}))
     first, other = cb.names
-    assert f"{first} · 判断 label" in table.columns and f"{other} · P(正面)" in table.columns
+    assert f"{first} · 判断" in table.columns and f"{other} · P(正面)" in table.columns
     expected = [classifier.predict(t).label != second.predict(t).label for t in texts]
-    assert [mark == "⚠️" for mark in table["分歧 disagree"]] == expected
-    assert len(chart) == 2 * len(texts) and set(chart["模型 model"]) == {first, other}
+    assert [mark == "⚠️" for mark in table["分歧"]] == expected
+    assert len(chart) == 2 * len(texts) and set(chart["模型"]) == {first, other}
     rows = cb.compare_api(texts[:2])
     assert set(rows[0]["models"]) == {first, other} and isinstance(rows[0]["disagree"], bool)
 
 
 def test_compare_errors(cb):
     with pytest.raises(gr.Error):
-        cb.compare(pd.DataFrame({"评论 text": ["", " "]}))
+        cb.compare(pd.DataFrame({"评论": ["", " "]}))
     with pytest.raises(gr.Error):
-        cb.compare(pd.DataFrame({"评论 text": ["好"] * 51}))
+        cb.compare(pd.DataFrame({"评论": ["好"] * 51}))
 
 
 def test_comparison_tab_meets_the_same_limits(classifier, tmp_path):
     counting = CountingClassifier(classifier)
     cb = Callbacks([counting], AppConfig(), results=ResultFiles(tmp_path))
-    frame = lambda texts: pd.DataFrame({"类型 kind": ["k"] * len(texts), "评论 text": texts})  # noqa: E731
-    raw = lambda texts: {"headers": ["类型 kind", "评论 text"], "data": [["k", t] for t in texts]}  # noqa: E731
+    frame = lambda texts: pd.DataFrame({"类型": ["k"] * len(texts), "评论": texts})  # noqa: E731
+    raw = lambda texts: {"headers": ["类型", "评论"], "data": [["k", t] for t in texts]}  # noqa: E731
     cases = [
         (frame(["好", "好" * 2_200_000]), "row 2: .*Text too long \\(2,200,000 characters"),
         (raw(["好", "好" * 2_200_000]), "row 2: .*Text too long"),  # the tab's payload (preprocess=False)
@@ -419,9 +428,9 @@ def test_comparison_tab_meets_the_same_limits(classifier, tmp_path):
             cb.compare(table)
     assert counting.calls == 0
     table, _ = cb.compare(frame([123, "好"]))  # a number typed in a cell is that text
-    assert list(table["评论 text"]) == ["123", "好"]
+    assert list(table["评论"]) == ["123", "好"]
     table, _ = cb.compare(raw(["好", None, "差"]))
-    assert list(table["评论 text"]) == ["好", "差"]
+    assert list(table["评论"]) == ["好", "差"]
 
 
 def test_guarded_callbacks_log_one_line_for_users_and_a_traceback_for_bugs(caplog):
@@ -463,10 +472,72 @@ def test_uncertain_predictions_are_marked_in_the_single_text_note_and_the_compar
     callbacks = Callbacks([unsure], AppConfig(), results=ResultFiles(tmp_path / "results"))
     _, notes = callbacks.classify_batch(["房间干净"], [callbacks.names[0]])
     assert UNCERTAIN_NOTE in notes[0]
-    table, _ = callbacks.compare(pd.DataFrame({"类型 kind": ["a"], "评论 text": ["房间干净"]}))
-    assert table["判断 label"][0].endswith("（把握不大）")
+    table, _ = callbacks.compare(pd.DataFrame({"类型": ["a"], "评论": ["房间干净"]}))
+    assert table["判断"][0].endswith("（把握不大）")
     write_calibration(folder, 1.0, None)  # no threshold: never uncertain
     sure = load_classifier(AppConfig(model=str(folder), max_length=64))
     callbacks = Callbacks([sure], AppConfig(), results=ResultFiles(tmp_path / "results2"))
     _, notes = callbacks.classify_batch(["房间干净"], [callbacks.names[0]])
     assert UNCERTAIN_NOTE not in notes[0]
+
+
+# ---- wording, progress, API page -----------------------------------------------------------------
+
+
+def test_progress_bar_says_rows_rate_and_time_left():
+    from sentiment_app.ui.formatting import finished_html, progress_html
+
+    bar = progress_html(2_304, 7_766, 8.0)
+    assert "已分析 2,304 / 7,766 行 · 29.7% · 每秒 288 行 · 预计还需 19 秒" in bar
+    assert 'role="progressbar"' in bar and 'aria-valuenow="2304"' in bar and "width: 29.7%" in bar
+    assert "开始分析 7,766 行" in progress_html(0, 7_766, 0.0)
+    assert "预计还需 1 分 30 秒" in progress_html(100, 1_000, 10.0)
+    assert "正在写出结果文件" in progress_html(7_766, 7_766, 20.0, stage="writing")
+    done = finished_html(7_766, 19.4, "embedded", "GB18030")
+    assert "完成：7,766 行 · 用时 19 秒" in done and "width: 100.0%" in done
+
+
+def test_batch_errors_read_chinese_first_with_the_english_detail(cb, tmp_path):
+    path = tmp_path / "photo.csv"
+    path.write_bytes(b"\x89PNG\r\n" + bytes(range(256)) * 8)
+    with pytest.raises(gr.Error) as exc:
+        drain(cb.run_table(str(path), "评论", NO_LABEL))
+    assert exc.value.message.startswith("这不是表格文件") and "photo.csv is a PNG image" in exc.value.message
+    assert "(不支持的文件格式)" not in exc.value.message and exc.value.title == "文件无法使用"
+
+
+def test_a_failed_job_leaves_its_reason_in_the_progress_bar(cb, tmp_path):
+    path = gbk_csv(tmp_path / "t.csv", ROWS)
+    updates = []
+    with pytest.raises(gr.Error):
+        for update in cb.run_table(str(path), "review", NO_LABEL):
+            updates.append(update)
+    assert "❌" in updates[-1].status and "列名不存在" not in updates[-1].status and "评论" in updates[-1].status
+
+
+def test_chart_colours_mean_the_same_everywhere():
+    from sentiment_app.ui import label_colors
+    from sentiment_app.ui.formatting import NEGATIVE_COLOR, POSITIVE_COLOR, marked
+
+    assert label_colors(["负面", "正面"]) == {"负面": NEGATIVE_COLOR, "正面": POSITIVE_COLOR}
+    assert label_colors(["positive", "negative"]) == {"positive": POSITIVE_COLOR, "negative": NEGATIVE_COLOR}
+    three = label_colors(["差评", "中评", "好评"])
+    assert three["差评"] == NEGATIVE_COLOR and three["好评"] == POSITIVE_COLOR
+    assert three["中评"] not in (NEGATIVE_COLOR, POSITIVE_COLOR)
+    assert marked("负面", ["负面", "正面"]) == "🔴 负面" and marked("正面", ["负面", "正面"]) == "🟢 正面"
+
+
+def test_the_api_page_has_types_and_descriptions(classifier):
+    for max_batch in (16, 1):
+        info = build_demo([classifier], AppConfig(max_batch=max_batch)).get_api_info()["named_endpoints"]
+        for name in ("/classify", "/classify_file", "/compare"):
+            endpoint = info[name]
+            text = str(endpoint)
+            assert "`" not in text and "Any" not in text, (name, text)
+            assert endpoint["description"] and all(p["python_type"]["description"] for p in endpoint["parameters"])
+            assert all(r["python_type"]["description"] for r in endpoint["returns"])
+        assert info["/classify"]["parameters"][0]["python_type"]["type"] == "str | list[str]"
+        assert info["/classify"]["returns"][0]["python_type"]["type"].startswith("dict(label: None | str")
+        assert [r["label"] for r in info["/classify_file"]["returns"]] == ["result_csv", "summary"]
+        assert info["/classify_file"]["returns"][0]["python_type"]["type"] == "None | filepath"
+        assert info["/compare"]["parameters"][0]["python_type"]["type"] == "list[str] | str"

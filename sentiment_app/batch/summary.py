@@ -36,9 +36,13 @@ class Summary:
     unmapped_rows: int = 0
     unmapped_values: tuple[str, ...] = ()
     unlabeled_rows: int = 0
-    note: str | None = None
+    note: str | None = None  # the notes below joined by "; " (one line for the CLI)
+    notes: tuple[str, ...] = ()  # each "中文 / English": how gold labels were read, what was left out, and why
     # Rows whose confidence is below the model's calibrated threshold (shown as 把握不大); None = no threshold.
     uncertain_rows: int | None = None
+    # The one gold label every evaluated row has, when there is only one and some rows were predicted
+    # otherwise: macro F1 is then low by construction (the other labels score 0).
+    single_gold_label: str | None = None
 
     def counts_frame(self) -> pd.DataFrame:
         """label, count, share: a small table for display."""
@@ -75,11 +79,12 @@ _POLARITY_WORDS = {
 }
 
 
-def _polarity(value: str) -> str | None:
+def polarity(value: str) -> str | None:
+    """``"neg"``, ``"pos"`` or ``"neu"`` for a label name or gold value that says one (负面, positive, 好评...)."""
     low = value.strip().lower()
-    for polarity, words in _POLARITY_WORDS.items():
+    for side, words in _POLARITY_WORDS.items():
         if low in words:
-            return polarity
+            return side
     return None
 
 
@@ -94,9 +99,9 @@ def map_gold_labels(values: Iterable[str], labels: Sequence[str]) -> dict[str, s
     by_name = {normalize(label): label for label in labels}
     by_polarity: dict[str, list[str]] = {}
     for label in labels:
-        polarity = _polarity(label)
-        if polarity:
-            by_polarity.setdefault(polarity, []).append(label)
+        side = polarity(label)
+        if side:
+            by_polarity.setdefault(side, []).append(label)
     mapping: dict[str, str] = {}
     for value in dict.fromkeys(values):
         key = value.strip()
@@ -113,9 +118,9 @@ def map_gold_labels(values: Iterable[str], labels: Sequence[str]) -> dict[str, s
             if number.is_integer() and 0 <= number < len(labels):
                 mapping[value] = labels[int(number)]
                 continue
-        polarity = _polarity(key)
-        if polarity and len(by_polarity.get(polarity, [])) == 1:
-            mapping[value] = by_polarity[polarity][0]
+        side = polarity(key)
+        if side and len(by_polarity.get(side, [])) == 1:
+            mapping[value] = by_polarity[side][0]
     return mapping
 
 
@@ -206,27 +211,43 @@ def _with_metrics(
     notes = []
     renamed = {value.strip(): label for value, label in mapping.items() if value.strip() != label}
     if renamed:
-        notes.append("gold labels read as " + ", ".join(f"{k}→{v}" for k, v in sorted(renamed.items())))
+        pairs = ", ".join(f"{k}→{v}" for k, v in sorted(renamed.items()))
+        notes.append(f"标签列的值按 {pairs} 读取 / gold labels read as {pairs}")
     if unmapped.any():
+        values = ", ".join(unmapped_values)
         notes.append(
-            f"{int(unmapped.sum()):,} rows with gold labels that match no model label "
-            f"({', '.join(unmapped_values)}) are left out"
+            f"{int(unmapped.sum()):,} 行的标签（{values}）对不上模型的标签，未计入 / {int(unmapped.sum()):,} rows "
+            f"with gold labels that match no model label ({values}) are left out"
         )
     unlabeled = int((~has_gold).sum())
     if unlabeled:
-        notes.append(f"{unlabeled:,} rows without a gold label are left out")
+        notes.append(f"{unlabeled:,} 行没有标签，未计入 / {unlabeled:,} rows without a gold label are left out")
     metrics: dict[str, Any] = {}
     if usable.any():
         y_true, y_pred = gold[usable].tolist(), predicted[usable].tolist()
-        metrics = {
+        present = sorted(set(y_true))
+        if len(present) == 1 and set(y_pred) - set(present):
+            # sklearn's macro F1 averages over the labels in y_true or y_pred: a label predicted for some
+            # rows that no row truly has scores 0 and halves the average, however good the rest is.
+            only = present[0]
+            metrics["single_gold_label"] = only
+            notes.append(
+                f"标签列只有“{only}”一类：判成其他类别的行让那些类别的 F1 只能是 0，macro F1 把它们平均进去，所以偏低，"
+                f"请以准确率为准 / every gold label is {only}: the labels predicted for some rows but true for "
+                "none score F1 0 and macro F1 averages them in, so it is low however good the rest is; read the "
+                "accuracy"
+            )
+        metrics |= {
             "accuracy": float(accuracy_score(y_true, y_pred)),
             "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
             "confusion": pd.DataFrame(confusion_matrix(y_true, y_pred, labels=labels), index=labels, columns=labels),
         }
     else:
+        names = ", ".join(labels)
         notes.append(
-            f"no row of column {label_column!r} has a gold label that matches the model's labels "
-            f"({', '.join(labels)}), so there is no accuracy"
+            f"标签列 {label_column!r} 没有一行的标签对得上模型的标签（{names}），无法计算准确率 / no row of "
+            f"column {label_column!r} has a gold label that matches the model's labels ({names}), so there is no "
+            "accuracy"
         )
     return replace(
         summary,
@@ -237,8 +258,9 @@ def _with_metrics(
         unmapped_values=unmapped_values,
         unlabeled_rows=unlabeled,
         note="; ".join(notes) or None,
+        notes=tuple(notes),
         **metrics,
     )
 
 
-__all__ = ["Summary", "find_result_columns", "map_gold_labels", "summarize"]
+__all__ = ["Summary", "find_result_columns", "map_gold_labels", "polarity", "summarize"]

@@ -2,7 +2,8 @@
 
 OWASP CSV-injection escaping (a leading ``'`` on text starting with ``= + - @ TAB CR LF`` or
 full-width ``＝ ＋ － ＠``; plain numbers such as ``-5`` are left alone). CSV is UTF-8 with BOM so
-Excel shows Chinese; xlsx keeps numbers as numbers. Both write a temporary file in the target
+Excel shows Chinese; xlsx keeps numbers as numbers. The classifier's probabilities (``confidence``,
+``prob_<label>``) are written to 4 decimals: more digits carry no information. Both write a temporary file in the target
 folder and ``os.replace`` it, so the output name never holds a partial file.
 """
 
@@ -24,6 +25,11 @@ from .errors import TableError
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
 XLSX_MAX_CELL = 32_767  # Excel's limit on characters in one cell
+# Digits kept for probabilities in downloads: 0.9731, not 0.9731234788894653 (a 1e-4 step is below any
+# difference a reader acts on, and the calibration itself is coarser).
+PROBABILITY_DIGITS = 4
+# The result columns classify_table adds (with a suffix when the input already had the name).
+_PROBABILITY_COLUMN = re.compile(r"(?:confidence|prob_.+)(?:_\d+)?")
 
 _XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
@@ -53,6 +59,21 @@ def escape_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def round_probabilities(frame: pd.DataFrame, digits: int = PROBABILITY_DIGITS) -> pd.DataFrame:
+    """A copy with the probability columns (``confidence``, ``prob_<label>``, float, all within [0, 1])
+    rounded to ``digits``; every other column, an input's own numbers included, is left as it is."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if not (_PROBABILITY_COLUMN.fullmatch(str(column)) and pd.api.types.is_float_dtype(series.dtype)):
+            continue
+        values = series.dropna()
+        if len(values) and ((values < 0) | (values > 1)).any():
+            continue
+        out[column] = series.round(digits)
+    return out
+
+
 def _atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Write through a temporary file beside ``path``, then rename: never a partial file under its name."""
     target = Path(path)
@@ -75,8 +96,8 @@ def _atomic_write(path: str | os.PathLike[str], write: Callable[[Path], None]) -
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write UTF-8 with BOM (Excel then shows Chinese), formulas escaped, atomically."""
-    escaped = escape_formulas(frame)
+    """Write UTF-8 with BOM (Excel then shows Chinese), formulas escaped, probabilities rounded, atomically."""
+    escaped = escape_formulas(round_probabilities(frame))
 
     def write(temp: Path) -> None:
         with open(temp, "x", encoding="utf-8-sig", newline="") as handle:
@@ -110,14 +131,14 @@ def _xlsx_value(value: Any) -> Any:
 
 
 def write_xlsx(frame: pd.DataFrame, path: str | os.PathLike[str], *, sheet_name: str = "sentiment") -> Path:
-    """Write an Excel workbook, formulas escaped, numbers as numbers, atomically.
+    """Write an Excel workbook, formulas escaped, numbers as numbers, probabilities rounded, atomically.
 
     Control characters XML cannot hold become U+FFFD and cells are cut at Excel's 32,767
     characters; the CSV output keeps both exactly.
     """
     from openpyxl import Workbook
 
-    escaped = escape_formulas(frame)
+    escaped = escape_formulas(round_probabilities(frame))
 
     def write(temp: Path) -> None:
         workbook = Workbook(write_only=True)
@@ -131,4 +152,12 @@ def write_xlsx(frame: pd.DataFrame, path: str | os.PathLike[str], *, sheet_name:
     return _atomic_write(path, write)
 
 
-__all__ = ["FORMULA_TRIGGERS", "XLSX_MAX_CELL", "escape_formulas", "write_csv", "write_xlsx"]
+__all__ = [
+    "FORMULA_TRIGGERS",
+    "PROBABILITY_DIGITS",
+    "XLSX_MAX_CELL",
+    "escape_formulas",
+    "round_probabilities",
+    "write_csv",
+    "write_xlsx",
+]

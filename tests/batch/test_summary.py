@@ -79,3 +79,33 @@ def test_summary_without_usable_gold_labels_says_so():
     assert summary.accuracy is None and "no row" in summary.note
     with pytest.raises(TableError, match="classify it first"):
         summarize(frame[["text"]], LABELS)
+
+
+def test_a_one_class_file_says_why_its_macro_f1_is_low():
+    """Every gold label 正面, one row predicted 负面: macro F1 averages in 负面's F1 of 0."""
+    frame = pd.DataFrame(
+        {
+            "text": ["a", "b", "c"],
+            "gold": ["1", "1", "正面"],
+            "sentiment": ["正面", "负面", "正面"],
+            "confidence": [0.9, 0.6, 0.95],
+            "prob_负面": [0.1, 0.6, 0.05],
+            "prob_正面": [0.9, 0.4, 0.95],
+        }
+    )
+    summary = summarize(frame, LABELS, label_column="gold")
+    assert summary.accuracy == pytest.approx(2 / 3) and summary.macro_f1 == pytest.approx(0.4)
+    assert summary.single_gold_label == "正面"
+    note = next(n for n in summary.notes if "macro F1" in n)
+    assert note.startswith("标签列只有“正面”一类") and "read the accuracy" in note
+    assert summary.notes[0].startswith("标签列的值按 1→正面 读取") and "gold labels read as 1→正面" in summary.note
+    both = summarize(frame.assign(gold=["1", "0", "1"]), LABELS, label_column="gold")
+    assert both.single_gold_label is None and not any("macro F1" in n for n in both.notes)
+    right = summarize(frame.assign(sentiment=["正面"] * 3), LABELS, label_column="gold")
+    assert right.macro_f1 == 1.0 and right.single_gold_label is None  # nothing low to explain
+
+
+def test_polarity_reads_label_names_and_gold_values():
+    from sentiment_app.batch.summary import polarity
+
+    assert [polarity(v) for v in ("负面", "Positive", "好评", "中性", "其他")] == ["neg", "pos", "pos", "neu", None]

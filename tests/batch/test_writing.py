@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -134,3 +137,22 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
     with pytest.raises(TableError, match="does not exist"):
         write_xlsx(frame, tmp_path / "missing" / "out.xlsx")
+
+
+def test_downloads_keep_probabilities_to_4_decimals_and_the_inputs_own_numbers(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "评论": ["好", "差"],
+            "price": [12.345678, 0.123456],  # the input's own numbers: never rounded
+            "sentiment": ["正面", "负面"],
+            "confidence": [0.9731234788894653, 0.5000000001],
+            "prob_负面": [0.0268765211105347, 0.5000000001],
+            "prob_正面": [0.9731234788894653, 0.4999999999],
+        }
+    )
+    rows = list(csv.reader(io.StringIO(write_csv(frame, tmp_path / "r.csv").read_text(encoding="utf-8-sig"))))
+    assert rows[1] == ["好", "12.345678", "正面", "0.9731", "0.0269", "0.9731"]
+    assert rows[2][3:] == ["0.5", "0.5", "0.5"]
+    sheet = openpyxl.load_workbook(write_xlsx(frame, tmp_path / "r.xlsx")).active
+    assert [c.value for c in sheet[2]] == ["好", 12.345678, "正面", 0.9731, 0.0269, 0.9731]
+    assert frame["confidence"][0] == 0.9731234788894653  # the caller's frame is untouched

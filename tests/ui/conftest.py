@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,12 +100,12 @@ def _screenshot_name(nodeid_name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", nodeid_name).strip("_") + ".png"
 
 
-@pytest.fixture
-def page(browser, app_server: AppServer, request: pytest.FixtureRequest):
-    """A fresh browser context on the app's page; a full-page screenshot is saved after the test."""
+@contextmanager
+def _open_page(browser, app_server: AppServer, viewport: dict[str, int], name: str) -> Iterator[Any]:
+    """A fresh browser context on the app's page; a full-page screenshot ``name`` is saved at the end."""
     from playwright.sync_api import expect
 
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
+    context = browser.new_context(viewport=viewport, locale="zh-CN", accept_downloads=True)
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -115,15 +117,34 @@ def page(browser, app_server: AppServer, request: pytest.FixtureRequest):
     finally:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         try:
-            page.screenshot(path=str(SCREENSHOTS / _screenshot_name(request.node.name)), full_page=True)
+            page.screenshot(path=str(SCREENSHOTS / _screenshot_name(name)), full_page=True)
         finally:
             context.close()
     assert not errors, f"the page raised JavaScript errors: {errors}"
 
 
 @pytest.fixture
-def shot(page, request: pytest.FixtureRequest):
+def page(browser, app_server: AppServer, request: pytest.FixtureRequest):
+    """The app at 1280×900; a full-page screenshot is saved after the test."""
+    with _open_page(browser, app_server, {"width": 1280, "height": 900}, request.node.name) as page:
+        yield page
+
+
+# The two screens the app is laid out for: a laptop and a phone (iPhone 12-14 CSS pixels).
+SCREENS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+@pytest.fixture(params=list(SCREENS), ids=list(SCREENS))
+def screen(browser, app_server: AppServer, request: pytest.FixtureRequest):
+    """The app at each of :data:`SCREENS`; a full-page screenshot is saved after the test."""
+    with _open_page(browser, app_server, SCREENS[request.param], request.node.name) as page:
+        yield page
+
+
+@pytest.fixture
+def shot(request: pytest.FixtureRequest):
     """``shot("step")`` saves a screenshot of a state worth reviewing besides the test's last one."""
+    page = request.getfixturevalue("screen" if "screen" in request.fixturenames else "page")
 
     def take(step: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
