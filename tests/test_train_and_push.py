@@ -198,7 +198,7 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
     # the label column doubles as a domain column: two domains of 12 rows, each repeated up to 60 % (14 rows)
     balance = ["--domain-column", "sentiment", "--min-domain-share", "0.6"]
     distill = ["--distill-teacher", "tfidf", "--distill-weight", "0.3", "--distill-folds", "3"]
-    return [str(recipe), *_files(root), *balance, *distill, *out]
+    return [str(recipe), *_files(root), *balance, *distill, "--mlm-epochs", "1", *out]
 
 
 def _hub_dataset():
@@ -363,6 +363,15 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
     "distill_teacher": (
         "scratch",
         lambda r: "teacher" in r.encoded["train"].column_names and type(r.trainer).__name__ == "DistillingTrainer",
+    ),
+    # one masked-LM step (max_steps 1) over the original rows, before the fine-tuning step
+    "mlm_epochs": (
+        "scratch",
+        lambda r: (
+            r.metrics()["pretraining"]["steps"] == 1
+            and r.metrics()["pretraining"]["texts"] == r.splits.original_rows < len(r.splits.train)
+            and "masked-LM pre-training" in r.stdout
+        ),
     ),
     "distill_weight": ("scratch", lambda r: r.trainer.distill_weight == 0.3),
     "distill_folds": ("scratch", lambda r: "teacher fold 3/3" in r.stdout and "teacher fold 4/" not in r.stdout),

@@ -146,6 +146,8 @@ def test_real_base_flag_drops_the_recipe_scratch_section():
         (["--label-names", "负面"], "at least two"),
         (["--lora-bias", "some"], "--lora-bias"),
         (["--max-length", "4"], "--max-length"),
+        (["--full-finetune", "--mlm-epochs", "2"], "--mlm-epochs pre-trains a model built from scratch"),
+        (["--base-model", "scratch", "--full-finetune", "--mlm-epochs", "-1"], "--mlm-epochs must be"),
     ],
 )
 def test_bad_combinations_are_user_errors(argv, expected):

@@ -88,3 +88,11 @@ def test_local_base_is_named_in_the_body_not_the_metadata():
     meta, body = _card(base_model="/models/bert-base-chinese", base_is_hub=False)
     assert "base_model" not in meta
     assert "/models/bert-base-chinese" in body
+
+
+def test_card_says_when_the_encoder_was_pre_trained_on_the_training_texts():
+    scratch = dict(kind="full", base_model=None, base_is_hub=False, target_modules=None)
+    _, without = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True))
+    _, body = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True, mlm_epochs=1.5))
+    assert "masked language model" not in without
+    assert "pre-trained as a masked language model for 1.5 epoch(s) on the training texts alone" in body

@@ -177,6 +177,12 @@ class TrainConfig:
         "{tfidf}",
         "distil from a TF-IDF + logistic regression teacher trained on the training rows (out-of-fold soft targets)",
     )
+    # Masked-language-model pre-training of a scratch model on the training texts (each original row once per
+    # epoch, no labels) before fine-tuning: the encoder first learns how reviews are written from all ~55k texts,
+    # not only from what separates the labels. 0 = off; only with base_model scratch.
+    mlm_epochs: float = flag(
+        0.0, "N", "masked-language-model pre-training epochs over the training texts before fine-tuning (scratch only)"
+    )
     # Share of the loss from the teacher's soft targets (the rest is the usual cross-entropy on the labels).
     distill_weight: float = flag(0.5, "X", "share of the loss from the teacher's soft targets")
     # Folds for the out-of-fold teacher targets.
@@ -369,6 +375,10 @@ class TrainConfig:
             raise UserError(f"--distill-teacher must be tfidf (or unset), got {self.distill_teacher!r}")
         if not 0 < self.distill_weight <= 1 or self.distill_folds < 2:
             raise UserError("--distill-weight must be in (0, 1] and --distill-folds at least 2")
+        if self.mlm_epochs < 0:
+            raise UserError(f"--mlm-epochs must be 0 (off) or positive, got {self.mlm_epochs}")
+        if self.mlm_epochs and not self.is_scratch:
+            raise UserError("--mlm-epochs pre-trains a model built from scratch: it needs --base-model scratch")
         if not 0 <= self.min_domain_share < 1:
             raise UserError(f"--min-domain-share must be in [0, 1), got {self.min_domain_share}")
         if not 0 <= self.clause_crops <= 1 or not 0 <= self.label_smoothing < 1:

@@ -254,6 +254,12 @@ def _body(facts: CardFacts) -> str:
             if config.clause_crops
             else ""
         )
+        + (
+            f" Before fine-tuning, the encoder was pre-trained as a masked language model for {config.mlm_epochs:g} "
+            "epoch(s) on the training texts alone (no labels, no other corpus)."
+            if config.mlm_epochs
+            else ""
+        )
         + (f" Label smoothing {config.label_smoothing:g}." if config.label_smoothing else "")
         + (
             f" Training domains smaller than {config.min_domain_share:.0%} of the rows were repeated up to that share."

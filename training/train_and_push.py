@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # torch, transformers and datasets load only once the config 
     from training.modeling import BuiltModel
 
 CHECKPOINTS_DIR = "checkpoints"
+MLM_DIR = "mlm"  # the pre-training Trainer's scratch folder under CHECKPOINTS_DIR (nothing is kept)
 COMMAND_PREFIX = "python training/train_and_push.py"
 ApiFactory = Callable[[str, str], Any]  # (endpoint, token) -> HfApi-like
 
@@ -126,6 +127,13 @@ def run(
     set_seed(config.seed)  # LoRA and head initialisation
     built = modeling.build_model(config, splits.labels, tokenizer, base if not config.is_scratch else None, base_config)
     print(f"model: {built.kind} on {built.base_model or 'scratch'}; {built.summary()}")
+    pretraining = None
+    if config.mlm_epochs:
+        from training.pretraining import pretrain_mlm
+
+        originals = splits.train.select(range(splits.original_rows))["text"]  # each review once: no repeats, crops
+        pretraining = pretrain_mlm(built.model, tokenizer, originals, config, out / CHECKPOINTS_DIR / MLM_DIR)
+        set_seed(config.seed)  # fine-tuning starts from the same random state with or without pre-training
 
     trainer = make_trainer(config, built, encoded, splits.labels)
     train_output = trainer.train()
@@ -145,6 +153,14 @@ def run(
         "samples_per_second": train_output.metrics.get("train_samples_per_second"),
         "rows": len(encoded["train"]),
     }
+    if pretraining is not None:
+        metrics["pretraining"] = {
+            "objective": "masked language model",
+            "loss": pretraining["loss"],
+            "steps": pretraining["steps"],
+            "runtime_s": pretraining.get("train_runtime"),
+            "texts": splits.original_rows,
+        }
     metrics["best_checkpoint"] = {"metric": config.metric_for_best_model, "value": trainer.state.best_metric}
     metrics["parameters"] = {"trainable": built.trainable_parameters, "total": built.total_parameters}
 
