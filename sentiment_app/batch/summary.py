@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .columns import NUMBER, normalize
@@ -192,6 +193,27 @@ def summarize(
     )
 
 
+def confusion_counts(y_true: list[str], y_pred: list[str], labels: list[str]) -> np.ndarray:
+    """Counts with rows the gold label and columns the predicted one, in ``labels``' order (sklearn's
+    ``confusion_matrix``, without importing scikit-learn: that import alone costs ~2 s of a CLI run)."""
+    index = {label: i for i, label in enumerate(labels)}
+    counts = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    np.add.at(counts, ([index[v] for v in y_true], [index[v] for v in y_pred]), 1)
+    return counts
+
+
+def macro_f1(confusion: np.ndarray, labels: list[str], *, present: set[str]) -> float:
+    """sklearn's ``f1_score(average="macro", zero_division=0)``: the mean F1 over the labels that occur as
+    gold or predicted (``present``), each 2·TP / (2·TP + FP + FN)."""
+    scores = []
+    for i, label in enumerate(labels):
+        if label in present:
+            tp = confusion[i, i]
+            denominator = confusion[i, :].sum() + confusion[:, i].sum()
+            scores.append(2 * tp / denominator if denominator else 0.0)
+    return float(np.mean(scores)) if scores else 0.0
+
+
 def _with_metrics(
     summary: Summary,
     gold_raw: pd.Series,
@@ -200,8 +222,6 @@ def _with_metrics(
     labels: list[str],
     label_column: str,
 ) -> Summary:
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
-
     mapping = map_gold_labels(gold_raw.tolist(), labels)
     gold = gold_raw.map(lambda v: mapping.get(v, ""))
     has_gold = gold_raw.str.strip() != ""
@@ -237,10 +257,11 @@ def _with_metrics(
                 "none score F1 0 and macro F1 averages them in, so it is low however good the rest is; read the "
                 "accuracy"
             )
+        confusion = confusion_counts(y_true, y_pred, labels)
         metrics |= {
-            "accuracy": float(accuracy_score(y_true, y_pred)),
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
-            "confusion": pd.DataFrame(confusion_matrix(y_true, y_pred, labels=labels), index=labels, columns=labels),
+            "accuracy": float(np.trace(confusion) / len(y_true)),
+            "macro_f1": macro_f1(confusion, labels, present=set(y_true) | set(y_pred)),
+            "confusion": pd.DataFrame(confusion, index=labels, columns=labels),
         }
     else:
         names = ", ".join(labels)

@@ -109,3 +109,24 @@ def test_polarity_reads_label_names_and_gold_values():
     from sentiment_app.batch.summary import polarity
 
     assert [polarity(v) for v in ("负面", "Positive", "好评", "中性", "其他")] == ["neg", "pos", "pos", "neu", None]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_accuracy_f1_and_confusion_agree_with_scikit_learn(seed):
+    """The summary counts its metrics itself (importing scikit-learn costs a CLI run ~2 s); they must be
+    sklearn's, also when some labels never occur as gold or as predicted."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    from sentiment_app.batch.summary import confusion_counts, macro_f1
+
+    rng = np.random.default_rng(seed)
+    labels = ["负面", "中性", "正面"]
+    used = labels[: 1 + seed % 3]  # 1, 2 or 3 labels in play
+    y_true = [str(x) for x in rng.choice(used, size=40)]
+    y_pred = [str(x) for x in rng.choice(labels if seed % 2 else used, size=40)]
+    confusion = confusion_counts(y_true, y_pred, labels)
+    assert confusion.tolist() == confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    assert np.trace(confusion) / len(y_true) == pytest.approx(accuracy_score(y_true, y_pred))
+    assert macro_f1(confusion, labels, present=set(y_true) | set(y_pred)) == pytest.approx(
+        f1_score(y_true, y_pred, average="macro", zero_division=0)
+    )
