@@ -144,10 +144,12 @@ def test_single_text_gives_probabilities_and_timing(cb):
     labels, notes = cb.classify_batch(["房间干净整洁，服务很好"], [cb.names[0]])
     assert set(labels[0]) == {"负面", "正面"} and sum(labels[0].values()) == pytest.approx(1.0, abs=1e-5)
     assert "置信度" in notes[0] and " ms" in notes[0]
-    spans, caption = cb.explain_text("房间干净整洁，服务很好", cb.names[0])
+    highlight, caption = cb.explain_text("房间干净整洁，服务很好", cb.names[0])
+    spans = [(span["token"], span["class_or_confidence"]) for span in highlight.value]
     assert "".join(ch for ch, _ in spans) == "房间干净整洁，服务很好"
-    assert all(w is None or -1.0 <= w <= 1.0 for _, w in spans)
-    assert any(w is not None for _, w in spans)
+    # Each highlighted word is a category of highlight.color_map (the sentiment it pushes toward).
+    assert all(c is None or c in highlight.color_map for _, c in spans)
+    assert any(c is not None for _, c in spans)
     assert caption.startswith("推动判断为")
 
 
@@ -525,6 +527,29 @@ def test_chart_colours_mean_the_same_everywhere():
     assert three["差评"] == NEGATIVE_COLOR and three["好评"] == POSITIVE_COLOR
     assert three["中评"] not in (NEGATIVE_COLOR, POSITIVE_COLOR)
     assert marked("负面", ["负面", "正面"]) == "🔴 负面" and marked("正面", ["负面", "正面"]) == "🟢 正面"
+
+
+def test_explanation_colours_are_the_labels_colours():
+    """Highlights use the charts' colours for the sentiment a word pushes toward, darker when strong; the
+    legend runs from strong 负面 to strong 正面 whatever the verdict."""
+    from sentiment_app.ui.formatting import NEGATIVE_COLOR, POSITIVE_COLOR, sentiment_spans
+
+    spans = [("干净", 0.9), ("，", None), ("有点吵", -0.3), ("还行", 0.2), ("太差", -0.8)]
+    for verdict in ("正面", "负面"):
+        value, colors = sentiment_spans(spans, verdict, ["负面", "正面"])
+        assert list(colors) == ["强烈推向负面", "推向负面", "推向正面", "强烈推向正面"]
+        assert colors["强烈推向负面"] == NEGATIVE_COLOR and colors["强烈推向正面"] == POSITIVE_COLOR
+        assert colors["推向负面"] not in (NEGATIVE_COLOR, POSITIVE_COLOR)
+        other = "负面" if verdict == "正面" else "正面"
+        assert value == [
+            ("干净", f"强烈推向{verdict}"),
+            ("，", None),
+            ("有点吵", f"推向{other}"),
+            ("还行", f"推向{verdict}"),
+            ("太差", f"强烈推向{other}"),
+        ]
+    value, colors = sentiment_spans([("一般", 0.7), ("差", -0.2)], "中评", ["差评", "中评", "好评"])
+    assert value == [("一般", "强烈推向中评"), ("差", "与判断相反")] and set(colors) >= {"强烈推向中评", "与判断相反"}
 
 
 def test_the_api_page_has_types_and_descriptions(classifier):

@@ -31,6 +31,7 @@ from .formatting import (
     marked,
     positive_label,
     progress_html,
+    sentiment_spans,
     summary_markdown,
     table_description,
     table_error,
@@ -184,7 +185,11 @@ class Callbacks(ApiCallbacks):
         """Highlighted words (weights in [-1, 1], long texts summarised) and a caption naming them."""
         if self.text_problem(text) is not None:  # classify_batch already said why, beside the label
             return [], ""
-        return render(explain(self.model(model), str(text)), min_weight=HIGHLIGHT_FLOOR)
+        clf = self.model(model)
+        explanation = explain(clf, str(text))
+        spans, caption = render(explanation, min_weight=HIGHLIGHT_FLOOR)
+        value, colors = sentiment_spans(spans, explanation.prediction.label or "", clf.labels)
+        return gr.HighlightedText(value=value, color_map=colors), caption
 
     # ---- tab 2: batch ----
     @property

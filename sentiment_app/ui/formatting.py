@@ -29,6 +29,10 @@ POSITIVE_COLOR = "#2e9e5b"
 OTHER_COLORS = ("#6b7280", "#3b82f6", "#a855f7", "#f59e0b", "#14b8a6")
 # The same colours as emoji, for Markdown tables (which cannot hold styled cells).
 POLARITY_MARKS = {"neg": "🔴", "pos": "🟢"}
+# Explanation highlights: a word whose weight reaches this is shaded in its label's full colour, a weaker
+# one in a light tint of it (Gradio's numeric highlight mode has fixed red/purple, so categories are used).
+STRONG_WEIGHT = 0.5
+LIGHT_TINT = 0.6  # share of white mixed into a label's colour for the weaker words
 # Shown beside a prediction whose top probability is below the artifact's calibrated threshold.
 UNCERTAIN_NOTE = "⚠️ **把握不大**：置信度低于模型校准过的阈值，这条评论最好由人来判断。"
 UNCERTAIN_MARK = "（把握不大）"
@@ -60,6 +64,42 @@ def label_colors(labels: Sequence[str]) -> dict[str, str]:
         else:
             colors[label] = next(others)
     return colors
+
+
+def _tint(color: str, white: float) -> str:
+    rgb = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * white):02x}" for c in rgb)
+
+
+def sentiment_spans(
+    spans: Sequence[tuple[str, float | None]], predicted: str, labels: Sequence[str]
+) -> tuple[list[tuple[str, str | None]], dict[str, str]]:
+    """Explanation spans (weights toward ``predicted`` in [-1, 1]) as categories named by the label each
+    word pushes toward, coloured like that label everywhere else (red 负面, green 正面), darker when
+    strong; and the colour map, in the labels' order (the legend's order). With more than two labels, a
+    word against the verdict is "与判断相反", in grey."""
+    colors = label_colors(labels)
+    others = [label for label in labels if label != predicted]
+    against = others[0] if len(others) == 1 else None
+    sides = [str(label) for label in labels if label in (predicted, against)]
+    if against is None:
+        sides.insert(0, "")
+    names: dict[tuple[str, bool], str] = {}
+    color_map: dict[str, str] = {}
+    for i, side in enumerate(sides):
+        color = colors.get(side, OTHER_COLORS[0])
+        for strong in (i == 0, i != 0):  # the legend runs dark, light | light, dark
+            name = ("强烈" if strong else "") + (f"推向{side}" if side else "与判断相反")
+            names[side, strong] = name
+            color_map[name] = color if strong else _tint(color, LIGHT_TINT)
+    out: list[tuple[str, str | None]] = []
+    for text, weight in spans:
+        if weight is None:
+            out.append((text, None))
+        else:
+            side = str(predicted) if weight > 0 else (str(against) if against is not None else "")
+            out.append((text, names[side, abs(weight) >= STRONG_WEIGHT]))
+    return out, color_map
 
 
 def verdict_bar_css() -> str:

@@ -148,8 +148,10 @@ def _single_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue:
         with gr.Accordion("示例", open=True, elem_id="examples-box"):
             examples = gr.Examples(SINGLE_EXAMPLES, inputs=[text], label="点一条即可分析")
         highlight = gr.HighlightedText(
-            label="哪些词影响了判断（红色推向这个判断，紫色相反）",
+            label="哪些词影响了判断（颜色是词推向的情感，越深越强）",
             show_legend=True,
+            show_inline_category=False,
+            elem_id="explanation",
             combine_adjacent=False,
         )
         top_chars = gr.Markdown(elem_classes="note")

@@ -43,9 +43,10 @@ def test_typed_review_gets_label_probabilities_and_highlighted_explanation(page:
     page.get_by_role("button", name="分析", exact=True).click()
 
     expect_verdict(page, app_server.labels)
-    explanation = page.get_by_test_id("highlighted-text:textfield")
+    explanation = page.locator("#explanation .textfield")
     expect(explanation).to_have_text(spaced(REVIEW))
-    expect(page.get_by_test_id("highlighted-text:color-legend")).to_contain_text("+1")
+    # The legend names the sentiment each colour pushes toward (red 负面, green 正面, as in the charts).
+    expect(page.get_by_test_id("highlighted-text:category-legend")).to_contain_text(f"推向{app_server.labels[-1]}")
     # At least one character carries a colour (Gradio marks weighted tokens "highlighted").
     expect(explanation.locator(".highlighted").first).to_be_visible()
     verdict = page.get_by_role("heading", level=2).inner_text()
@@ -73,4 +74,4 @@ def test_clicking_an_example_fills_the_box_and_classifies_it(page: Page, app_ser
     page.get_by_role("button", name=example).click()
     expect(page.get_by_role("textbox", name="评论")).to_have_value(example)
     expect_verdict(page, app_server.labels)
-    expect(page.get_by_test_id("highlighted-text:textfield")).to_have_text(spaced(example))
+    expect(page.locator("#explanation .textfield")).to_have_text(spaced(example))
