@@ -182,7 +182,8 @@ class Callbacks(ApiCallbacks):
         return describe_prediction(prediction, seconds, batched=batched, max_length=clf.max_length, labels=clf.labels)
 
     def explain_text(self, text: str | None, model: str | None) -> tuple[Any, str]:
-        """Highlighted words (weights in [-1, 1], long texts summarised) and a caption naming them."""
+        """Highlighted words (a category per word: the sentiment it pushes toward, strong or not; long texts
+        summarised) in the labels' colours, and a caption naming them."""
         if self.text_problem(text) is not None:  # classify_batch already said why, beside the label
             return [], ""
         clf = self.model(model)
