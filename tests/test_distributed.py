@@ -386,15 +386,7 @@ def test_the_model_worker_adds_the_predict_columns(full_model_dir):
     scored = distributed.ModelWorker(config, "text")(batch)
     assert list(scored.columns) == ["id", "text"] + RESULT_COLUMNS
     assert scored["sentiment"].tolist()[1] == "" and np.isnan(scored["confidence"][1])
-    table = LoadedTable(
-        frame=batch,
-        encoding="utf-8",
-        delimiter=",",
-        has_header=True,
-        text_column="text",
-        label_column=None,
-        columns=["id", "text"],
-    )
+    table = LoadedTable.in_memory(batch, "text")
     expected = classify_table(table, load_classifier(config))
     pd.testing.assert_frame_equal(scored, expected)
 

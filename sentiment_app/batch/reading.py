@@ -64,6 +64,19 @@ class LoadedTable:
     sheet: str | None = None
     warnings: tuple[str, ...] = field(default=())
 
+    @classmethod
+    def in_memory(cls, frame: pd.DataFrame, text_column: str, label_column: str | None = None) -> LoadedTable:
+        """A table that is already a frame (a Ray batch, a test's rows): its columns as given, no file."""
+        return cls(
+            frame=frame,
+            encoding=None,
+            delimiter=None,
+            has_header=True,
+            text_column=text_column,
+            label_column=label_column,
+            columns=list(frame.columns),
+        )
+
     @property
     def rows(self) -> int:
         return len(self.frame)

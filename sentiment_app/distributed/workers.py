@@ -135,15 +135,7 @@ class ModelWorker:
         """The batch's columns unchanged, then sentiment, confidence, prob_<label> (as ``predict`` writes them)."""
         api = batch_api()
         frame = batch.reset_index(drop=True)
-        table = api.LoadedTable(
-            frame=frame,
-            encoding=None,
-            delimiter=None,
-            has_header=True,
-            text_column=self.text_column,
-            label_column=None,
-            columns=list(frame.columns),
-        )
+        table = api.LoadedTable.in_memory(frame, self.text_column)
         return api.classify_table(table, self.classifier, chunk_size=max(len(frame), 1))
 
 

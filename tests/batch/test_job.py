@@ -33,15 +33,7 @@ from tests.batch.helpers import (
 def test_classify_keeps_order_and_skips_blank_cells():
     texts = ["很好", "", "太差了", "   ", "好好好", "差"] * 5
     frame = pd.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts}, dtype=str)
-    table = LoadedTable(
-        frame=frame,
-        encoding="utf-8",
-        delimiter=",",
-        has_header=True,
-        text_column="text",
-        label_column=None,
-        columns=["id", "text"],
-    )
+    table = LoadedTable.in_memory(frame, "text")
     fake = FakeClassifier()
     seen: list[tuple[int, int]] = []
     result = classify_table(table, fake, chunk_size=4, progress=lambda done, total: seen.append((done, total)))
@@ -63,15 +55,7 @@ def test_classify_keeps_order_and_skips_blank_cells():
 
 def test_cancel_from_progress_leaves_nothing_behind():
     frame = pd.DataFrame({"text": ["好"] * 10}, dtype=str)
-    table = LoadedTable(
-        frame=frame,
-        encoding=None,
-        delimiter=None,
-        has_header=True,
-        text_column="text",
-        label_column=None,
-        columns=["text"],
-    )
+    table = LoadedTable.in_memory(frame, "text")
 
     class Cancelled(Exception):
         pass
@@ -91,15 +75,7 @@ def test_result_columns_get_a_suffix_when_names_are_taken():
     assert result_column_names(LABELS) == ["sentiment", "confidence", "prob_负面", "prob_正面"]
     assert result_column_names(LABELS, ["text", "sentiment"])[:2] == ["sentiment_2", "confidence_2"]
     frame = pd.DataFrame({"text": ["好", "差"], "sentiment": ["正面", "负面"]}, dtype=str)
-    table = LoadedTable(
-        frame=frame,
-        encoding=None,
-        delimiter=None,
-        has_header=True,
-        text_column="text",
-        label_column="sentiment",
-        columns=["text", "sentiment"],
-    )
+    table = LoadedTable.in_memory(frame, "text", "sentiment")
     result = classify_table(table, FakeClassifier())
     assert result["sentiment"].tolist() == ["正面", "负面"]  # the input column is kept as it was
     assert result["sentiment_2"].tolist() == ["正面", "负面"]

@@ -184,15 +184,7 @@ def test_a_file_of_newlines_is_empty_and_data_after_them_is_refused(tmp_path):
 
 def table_of(n: int) -> LoadedTable:
     frame = pd.DataFrame({"text": [f"第{i}条很好" for i in range(n)]}, dtype=str)
-    return LoadedTable(
-        frame=frame,
-        encoding=None,
-        delimiter=None,
-        has_header=True,
-        text_column="text",
-        label_column=None,
-        columns=["text"],
-    )
+    return LoadedTable.in_memory(frame, "text")
 
 
 class SlowClassifier(FakeClassifier):
