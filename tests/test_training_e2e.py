@@ -210,32 +210,28 @@ def test_the_token_appears_nowhere(lora_run):
             assert TOKEN.encode() not in path.read_bytes(), path.name
 
 
+def _scratch_recipe(tmp_path: Path, settings: dict, scratch: dict) -> Path:
+    """compact.yaml for a tiny scratch model (1 layer, 32 wide, 2 epochs): ``settings`` and the
+    ``scratch:`` section's ``scratch`` on top of what both scratch tests share."""
+    recipe = tmp_path / "compact.yaml"
+    shape = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64, "max_position_embeddings": 64}
+    base = {
+        "base_model": "scratch",
+        "full_finetune": True,
+        "max_length": 64,
+        "epochs": 2,
+        "batch_size": 8,
+        "learning_rate": 5e-3,
+        "logging_steps": 1,
+    }
+    recipe.write_text(yaml.safe_dump(base | settings | {"scratch": scratch | shape}), encoding="utf-8")
+    return recipe
+
+
 def test_scratch_full_model_and_dry_run(tmp_path):
     """The compact-model mode: a character vocabulary from the training texts, a fresh BERT, a full artifact."""
-    recipe = tmp_path / "compact.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "base_model": "scratch",
-                "full_finetune": True,
-                "max_length": 64,
-                "epochs": 2,
-                "batch_size": 8,
-                "learning_rate": 5e-3,
-                "logging_steps": 1,
-                "dataset_name": "lansinuote/ChnSentiCorp",
-                "scratch": {
-                    "tokenizer": "char",
-                    "hidden_size": 32,
-                    "num_layers": 1,
-                    "num_heads": 2,
-                    "intermediate_size": 64,
-                    "max_position_embeddings": 64,
-                    "min_freq": 1,
-                },
-            }
-        ),
-        encoding="utf-8",
+    recipe = _scratch_recipe(
+        tmp_path, {"dataset_name": "lansinuote/ChnSentiCorp"}, {"tokenizer": "char", "min_freq": 1}
     )
     out = tmp_path / "compact"
 
@@ -297,35 +293,15 @@ def test_push_failure_keeps_the_artifact_and_a_rerun_replaces_it(tmp_path, base_
 
 def test_scratch_bpe_model_stored_in_float16(tmp_path):
     """The embedded model's recipe shape: BPE pieces from the training texts, float16 on disk, float32 served."""
-    recipe = tmp_path / "compact.yaml"
-    recipe.write_text(
-        yaml.safe_dump(
-            {
-                "base_model": "scratch",
-                "full_finetune": True,
-                "max_length": 64,
-                "epochs": 2,
-                "batch_size": 8,
-                "learning_rate": 5e-3,
-                "logging_steps": 1,
-                "adam_beta2": 0.98,
-                "adam_epsilon": 1e-6,
-                "save_dtype": "float16",
-                "card_notes": "A test model: its notes reach the card.",
-                "scratch": {
-                    "tokenizer": "bpe",
-                    "vocab_size": 300,
-                    "max_piece_length": 3,
-                    "min_freq": 1,
-                    "hidden_size": 32,
-                    "num_layers": 1,
-                    "num_heads": 2,
-                    "intermediate_size": 64,
-                    "max_position_embeddings": 64,
-                },
-            }
-        ),
-        encoding="utf-8",
+    recipe = _scratch_recipe(
+        tmp_path,
+        {
+            "adam_beta2": 0.98,
+            "adam_epsilon": 1e-6,
+            "save_dtype": "float16",
+            "card_notes": "A test model: its notes reach the card.",
+        },
+        {"tokenizer": "bpe", "vocab_size": 300, "max_piece_length": 3, "min_freq": 1},
     )
     out = tmp_path / "compact"
     code, stdout, stderr = _run([str(recipe), *_data(tmp_path), "--output-dir", str(out)])
