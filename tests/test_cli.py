@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import openpyxl
@@ -15,22 +12,9 @@ import pytest
 from sentiment_app import cli
 from tests import tiny
 from tests.batch.helpers import FakeClassifier, rows_text
+from tests.tiny import run_module
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULT_COLUMNS = ["sentiment", "confidence", "prob_负面", "prob_正面"]
-
-
-def run_module(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("SENTIMENT_")}
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "sentiment_app", *map(str, args)],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture()

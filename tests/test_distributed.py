@@ -46,17 +46,8 @@ def dev_frame() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "domain", "text"])
 
 
-def run_module(*args: object, **popen: object) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("SENTIMENT_", "RAY_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "sentiment_app", *map(str, args)],
-        cwd=ROOT,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        **popen,
-    )
+def run_module(*args: object) -> subprocess.CompletedProcess:
+    return tiny.run_module(*args, drop=("SENTIMENT_", "RAY_"), timeout=600)
 
 
 def error_line(stderr: str) -> str:

@@ -7,6 +7,9 @@ random unless a test trains them.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -216,3 +219,19 @@ def split_files_flags(folder: Path, names: Sequence[str], *, integer_labels: boo
         "--label-names",
         ",".join(names),
     ]
+
+
+def run_module(
+    *args: object, drop: tuple[str, ...] = ("SENTIMENT_",), timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m sentiment_app ARGS`` from the repository root, with the environment's settings that
+    start with ``drop`` removed (so a developer's SENTIMENT_* cannot change what a test sees)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    return subprocess.run(
+        [sys.executable, "-m", "sentiment_app", *map(str, args)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
