@@ -198,7 +198,7 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
     # the label column doubles as a domain column: two domains of 12 rows, each repeated up to 60 % (14 rows)
     balance = ["--domain-column", "sentiment", "--min-domain-share", "0.6"]
     distill = ["--distill-teacher", "tfidf", "--distill-weight", "0.3", "--distill-folds", "3"]
-    return [str(recipe), *_files(root), *balance, *distill, "--mlm-epochs", "1", *out]
+    return [str(recipe), *_files(root), *balance, *distill, "--mlm-epochs", "1", "--token-dropout", "0.2", *out]
 
 
 def _hub_dataset():
@@ -375,6 +375,11 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
     ),
     "distill_weight": ("scratch", lambda r: r.trainer.distill_weight == 0.3),
     "distill_folds": ("scratch", lambda r: "teacher fold 3/3" in r.stdout and "teacher fold 4/" not in r.stdout),
+    # tokens were hidden in the fine-tuning batches (the teacher's trainer wraps the token-dropout one)
+    "token_dropout": (
+        "scratch",
+        lambda r: r.trainer.token_dropout == 0.2 and 0 < r.trainer.tokens_hidden < r.trainer.tokens_seen,
+    ),
     "clause_crops": (
         "full",
         lambda r: (

@@ -168,6 +168,11 @@ class TrainConfig:
         "add this fraction of training reviews again as a short excerpt of 1-3 clauses with the same label "
         "(counters a length/label shortcut)",
     )
+    # Share of word pieces hidden as [MASK] in each training batch, drawn anew every step (training/augment.py):
+    # the model learns to read every cue of a review, not only the strongest word. 0 = off.
+    token_dropout: float = flag(
+        0.0, "X", "hide this share of each training batch's word pieces as [MASK], anew every step (0 = off)"
+    )
 
     # Knowledge distillation: "tfidf" trains a character 1-3-gram TF-IDF + logistic regression teacher on the
     # training rows (out-of-fold: each row's soft target comes from the fold model that never saw it, so the
@@ -381,6 +386,8 @@ class TrainConfig:
             raise UserError("--mlm-epochs pre-trains a model built from scratch: it needs --base-model scratch")
         if not 0 <= self.min_domain_share < 1:
             raise UserError(f"--min-domain-share must be in [0, 1), got {self.min_domain_share}")
+        if not 0 <= self.token_dropout < 0.5:
+            raise UserError(f"--token-dropout must be in [0, 0.5), got {self.token_dropout}")
         if not 0 <= self.clause_crops <= 1 or not 0 <= self.label_smoothing < 1:
             raise UserError("--clause-crops must be in [0, 1] and --label-smoothing in [0, 1)")
         if not 0 < self.adam_beta2 < 1 or self.adam_epsilon <= 0:

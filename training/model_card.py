@@ -260,6 +260,12 @@ def _body(facts: CardFacts) -> str:
             if config.mlm_epochs
             else ""
         )
+        + (
+            f" In every fine-tuning step {config.token_dropout:.0%} of the word pieces were hidden as [MASK] (token "
+            "dropout), so the model reads every cue of a review rather than its single strongest word."
+            if config.token_dropout
+            else ""
+        )
         + (f" Label smoothing {config.label_smoothing:g}." if config.label_smoothing else "")
         + (
             f" Training domains smaller than {config.min_domain_share:.0%} of the rows were repeated up to that share."

@@ -137,6 +137,9 @@ def run(
 
     trainer = make_trainer(config, built, encoded, splits.labels)
     train_output = trainer.train()
+    if config.token_dropout:
+        share = trainer.tokens_hidden / max(trainer.tokens_seen, 1)
+        print(f"token dropout: hid {trainer.tokens_hidden:,} of {trainer.tokens_seen:,} training tokens ({share:.1%})")
     if config.is_scratch and config.resolved_scratch.tie_traditional:
         tied = modeling.tie_traditional(trainer.model, tokenizer)
         print(f"traditional characters tied to their simplified forms' embeddings: {tied}")
@@ -279,6 +282,15 @@ def make_trainer(
         + (f"max {config.max_steps} steps" if config.max_steps else f"{config.epochs:g} epoch(s)")
     )
     trainer_class = length_grouped_trainer_class()  # similar lengths per batch, batches in random order
+    if config.token_dropout:
+        from training.augment import token_dropout_trainer_class
+
+        tokenizer = built.tokenizer
+        if tokenizer.mask_token_id is None:
+            raise UserError(f"--token-dropout needs a tokenizer with a [MASK] token; {config.base_model}'s has none")
+        trainer_class = token_dropout_trainer_class(
+            trainer_class, config.token_dropout, tokenizer.mask_token_id, tokenizer.all_special_ids
+        )
     if config.distill_teacher:
         trainer_class = distilling_trainer_class(trainer_class, config.distill_weight)
     return trainer_class(
