@@ -133,6 +133,45 @@ def evaluate(
     return results, seconds
 
 
+def speed(folder: str | None, classifier: Any, texts: Sequence[str], singles: Sequence[str]) -> dict[str, Any]:
+    """Issue 13's speed floors for the shipped model: texts/s of ``python -m sentiment_app predict`` on a CSV of
+    ``texts`` as a whole fresh process (start-up included), and the in-process single-text p50 over ``singles``
+    (each text alone, after one warm-up call)."""
+    import os
+    import statistics
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "texts.csv"
+        with source.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text"])
+            writer.writerows([t] for t in texts)
+        command = [sys.executable, "-m", "sentiment_app", "predict", str(source), "-o", str(Path(tmp) / "out.csv")]
+        command += ["-q", "--text-column", "text"] + (["--model", folder] if folder else [])
+        load = os.getloadavg()[0]
+        start = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, check=True, stdin=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+    classifier.predict(singles[0])
+    latencies = []
+    for text in singles:
+        begin = time.perf_counter()
+        classifier.predict(text)
+        latencies.append(time.perf_counter() - begin)
+    return {
+        "cli_texts": len(texts),
+        "cli_wall_s": round(wall, 2),
+        "cli_texts_per_s": round(len(texts) / wall, 1),
+        "single_texts": len(singles),
+        "single_p50_ms": round(1000 * statistics.median(latencies), 1),
+        "single_p95_ms": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))], 1),
+        "load_before": round(load, 2),
+        "cpus": os.cpu_count(),
+    }
+
+
 def table(results: dict[str, dict[str, dict]], models: Sequence[str]) -> str:
     """Markdown: one row per set, accuracy / macro F1 / ECE per model; the best accuracy in bold."""
     head = "| set | rows | " + " | ".join(f"{m} acc | {m} F1 | {m} ECE" for m in models) + " |"
@@ -200,6 +239,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "uncertain": p.uncertain,
                 }
             )
+    all_dev = sets["ChnSentiCorp dev"][0] + sets["multidomain dev"][0]
+    timing = speed(args.model, classifier, all_dev, phrase_texts + sets["ChnSentiCorp dev"][0][:100])
+    print(
+        f"speed: python -m sentiment_app predict on {timing['cli_texts']:,} dev texts, whole process "
+        f"{timing['cli_wall_s']:.1f} s = {timing['cli_texts_per_s']:.0f} texts/s (floor 500); single text p50 "
+        f"{timing['single_p50_ms']:.1f} ms, p95 {timing['single_p95_ms']:.1f} ms (floor p50 < 50 ms); "
+        f"load {timing['load_before']:.1f} at the start, {timing['cpus']} CPUs"
+    )
     ahead = {
         set_name: all(by_model["embedded"]["accuracy"] > by_model[m]["accuracy"] for m in names[1:])
         for set_name, by_model in results.items()
@@ -223,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "embedded_ahead_of_both": ahead,
             "embedded_phrases_by_domain": by_domain,
             "embedded_phrases_misread": misread,
+            "speed": timing,
             "table": text,
         },
     )
