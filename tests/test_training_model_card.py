@@ -96,3 +96,11 @@ def test_card_says_when_the_encoder_was_pre_trained_on_the_training_texts():
     _, body = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True, mlm_epochs=1.5))
     assert "masked language model" not in without
     assert "pre-trained as a masked language model for 1.5 epoch(s) on the training texts alone" in body
+
+
+def test_card_says_when_tokens_were_hidden_in_training():
+    scratch = dict(kind="full", base_model=None, base_is_hub=False, target_modules=None)
+    _, without = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True))
+    _, body = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True, token_dropout=0.1))
+    assert "token dropout" not in without
+    assert "10% of the word pieces were hidden as [MASK] (token dropout)" in body
