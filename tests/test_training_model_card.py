@@ -90,17 +90,20 @@ def test_local_base_is_named_in_the_body_not_the_metadata():
     assert "/models/bert-base-chinese" in body
 
 
-def test_card_says_when_the_encoder_was_pre_trained_on_the_training_texts():
+@pytest.mark.parametrize(
+    ("setting", "absent_without", "said"),
+    [
+        (
+            {"mlm_epochs": 1.5},
+            "masked language model",
+            "pre-trained as a masked language model for 1.5 epoch(s) on the training texts alone",
+        ),
+        ({"token_dropout": 0.1}, "token dropout", "10% of the word pieces were hidden as [MASK] (token dropout)"),
+    ],
+)
+def test_card_says_what_a_scratch_model_was_trained_with(setting, absent_without, said):
     scratch = dict(kind="full", base_model=None, base_is_hub=False, target_modules=None)
     _, without = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True))
-    _, body = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True, mlm_epochs=1.5))
-    assert "masked language model" not in without
-    assert "pre-trained as a masked language model for 1.5 epoch(s) on the training texts alone" in body
-
-
-def test_card_says_when_tokens_were_hidden_in_training():
-    scratch = dict(kind="full", base_model=None, base_is_hub=False, target_modules=None)
-    _, without = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True))
-    _, body = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True, token_dropout=0.1))
-    assert "token dropout" not in without
-    assert "10% of the word pieces were hidden as [MASK] (token dropout)" in body
+    _, body = _card(**scratch, config=TrainConfig(base_model="scratch", full_finetune=True, **setting))
+    assert absent_without not in without
+    assert said in body
