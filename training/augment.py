@@ -44,10 +44,9 @@ def token_dropout_trainer_class(base: type, rate: float, mask_id: int, keep_ids:
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if model.training and "input_ids" in inputs:
                 inputs = dict(inputs)
-                ids = inputs["input_ids"]
-                inputs["input_ids"] = hide_tokens(ids, inputs.get("attention_mask"), rate, mask_id, keep)
+                ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+                inputs["input_ids"] = hide_tokens(ids, mask, rate, mask_id, keep)
                 self.tokens_hidden += int((inputs["input_ids"] != ids).sum())
-                mask = inputs.get("attention_mask")
                 self.tokens_seen += int(mask.sum()) if mask is not None else ids.numel()
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
