@@ -139,21 +139,17 @@ def speed(folder: str | None, classifier: Any, texts: Sequence[str], singles: Se
     (each text alone, after one warm-up call)."""
     import os
     import statistics
-    import subprocess
     import tempfile
 
+    from benchmarks.bench_load import percentile
+    from benchmarks.whole_job import TEXT_COLUMN, run_process, write_texts
+
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "texts.csv"
-        with source.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text"])
-            writer.writerows([t] for t in texts)
+        source = write_texts(Path(tmp) / "texts.csv", texts)
         command = [sys.executable, "-m", "sentiment_app", "predict", str(source), "-o", str(Path(tmp) / "out.csv")]
-        command += ["-q", "--text-column", "text"] + (["--model", folder] if folder else [])
+        command += ["-q", "--text-column", TEXT_COLUMN] + (["--model", folder] if folder else [])
         load = os.getloadavg()[0]
-        start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, check=True, stdin=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
+        process = run_process(command, ROOT)
     classifier.predict(singles[0])
     latencies = []
     for text in singles:
@@ -162,11 +158,12 @@ def speed(folder: str | None, classifier: Any, texts: Sequence[str], singles: Se
         latencies.append(time.perf_counter() - begin)
     return {
         "cli_texts": len(texts),
-        "cli_wall_s": round(wall, 2),
-        "cli_texts_per_s": round(len(texts) / wall, 1),
+        "cli_wall_s": round(process["wall_s"], 2),
+        "cli_texts_per_s": round(len(texts) / process["wall_s"], 1),
+        "cli_peak_rss_mb": process["peak_rss_mb"],
         "single_texts": len(singles),
         "single_p50_ms": round(1000 * statistics.median(latencies), 1),
-        "single_p95_ms": round(1000 * sorted(latencies)[int(0.95 * (len(latencies) - 1))], 1),
+        "single_p95_ms": round(1000 * percentile(latencies, 0.95), 1),
         "load_before": round(load, 2),
         "cpus": os.cpu_count(),
     }
