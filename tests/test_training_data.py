@@ -49,11 +49,13 @@ def test_local_files_of_every_format_keep_label_names(tmp_path):
     assert splits.test["label"] == [y for _, y in tiny.HELD_OUT_REVIEWS[6:]]
 
 
-def test_string_labels_without_names_are_sorted_names(tmp_path):
+def test_string_labels_without_names_put_negative_first(tmp_path, capsys):
+    """Code-point order would give 正面 (U+6B63) before 负面 (U+8D1F): the sentiment rule puts 负面 first."""
     tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
     tiny.write_reviews(tmp_path / "dev.csv", tiny.HELD_OUT_REVIEWS)
     splits = data.load_splits(_config(tmp_path, "train.csv", "dev.csv"))
-    assert splits.labels == sorted(["负面", "正面"])
+    assert splits.labels == ["负面", "正面"]
+    assert capsys.readouterr().out.startswith("labels: 负面, 正面 (the usual sentiment names, negative first)")
     index = {name: i for i, name in enumerate(splits.labels)}
     assert splits.validation["label"] == [index[tiny.LABELS[y]] for _, y in tiny.HELD_OUT_REVIEWS]
 

@@ -62,8 +62,11 @@ class LabelledSplits:
         return {name: len(split) for name, split in self.items()}
 
 
-def load_splits(config: TrainConfig) -> LabelledSplits:
-    """Read the configured data, map labels to indices, and apply the sample caps (shuffled by seed)."""
+def load_splits(config: TrainConfig, base_head: Sequence[str] | None = None) -> LabelledSplits:
+    """Read the configured data, map labels to indices, and apply the sample caps (shuffled by seed).
+
+    ``base_head``: the class names of the base model's classification head (``id2label`` order), which
+    the classes follow when they are the same set (:mod:`training.labels`)."""
     texts: dict[str, list[str]] = {}
     raw_labels: dict[str, list[Any]] = {}
     domains: dict[str, list[str]] = {}
@@ -97,7 +100,7 @@ def load_splits(config: TrainConfig) -> LabelledSplits:
             )
             parts[name] = [source] * len(texts[name])
     names = config.label_names or class_names or KNOWN_LABEL_NAMES.get(str(config.dataset or ""))
-    label_ids, labels = encode_labels(raw_labels, names)
+    label_ids, labels = encode_labels(raw_labels, names, base_head, names_given=config.label_names is not None)
     return _to_datasets(texts, label_ids, labels, source, config, domains, parts)
 
 
@@ -228,44 +231,81 @@ def _columns(
 
 
 def encode_labels(
-    raw: dict[str, list[Any]], names: Sequence[str] | None = None
+    raw: dict[str, list[Any]],
+    names: Sequence[str] | None = None,
+    base_head: Sequence[str] | None = None,
+    *,
+    names_given: bool = False,
 ) -> tuple[dict[str, list[int]], list[str]]:
     """Map each split's raw labels (strings or integers) to class indices; return (ids, label names).
 
     * integer labels with ``names``: the integer is the index into ``names``;
     * string labels with ``names``: ``names`` fixes the class order;
-    * no names: the sorted distinct labels of the training split, as strings.
-    A label outside the known classes is an error, not a silent new class.
+    * no names: string labels follow the base's head (``base_head``) when it names the same set, else the
+      rule of :func:`training.labels.rule_order` (negative first, numbers by value, stars by count);
+      integers are their own names, in order of value.
+    ``names_given`` (``--label-names``): every name must occur in the training split. Names that come from
+    the dataset are reordered to ``base_head`` when they are its set. A label outside the known classes is
+    an error, not a silent new class. The chosen order is printed with its reason.
     """
+    from .labels import choose_order
+
     values = {split: [_normalise(v) for v in labels] for split, labels in raw.items()}
     all_values = [v for labels in values.values() for v in labels]
     integers = all(isinstance(v, int) for v in all_values)
     if names is not None:
         names = [str(n) for n in names]
+        why = "--label-names" if names_given else "the dataset's label names"
         if integers:
             bad = sorted({v for v in all_values if not 0 <= v < len(names)})
             if bad:
                 raise UserError(f"integer labels {bad[:5]} are outside 0..{len(names) - 1} of the label names {names}")
-            return values, names  # type: ignore[return-value]
-        index = {name: i for i, name in enumerate(names)}
+            index: dict[Any, int] = {i: i for i in range(len(names))}
+        else:
+            index = {name: i for i, name in enumerate(names)}
     else:
         train_values = sorted(set(values["train"]), key=lambda v: (not isinstance(v, int), v))
         if integers:
+            why = "integers without names, by value"
+            hint = f" (the base's head names {','.join(base_head)})" if base_head else ""
             print(
                 f"labels are integers without names; the app will show {', '.join(map(str, train_values))}: "
-                "pass --label-names to name them"
+                f"pass --label-names to name them{hint}"
             )
-        index = {v: i for i, v in enumerate(train_values)}
-        names = [str(v) for v in train_values]
+            names = [str(v) for v in train_values]
+            index = {v: i for i, v in enumerate(train_values)}
+        else:
+            names, why = choose_order([str(v) for v in train_values], base_head)
+            index = {v: i for i, v in enumerate(names)}
     unknown = sorted({str(v) for v in all_values if v not in index})
     if unknown:
         raise UserError(
             f"labels {unknown[:5]} are not among the classes {names}"
             + ("" if len(names) else " (the training split defines the classes)")
         )
+    if names_given:
+        present = set(values.get("train", all_values))
+        lacking = [name for key, name in zip(index, names) if key not in present]
+        if lacking:
+            raise UserError(
+                f"--label-names names {', '.join(lacking)}, which no training row has "
+                f"(the training labels: {', '.join(sorted(map(str, present)))})"
+            )
     if len(names) < 2:
         raise UserError(f"the training data has a single class ({names[0]}); a classifier needs at least two")
-    return {split: [index[v] for v in labels] for split, labels in values.items()}, list(names)
+    ids = {split: [index[v] for v in labels] for split, labels in values.items()}
+    if base_head is not None and names != list(base_head) and sorted(names) == sorted(base_head):
+        if names_given:
+            print(
+                f"note: --label-names orders the classes {', '.join(names)}, but the base's head reads "
+                f"{', '.join(base_head)}: its trained answers will be relabelled (the sanity gate checks the result)"
+            )
+        else:  # the dataset's names in the head's order: the head's trained rows keep their meaning
+            position = {name: i for i, name in enumerate(base_head)}
+            ids = {split: [position[names[i]] for i in split_ids] for split, split_ids in ids.items()}
+            names, why = list(base_head), "the order of the base model's classification head"
+    print(f"labels: {', '.join(names)} ({why})")
+    return ids, list(names)
 
 
 def _normalise(value: Any) -> Any:
