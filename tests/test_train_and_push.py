@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 import yaml
 from safetensors import safe_open
+from transformers import TrainerCallback
 
 from sentiment_app.artifact import artifact_kind, read_labels, validate_artifact
 from tests import tiny
 from tests.test_training_data import _config
 from tests.test_training_push import FakeHub
-from training import data, modeling, train_and_push
+from training import data, hub_access, modeling, outputs, train_and_push
 from training.config import TrainConfig
 
 # PEFT's k-bit preparation (the --quantization path) calls a transformers API marked for removal in v6.
@@ -139,6 +140,7 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
             "query,key",
             *out,
             "--keep-checkpoints",
+            "--allow-weak",
             "--card-notes",
             NOTES,
             "--push-to-hub",
@@ -173,6 +175,8 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
             MERGED_REPO,
             "--dry-run",
         ]
+    if name == "resume":  # a scratch run stopped at its first checkpoint (step 3 of 4), then resumed
+        return [*_files(root), *_resume_flags(root), "--resume", *out]
     recipe = root / "scratch.yaml"  # the recipe-only scratch: section
     recipe.write_text(
         yaml.safe_dump(
@@ -201,6 +205,22 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
     return [str(recipe), *_files(root), *balance, *distill, "--mlm-epochs", "1", "--token-dropout", "0.2", *out]
 
 
+def _resume_flags(root: Path) -> list[str]:
+    settings = {"max_length": 32, "max_steps": 4, "batch_size": 8}
+    recipe = root / "resume.yaml"
+    recipe.write_text(yaml.safe_dump({"base_model": "scratch", "full_finetune": True, **settings}), encoding="utf-8")
+    shape = {"tokenizer": "char", "hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 24}
+    recipe.write_text(recipe.read_text() + yaml.safe_dump({"scratch": {**shape, "min_freq": 1}}), encoding="utf-8")
+    return [str(recipe)]
+
+
+class StopAtFirstSave(TrainerCallback):
+    """Presses Ctrl-C once the first checkpoint is on disk."""
+
+    def on_save(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt
+
+
 def _hub_dataset():
     import datasets
 
@@ -226,14 +246,15 @@ def _run(name: str, root: Path) -> Run:
     hub, factory_calls = FakeHub(), []
     real_make_trainer, real_load_splits = train_and_push.make_trainer, data.load_splits
 
-    def make_trainer(config, built, encoded, labels):
-        seen.update(
-            config=config, built=built, encoded=encoded, trainer=real_make_trainer(config, built, encoded, labels)
-        )
+    def make_trainer(config, built, encoded, labels, **kwargs):
+        trainer = real_make_trainer(config, built, encoded, labels, **kwargs)
+        if not config.resume and name == "resume":
+            trainer.add_callback(StopAtFirstSave())
+        seen.update(config=config, built=built, encoded=encoded, trainer=trainer)
         return seen["trainer"]
 
-    def load_splits(config):
-        seen["splits"] = real_load_splits(config)
+    def load_splits(config, *args):
+        seen["splits"] = real_load_splits(config, *args)
         return seen["splits"]
 
     def quantized_loading(mode: str) -> dict[str, Any]:  # bitsandbytes needs CUDA: record the request instead
@@ -252,8 +273,13 @@ def _run(name: str, root: Path) -> Run:
         mp.setattr(data, "load_splits", load_splits)
         mp.setattr(modeling, "quantized_loading_kwargs", quantized_loading)
         mp.setattr(datasets, "load_dataset", lambda *a, **k: loaded.append(a) or _hub_dataset())
+        mp.setattr(hub_access, "unreachable_reason", lambda endpoint: None)  # the Hub dataset is a stand-in
+        argv = _argv(name, root, base)
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            code = train_and_push.main(_argv(name, root, base), api_factory=factory)
+            if name == "resume":
+                stopped = train_and_push.main([a for a in argv if a != "--resume"])
+                assert stopped == 130 and "--resume" in stderr.getvalue(), stderr.getvalue()
+            code = train_and_push.main(argv, api_factory=factory)
     return Run(
         code=code,
         stdout=stdout.getvalue(),
@@ -442,9 +468,22 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
     # --- output and push ---
     "output_dir": (
         "lora",
-        lambda r: validate_artifact(r.out) == [] and r.trainer.args.output_dir == str(r.out / "checkpoints"),
+        lambda r: (
+            validate_artifact(r.out) == []
+            and r.trainer.args.output_dir == str(outputs.work_dir(r.out) / "checkpoints")
+            and not outputs.work_dir(r.out).exists()
+        ),
     ),
     "keep_checkpoints": ("lora", lambda r: any((r.out / "checkpoints").glob("checkpoint-*"))),
+    "resume": (
+        "resume",
+        lambda r: (
+            r.metrics()["train"]["resumed_from"] == "checkpoint-3"
+            and r.metrics()["train"]["steps"] == 4
+            and "resuming from" in r.stdout
+        ),
+    ),
+    "allow_weak": ("lora", lambda r: r.metrics()["sanity_gate"]["allow_weak"] is True),
     "save_dtype": ("full", lambda r: r.weight_dtypes() <= {"torch.float16", "torch.int64"}),
     "card_notes": ("lora", lambda r: NOTES in r.card()[1]),
     "push_to_hub": (
@@ -526,7 +565,7 @@ def test_trainer_setup(tmp_path, base_model_dir):
 
     assert isinstance(trainer._get_train_sampler(), ShuffledLengthGroupedSampler)
     assert not args.fp16 and not args.bf16  # no CUDA here
-    assert args.output_dir == str(tmp_path / "out" / "checkpoints")
+    assert args.output_dir == str(tmp_path / "out.partial" / "checkpoints")
     assert isinstance(trainer.data_collator, DataCollatorWithPadding)
     assert any(isinstance(cb, EarlyStoppingCallback) for cb in trainer.callback_handler.callbacks)
 

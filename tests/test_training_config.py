@@ -256,13 +256,22 @@ def test_output_dir_that_is_not_ours_is_refused(tmp_path, capsys):
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep me"
 
 
-def test_output_dir_of_an_interrupted_run_is_reused(tmp_path):
-    from training.train_and_push import prepare_output_dir
+def test_output_dir_of_an_interrupted_run_is_reused(tmp_path, capsys):
+    """A rerun without --resume starts afresh (and says it drops the old checkpoints); --resume keeps them."""
+    from training import outputs
 
     out = tmp_path / "out"
-    (out / "checkpoints" / "checkpoint-5").mkdir(parents=True)  # a run stopped before writing the artifact
-    prepare_output_dir(out)
-    assert out.is_dir() and not (out / "checkpoints").exists()
+    checkpoint = outputs.work_dir(out) / "checkpoints" / "checkpoint-5"
+    checkpoint.mkdir(parents=True)  # a run stopped before writing the artifact
+    (checkpoint / "trainer_state.json").write_text("{}", encoding="utf-8")
+    assert outputs.start(out, resume=True) == outputs.work_dir(out) and outputs.last_checkpoint(out) == checkpoint
+    work = outputs.start(out, resume=False)
+    assert work.is_dir() and not any(work.iterdir()) and not out.exists()
+    assert "interrupted run" in capsys.readouterr().out
+    with pytest.raises(UserError, match="--resume: no checkpoint"):
+        outputs.start(out, resume=True)
+    (out / "checkpoints").mkdir(parents=True)  # what older versions of the script left in DIR itself
+    outputs.check_output_dir(out)
 
 
 @pytest.mark.parametrize(

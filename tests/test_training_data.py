@@ -224,7 +224,8 @@ def test_offline_hub_through_the_real_libraries(tmp_path, base_model_dir):
     )
     assert model_run.returncode == 2
     last = model_run.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: cannot load base model hfl/chinese-macbert-base") and "local model folder" in last
+    assert last.startswith("error: cannot load base model hfl/chinese-macbert-base")
+    assert "hf download hfl/chinese-macbert-base --local-dir" in last and "--base-model scratch" in last
     assert "Traceback" not in model_run.stderr
 
 

@@ -108,3 +108,21 @@ def test_label_names_override_the_head_with_a_note(capsys):
 def test_label_names_the_data_lacks_are_an_error(raw, names):
     with pytest.raises(UserError, match="--label-names names 中性, which no training row has"):
         data.encode_labels(raw, names, names_given=True)
+
+
+def test_label_names_the_data_lacks_exit_2_with_one_line(tmp_path, capsys):
+    from tests import tiny
+    from training.train_and_push import main
+
+    tiny.write_reviews(tmp_path / "train.csv", tiny.REVIEWS)
+    argv = ["--base-model", "scratch", "--full-finetune", "--label-names", "负面,中性,正面", "--output-dir"]
+    code = main(
+        [*argv, str(tmp_path / "out"), "--train-file", str(tmp_path / "train.csv")]
+        + [
+            "--validation-file",
+            str(tmp_path / "train.csv"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: --label-names names 中性") and len(err.strip().splitlines()) == 1
+    assert not any(tmp_path.glob("out*"))  # nothing left behind

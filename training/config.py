@@ -246,8 +246,18 @@ class TrainConfig:
     output_dir: str = flag(
         "outputs/sentiment-lora", "DIR", "artifact folder to write (checkpoints go to DIR/checkpoints)"
     )
-    # Checkpoints are deleted once the best model is saved; keep them to resume or inspect.
+    # Checkpoints are deleted once the best model is saved; keep them to inspect.
     keep_checkpoints: bool = flag(False, None, "keep DIR/checkpoints after training")
+    # A stopped (Ctrl-C) or crashed run keeps its last checkpoint in DIR.partial/checkpoints; the same command
+    # with --resume continues from it (the Trainer's resume_from_checkpoint) instead of starting afresh.
+    resume: bool = flag(
+        False, None, "continue an interrupted run of this --output-dir from its last checkpoint (DIR.partial)"
+    )
+    # The sanity gate (training/gate.py) refuses a model worse than always answering the majority class, or one
+    # that looks label-swapped: no push, the folder set aside as DIR.failed. Off only for deliberate experiments.
+    allow_weak: bool = flag(
+        False, None, "keep and push a model that fails the sanity gate (worse than the majority class, swapped labels)"
+    )
     # Weights of full models on disk: "float16" halves the folder (what keeps the embedded model under
     # 10 MB); loaders cast back to float32 and the predictions stay the same. Adapters are saved as trained.
     save_dtype: str = flag(

@@ -104,10 +104,12 @@ def load_base_config(base: str) -> Any:
     try:
         return AutoConfig.from_pretrained(base, trust_remote_code=False)
     except (OSError, ValueError, KeyError) as exc:
-        raise UserError(
-            f"cannot load base model {base}: {first_line(exc)[:200]} "
-            "(offline? pass a local model folder with --base-model)"
-        ) from None
+        from .hub_access import is_offline, ways_on
+
+        reason = first_line(exc)[:200]
+        offline = is_offline() or any(word in reason for word in ("connect", "offline", "cached"))
+        hint = f" Ways on: {ways_on({'model': base})}" if offline and not Path(base).is_absolute() else ""
+        raise UserError(f"cannot load base model {base}: {reason}{hint}") from None
 
 
 def load_base_tokenizer(base: str) -> Any:

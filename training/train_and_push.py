@@ -32,7 +32,6 @@ if __package__ in (None, ""):
 import json
 import math
 import shlex
-import shutil
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +45,7 @@ from sentiment_app.artifact import (
 )
 from training.config import TrainConfig, parse_config
 from training.errors import UserError, redact
+from training.outputs import CHECKPOINTS_DIR
 
 if TYPE_CHECKING:  # torch, transformers and datasets load only once the config is known good
     import datasets
@@ -54,14 +54,14 @@ if TYPE_CHECKING:  # torch, transformers and datasets load only once the config 
     from training.data import LabelledSplits
     from training.modeling import BuiltModel
 
-CHECKPOINTS_DIR = "checkpoints"
 MLM_DIR = "mlm"  # the pre-training Trainer's scratch folder under CHECKPOINTS_DIR (nothing is kept)
 COMMAND_PREFIX = "python training/train_and_push.py"
 ApiFactory = Callable[[str, str], Any]  # (endpoint, token) -> HfApi-like
 
 
 def main(argv: Sequence[str] | None = None, *, api_factory: ApiFactory | None = None) -> int:
-    """Run the whole flow; return the exit code (0 done, 2 a user's mistake with one ``error:`` line)."""
+    """Run the whole flow; return the exit code (0 done, 2 a user's mistake with one ``error:`` line,
+    130 stopped by Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     token: str | None = os.environ.get("HF_TOKEN") or None  # redacted from every message, used or not
     try:
@@ -74,16 +74,24 @@ def main(argv: Sequence[str] | None = None, *, api_factory: ApiFactory | None = 
     except UserError as exc:
         print(f"error: {redact(str(exc), token)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    except KeyboardInterrupt as exc:
+        stopped = f"error: interrupted{'; ' + str(exc) if str(exc) else ''}"
+    else:
+        return 0
+    import gc
+
+    gc.collect()  # the stopped Trainer's progress bars print their last state when collected: before the error line
+    print(stopped, file=sys.stderr)
+    return 130
 
 
 def run(
     config: TrainConfig, argv: Sequence[str], *, token: str | None = None, api_factory: ApiFactory | None = None
 ) -> Path:
-    """Train, evaluate, save the artifact folder and (optionally) push it; return the folder."""
+    """Train, evaluate, pass the sanity gate, save the artifact folder and (optionally) push it; return the folder.
+
+    The folder is assembled in ``DIR.partial`` and renamed at the end (:mod:`training.outputs`): a failed
+    or stopped run never leaves anything under the final name."""
     out = Path(config.output_dir)
     if (config.push_to_hub or config.push_merged) and not config.dry_run and not token:
         flag = "--push-to-hub" if config.push_to_hub else "--push-merged"
@@ -91,16 +99,70 @@ def run(
             f"{flag} needs a Hugging Face token: set HF_TOKEN or run `hf auth login` "
             "(checked before training so no run is wasted)"
         )
-    prepare_output_dir(out)
+    from training import outputs
+    from training.hub_access import ensure_hub
 
-    from training import data, modeling
+    outputs.check_output_dir(out)
+    ensure_hub(config)  # seconds, not the Hub client's ~25 s of retries, when there is no network
+    from training import modeling  # torch and transformers load from here on
 
     base = modeling.resolve_base_model(config.base_model)
-    base_config = tokenizer = None
+    work = outputs.start(out, resume=config.resume)
+    try:
+        trained = train_and_save(config, argv, base, work, token=token)
+    except KeyboardInterrupt:
+        checkpoint = outputs.abandon(work, out) if _is_main_process() else None
+        if checkpoint is None:
+            raise KeyboardInterrupt("stopped before the first checkpoint; nothing was kept") from None
+        raise KeyboardInterrupt(
+            f"the last checkpoint is {checkpoint}: rerun the same command with --resume to continue from it"
+        ) from None
+    except UserError as exc:
+        checkpoint = outputs.abandon(work, out) if _is_main_process() else None
+        if checkpoint is None:
+            raise
+        raise UserError(f"{exc} (the last checkpoint is kept in {checkpoint}: --resume continues)") from None
+    except BaseException:
+        if _is_main_process():
+            outputs.abandon(work, out)
+        raise
+    if trained is None:  # not the main process: the artifact, the gate's verdict and the push are its job
+        return out
+    metrics, built = trained
+    problem = metrics["sanity_gate"]["problem"]
+    if problem and not config.allow_weak:
+        failed = outputs.set_aside(work, out, keep_checkpoints=config.keep_checkpoints)
+        raise UserError(
+            f"sanity gate: {problem}. Nothing was pushed; the model is set aside in {failed} "
+            "(--allow-weak keeps and pushes such a model)"
+        )
+    if problem:
+        print(f"warning: sanity gate: {problem} (kept because of --allow-weak)")
+    outputs.finish(work, out, keep_checkpoints=config.keep_checkpoints)
+    print(f"artifact: {out} (serve it with SENTIMENT_MODEL={out} python app.py)")
+    if config.push_to_hub:
+        push(out, config, built, token=token, api_factory=api_factory)
+    if config.push_merged:
+        push_merged(out, config, token=token, api_factory=api_factory)
+    return out
+
+
+def train_and_save(
+    config: TrainConfig, argv: Sequence[str], base: str, work: Path, *, token: str | None = None
+) -> tuple[dict[str, Any], BuiltModel] | None:
+    """Load the data and the model, train, evaluate, judge, and write the artifact into ``work``.
+
+    Returns (metrics, built model) in the main process, None in the others."""
+    from training import data, gate, modeling
+    from training.labels import head_label_names
+    from training.outputs import last_checkpoint
+
+    base_config = tokenizer = base_head = None
     if not config.is_scratch:
         base_config = modeling.load_base_config(base)
         tokenizer = modeling.load_base_tokenizer(base)
-    splits = data.load_splits(config)
+        base_head = head_label_names(base_config)
+    splits = data.load_splits(config, base_head)
     print(f"data: {splits.source}; rows {splits.sizes()}; labels {splits.labels}")
     if config.is_scratch:
         shape = config.resolved_scratch
@@ -127,16 +189,19 @@ def run(
     set_seed(config.seed)  # LoRA and head initialisation
     built = modeling.build_model(config, splits.labels, tokenizer, base if not config.is_scratch else None, base_config)
     print(f"model: {built.kind} on {built.base_model or 'scratch'}; {built.summary()}")
+    resume_from = last_checkpoint(Path(config.output_dir)) if config.resume else None
     pretraining = None
-    if config.mlm_epochs:
+    if config.mlm_epochs and resume_from is None:  # a resumed run's weights come from its checkpoint
         from training.pretraining import pretrain_mlm
 
         originals = splits.train.select(range(splits.original_rows))["text"]  # each review once: no repeats, crops
-        pretraining = pretrain_mlm(built.model, tokenizer, originals, config, out / CHECKPOINTS_DIR / MLM_DIR)
+        pretraining = pretrain_mlm(built.model, tokenizer, originals, config, work / CHECKPOINTS_DIR / MLM_DIR)
         set_seed(config.seed)  # fine-tuning starts from the same random state with or without pre-training
 
-    trainer = make_trainer(config, built, encoded, splits.labels)
-    train_output = trainer.train()
+    trainer = make_trainer(config, built, encoded, splits.labels, checkpoints=work / CHECKPOINTS_DIR)
+    if resume_from is not None:
+        print(f"resuming from {resume_from}")
+    train_output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if config.token_dropout:
         share = trainer.tokens_hidden / max(trainer.tokens_seen, 1)
         print(f"token dropout: hid {trainer.tokens_hidden:,} of {trainer.tokens_seen:,} training tokens ({share:.1%})")
@@ -155,6 +220,7 @@ def run(
         "runtime_s": train_output.metrics.get("train_runtime"),
         "samples_per_second": train_output.metrics.get("train_samples_per_second"),
         "rows": len(encoded["train"]),
+        "resumed_from": resume_from.name if resume_from else None,
     }
     if pretraining is not None:
         metrics["pretraining"] = {
@@ -166,68 +232,58 @@ def run(
         }
     metrics["best_checkpoint"] = {"metric": config.metric_for_best_model, "value": trainer.state.best_metric}
     metrics["parameters"] = {"trainable": built.trainable_parameters, "total": built.total_parameters}
+    verdict = gate.check(
+        metrics["validation"]["confusion_matrix"], splits.labels, train_rows=splits.original_rows, base_head=base_head
+    )
+    metrics["sanity_gate"] = {**verdict.to_dict(), "allow_weak": config.allow_weak}
 
     command = redact(f"{COMMAND_PREFIX} {shlex.join(argv)}".strip(), token)
     if trainer.is_world_process_zero():
-        clear_previous_artifact(out)
+        for path in work.iterdir():  # a resumed run's folder may hold an earlier attempt's files
+            if path.is_file():
+                path.unlink()
     trainer.accelerator.wait_for_everyone()
-    trainer.save_model(str(out))  # every process: FSDP/DeepSpeed gather the weights here
+    trainer.save_model(str(work))  # every process: FSDP/DeepSpeed gather the weights here
     if not trainer.is_world_process_zero():
-        return out
+        return None
     if config.save_dtype == "float16" and built.kind == "full":
-        store_half_precision(out)
+        store_half_precision(work)
     if built.kind == "full":
-        shard_weights(out)
-    write_artifact(out, config, built, splits, metrics, command)
-    if not config.keep_checkpoints:
-        shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
+        shard_weights(work)
+    write_artifact(work, config, built, splits, metrics, command)
     _print_results(metrics)
-    print(f"artifact: {out} (serve it with SENTIMENT_MODEL={out} python app.py)")
-    if config.push_to_hub:
-        push(out, config, built, token=token, api_factory=api_factory)
-    if config.push_merged:
-        push_merged(out, config, token=token, api_factory=api_factory)
-    return out
+    if verdict.problem is None:
+        print(
+            f"sanity gate: passed (validation accuracy {verdict.accuracy:.4f} against {verdict.majority_share:.4f} "
+            f"for always answering {verdict.majority_label})"
+        )
+    return metrics, built
 
 
-# ---- output folder -----------------------------------------------------------------------------
-
-
-def prepare_output_dir(out: Path) -> None:
-    """Refuse a non-empty folder this script did not write; drop an earlier (or interrupted) run's checkpoints."""
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--output-dir {out} is a file")
-    if out.is_dir() and any(out.iterdir()):
-        names = {p.name for p in out.iterdir()}
-        if not (out / TRAINING_CONFIG_FILE).is_file() and not names <= {CHECKPOINTS_DIR}:
-            raise UserError(
-                f"--output-dir {out} is not empty and holds no earlier training output "
-                f"({TRAINING_CONFIG_FILE}): choose a new folder or empty it"
-            )
-        shutil.rmtree(out / CHECKPOINTS_DIR, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def clear_previous_artifact(out: Path) -> None:
-    """Remove an earlier run's top-level files once this run has trained (an old adapter beside a new
-    full model would make the folder ambiguous)."""
-    for path in out.iterdir():
-        if path.is_file():
-            path.unlink()
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 # ---- training ----------------------------------------------------------------------------------
 
 
 def make_trainer(
-    config: TrainConfig, built: BuiltModel, encoded: dict[str, datasets.Dataset], labels: Sequence[str]
+    config: TrainConfig,
+    built: BuiltModel,
+    encoded: dict[str, datasets.Dataset],
+    labels: Sequence[str],
+    *,
+    checkpoints: Path | None = None,
 ) -> Trainer:
     """A Trainer that evaluates each epoch (or every epoch's worth of steps), keeps the best checkpoint,
-    pads batches dynamically and groups reviews of similar length."""
+    pads batches dynamically and groups reviews of similar length.
+
+    Checkpoints go to ``checkpoints`` (default: the run's working folder, ``DIR.partial/checkpoints``)."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, TrainingArguments
 
     from training.metrics import make_compute_metrics
     from training.modeling import mixed_precision
+    from training.outputs import work_dir
     from training.sampling import length_grouped_trainer_class
 
     precision = mixed_precision()
@@ -239,7 +295,7 @@ def make_trainer(
         every = max(1, min(config.max_steps, per_epoch))
         schedule = {"eval_strategy": "steps", "save_strategy": "steps", "eval_steps": every, "save_steps": every}
     args = TrainingArguments(
-        output_dir=str(Path(config.output_dir) / CHECKPOINTS_DIR),
+        output_dir=str(checkpoints or work_dir(Path(config.output_dir)) / CHECKPOINTS_DIR),
         num_train_epochs=config.epochs,
         max_steps=config.max_steps or -1,
         per_device_train_batch_size=config.batch_size,
@@ -449,7 +505,7 @@ def write_artifact(
         "versions": versions,
     }
     (out / TRAINING_CONFIG_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    name = (config.push_to_hub or out.resolve().name).rstrip("/").split("/")[-1]
+    name = (config.push_to_hub or Path(config.output_dir).resolve().name).rstrip("/").split("/")[-1]
     facts = CardFacts(
         model_name=name,
         kind=built.kind,
