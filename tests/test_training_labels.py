@@ -94,7 +94,10 @@ def test_label_names_override_the_head_with_a_note(capsys):
     ids, names = data.encode_labels({"train": ["负面", "正面"]}, ["正面", "负面"], ["负面", "正面"], names_given=True)
     assert names == ["正面", "负面"] and ids["train"] == [1, 0]
     out = capsys.readouterr().out
-    assert "note: --label-names orders the classes 正面, 负面, but the base's head reads 负面, 正面" in out
+    assert "warning: --label-names orders the classes 正面, 负面, but the base's head reads 负面, 正面" in out
+    assert "the head's answers will come out swapped" in out
+    data.encode_labels({"train": [0, 1]}, ["正面", "负面"], ["负面", "正面"], names_given=True)
+    assert "the integer labels' names will come out swapped" in capsys.readouterr().out
     assert "labels: 正面, 负面 (--label-names)" in out
 
 

@@ -295,10 +295,12 @@ def encode_labels(
         raise UserError(f"the training data has a single class ({names[0]}); a classifier needs at least two")
     ids = {split: [index[v] for v in labels] for split, labels in values.items()}
     if base_head is not None and names != list(base_head) and sorted(names) == sorted(base_head):
-        if names_given:
+        if names_given:  # strings: answers come out swapped (the gate sees it); integers: the names do (it cannot)
+            swapped = "the integer labels' names" if integers else "the head's answers"
             print(
-                f"note: --label-names orders the classes {', '.join(names)}, but the base's head reads "
-                f"{', '.join(base_head)}: its trained answers will be relabelled (the sanity gate checks the result)"
+                f"warning: --label-names orders the classes {', '.join(names)}, but the base's head reads "
+                f"{', '.join(base_head)}: {swapped} will come out swapped unless the head is wrong; "
+                "give the names in the head's order"
             )
         else:  # the dataset's names in the head's order: the head's trained rows keep their meaning
             position = {name: i for i, name in enumerate(base_head)}
