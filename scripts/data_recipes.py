@@ -367,9 +367,9 @@ def split_by_product(frame: pd.DataFrame, seed: int = SEED, tries: int = 5000) -
     """
     rng = np.random.default_rng(seed)
     frame = frame.reset_index(drop=True)
-    sizes = frame.groupby("product").size()
-    negatives = frame[frame["label"] == 0].groupby("product").size().reindex(sizes.index, fill_value=0)
-    products = np.array(sorted(sizes.index))
+    sizes = frame.groupby("product").size().to_dict()
+    negatives = frame[frame["label"] == 0].groupby("product").size().to_dict()
+    products = np.array(sorted(sizes))
     total, neg_share = len(frame), float((frame["label"] == 0).mean())
     best: tuple[float, list[str]] = (float("inf"), [])
     for _ in range(tries):
@@ -379,7 +379,7 @@ def split_by_product(frame: pd.DataFrame, seed: int = SEED, tries: int = 5000) -
                 break
             picked.append(str(product))
             rows += int(sizes[product])
-            negs += int(negatives[product])
+            negs += int(negatives.get(product, 0))
         if not rows or len(picked) == len(products):
             continue
         miss = max(abs(rows / total - DEV_SHARE), abs(negs / rows - neg_share))
