@@ -30,12 +30,16 @@ class DataError(Exception):
 # --- text ------------------------------------------------------------------------------------------
 
 
-def clean_text(value: object) -> str:
-    """One line of text: byte-order marks dropped, newlines and tabs become spaces, ends stripped."""
+def clean_text(value: object, collapse: bool = True) -> str:
+    """One line of text: byte-order marks dropped, ends stripped, every whitespace run one space.
+
+    ``collapse=False`` only turns line breaks and tabs into spaces: multidomain keeps its inner runs
+    of spaces (the pack's multidomain files have them; jd-health, douban, weibo and chat have none).
+    """
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return ""
     text = str(value).replace("\ufeff", "")
-    return re.sub(r"[\r\n\t]+", " ", text).strip()
+    return re.sub(r"\s+" if collapse else r"[\r\n\t]+", " ", text).strip()
 
 
 def normalize(text: str) -> str:
@@ -167,7 +171,7 @@ def build_multidomain(zip_bytes: bytes, chnsenticorp_texts: set[str], what: str)
         {
             "label": frame["label"].map(clean_text),
             "domain": frame["cat"].map(clean_text),
-            "text": frame["review"].map(clean_text),
+            "text": frame["review"].map(lambda v: clean_text(v, collapse=False)),
         }
     )
     frame = frame[frame["domain"].isin(MULTIDOMAIN_DOMAINS) & (frame["text"] != "")]

@@ -82,7 +82,7 @@ def make_sources(root: Path) -> None:
     writer.writerow(["cat", "label", "review"])
     for cat in ("平板", "水果"):
         for i, t in enumerate(texts(POS, 20, cat)):
-            writer.writerow([cat, 1, t + (" " if i == 0 else "")])
+            writer.writerow([cat, 1, t + ("  两个空格 " if i == 1 else " " if i == 0 else "")])
         for t in texts(NEG, 20, cat):
             writer.writerow([cat, 0, t])
     writer.writerow(["书籍", 1, "书籍类不要"])  # a domain that is ChnSentiCorp's own reviews again
@@ -101,6 +101,7 @@ def make_sources(root: Path) -> None:
         )
         extra = [("三星的不要", 3, 0), ("打平的评论", 5, 1), ("打平的评论！", 1, 0), ("多数是好评", 5, 1)]
         extra += [("多数是好评。", 5, 1), ("多数是好评", 1, 0), ("酒店B0号很好", 5, 1), ('带"引号",和逗号', 5, 1)]
+        extra += [("空格   连着\u3000的 ", 5, 1)]
         frame = pd.concat([frame, pd.DataFrame(extra, columns=frame.columns)]) if split == "train" else frame
         put(root, fetch_data.DOUBAN, f"data/comment_{split}set_2class.csv", frame.to_csv(index=False).encode())
 
@@ -243,6 +244,7 @@ def test_multidomain_keeps_seven_domains_drops_test_matches_duplicates_and_boms(
     assert set(frame["domain"]) == {"平板", "水果"}
     assert "测试集里的一句好话" not in set(frame["text"]) and not frame["text"].duplicated().any()
     assert len(frame) == 80 and "" not in set(frame["text"])
+    assert "平板1号满意  两个空格" in set(frame["text"])  # multidomain keeps inner runs of spaces
     dev = read(built / "multidomain" / "dev.csv")
     assert dev.groupby(["domain", "label"]).size().tolist() == [2, 2, 2, 2]  # round(10 % of 20)
 
@@ -255,6 +257,7 @@ def test_douban_maps_stars_and_merges_duplicates_by_majority(built):
     assert "三星的不要" not in by_text
     assert "酒店B0号很好" not in by_text  # equals a ChnSentiCorp dev text
     assert by_text['带"引号",和逗号'] == "1"
+    assert by_text["空格 连着 的"] == "1"  # whitespace runs become one space, as in the pack
     assert set(frame["domain"]) == {"电影"}
 
 
