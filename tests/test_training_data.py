@@ -397,3 +397,15 @@ def test_training_origins_map_repeats_and_excerpts_to_their_original_row(tmp_pat
         origin = splits.origins[row]
         assert splits.train[row]["label"] == splits.train[origin]["label"]
         assert splits.train[row]["text"] in splits.train[origin]["text"]
+
+
+def test_class_balanced_rows_cut_the_larger_class_per_domain_only():
+    domains = ["jd"] * 12 + ["movies"] * 4
+    labels = [1] * 10 + [0] * 2 + [1, 0, 1, 0]
+    keep, cut = data.class_balanced_rows(domains, labels, max_ratio=1.5, seed=0)
+    kept = [(domains[i], labels[i]) for i in keep]
+    assert kept.count(("jd", 0)) == 2 and kept.count(("jd", 1)) == 3  # 10 positives cut to 1.5 x 2
+    assert kept.count(("movies", 0)) == 2 and kept.count(("movies", 1)) == 2  # balanced: untouched
+    assert cut == {"jd": 7} and keep == sorted(keep)  # original order kept
+    assert data.class_balanced_rows(domains, labels, 1.5, seed=0) == (keep, cut)  # deterministic
+    assert data.class_balanced_rows(["a"] * 3, [1, 1, 1], 1.5, seed=0) == ([0, 1, 2], {})  # one class: left alone
