@@ -78,6 +78,9 @@ class Run:
             return {str(weights.get_tensor(k).dtype) for k in weights.keys()}
 
 
+UNLABELLED = ["快递很快，包装完好", "客服回复太慢了", "这个价格还能接受"]
+
+
 def _files(folder: Path) -> list[str]:
     return tiny.split_files_flags(folder, LABEL_NAMES, integer_labels=True)
 
@@ -200,7 +203,10 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
     # the label column doubles as a domain column: two domains of 12 rows, each repeated up to 60 % (14 rows)
     balance = ["--domain-column", "sentiment", "--min-domain-share", "0.6"]
     distill = ["--distill-teacher", "tfidf", "--distill-weight", "0.3", "--distill-folds", "3"]
-    return [str(recipe), *_files(root), *balance, *distill, "--mlm-epochs", "1", "--token-dropout", "0.2", *out]
+    unlabelled = root / "unlabelled.txt"
+    unlabelled.write_text("\n".join(UNLABELLED) + "\n\n", encoding="utf-8")
+    mlm = ["--mlm-epochs", "1", "--mlm-file", str(unlabelled)]
+    return [str(recipe), *_files(root), *balance, *distill, *mlm, "--token-dropout", "0.2", *out]
 
 
 def _hub_dataset():
@@ -373,8 +379,17 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
         "scratch",
         lambda r: (
             r.metrics()["pretraining"]["steps"] == 1
-            and r.metrics()["pretraining"]["texts"] == r.splits.original_rows < len(r.splits.train)
+            and r.metrics()["pretraining"]["training_texts"] == r.splits.original_rows < len(r.splits.train)
             and "masked-LM pre-training" in r.stdout
+        ),
+    ),
+    # the unlabelled file's lines join the masked-LM texts only (never the labelled rows)
+    "mlm_file": (
+        "scratch",
+        lambda r: (
+            r.metrics()["pretraining"]["unlabelled_texts"] == 3
+            and r.metrics()["pretraining"]["texts"] == r.splits.original_rows + 3
+            and not set(UNLABELLED) & set(r.splits.train["text"])
         ),
     ),
     "distill_weight": ("scratch", lambda r: r.trainer.distill_weight == 0.3),

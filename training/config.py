@@ -198,6 +198,13 @@ class TrainConfig:
     mlm_epochs: float = flag(
         0.0, "N", "masked-language-model pre-training epochs over the training texts before fine-tuning (scratch only)"
     )
+    # Unlabelled texts (e-commerce reviews, Weibo posts) that join the training texts in masked-LM pre-training only,
+    # never as labelled rows: .txt one text per line, or a table with a text column; read from data_dir when relative.
+    mlm_file: str | None = flag(
+        None,
+        "F[,F...]",
+        "unlabelled texts added to masked-LM pre-training only (.txt one per line, or a table with a text column)",
+    )
     # Share of the loss from the teacher's soft targets (the rest is the usual cross-entropy on the labels).
     distill_weight: float = flag(0.5, "X", "share of the loss from the teacher's soft targets")
     # Folds for the out-of-fold teacher targets.
@@ -321,6 +328,10 @@ class TrainConfig:
     def test_files(self) -> list[str]:
         return self._in_data_dir(self.test_file)
 
+    @property
+    def mlm_files(self) -> list[str]:
+        return self._in_data_dir(self.mlm_file)
+
     def _in_data_dir(self, files: str | None) -> list[str]:
         names = _split_list(files or "")
         if not self.data_dir:
@@ -398,6 +409,8 @@ class TrainConfig:
             raise UserError("--distill-weight must be in (0, 1] and --distill-folds at least 2")
         if self.mlm_epochs < 0:
             raise UserError(f"--mlm-epochs must be 0 (off) or positive, got {self.mlm_epochs}")
+        if self.mlm_file and not self.mlm_epochs:
+            raise UserError("--mlm-file needs --mlm-epochs: its texts are used for masked-LM pre-training only")
         if self.mlm_epochs and not self.is_scratch:
             raise UserError("--mlm-epochs pre-trains a model built from scratch: it needs --base-model scratch")
         if not 0 <= self.min_domain_share < 1:

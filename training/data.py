@@ -147,6 +147,26 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def read_unlabelled(paths: Sequence[str | Path], text_columns: Sequence[str] = ("text",)) -> list[str]:
+    """Non-empty texts of unlabelled files for pre-training: ``.txt`` one text per line (no header), any other
+    table by its first text column among ``text_columns``."""
+    texts: list[str] = []
+    for path in paths:
+        file = Path(path)
+        if file.suffix.lower() == ".txt":
+            if not file.is_file():
+                raise UserError(f"unlabelled text file {path} does not exist")
+            lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+            texts += [line.strip() for line in lines if line.strip()]
+            continue
+        frame = read_table(file)
+        column = next((c for c in text_columns if c in frame.columns), None)
+        if column is None:
+            raise UserError(f"{path} has no column {text_columns[0]!r} (columns: {', '.join(map(str, frame.columns))})")
+        texts += [t for t in frame[column].dropna().astype(str).str.strip() if t]
+    return texts
+
+
 def _read_json(file: Path) -> pd.DataFrame:
     import pandas as pd
 
