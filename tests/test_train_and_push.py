@@ -79,6 +79,9 @@ class Run:
             return {str(weights.get_tensor(k).dtype) for k in weights.keys()}
 
 
+UNLABELLED = ["快递很快，包装完好", "客服回复太慢了", "这个价格还能接受"]
+
+
 def _files(folder: Path) -> list[str]:
     return tiny.split_files_flags(folder, LABEL_NAMES, integer_labels=True)
 
@@ -162,6 +165,8 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
             HUB_DATASET,
             "--clause-crops",
             "1.0",
+            "--max-class-ratio",
+            "1.2",
             "--epochs",
             "1",
             "--batch-size",
@@ -202,7 +207,10 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
     # the label column doubles as a domain column: two domains of 12 rows, each repeated up to 60 % (14 rows)
     balance = ["--domain-column", "sentiment", "--min-domain-share", "0.6"]
     distill = ["--distill-teacher", "tfidf", "--distill-weight", "0.3", "--distill-folds", "3"]
-    return [str(recipe), *_files(root), *balance, *distill, "--mlm-epochs", "1", "--token-dropout", "0.2", *out]
+    unlabelled = root / "unlabelled.txt"
+    unlabelled.write_text("\n".join(UNLABELLED) + "\n\n", encoding="utf-8")
+    mlm = ["--mlm-epochs", "1", "--mlm-file", str(unlabelled)]
+    return [str(recipe), *_files(root), *balance, *distill, *mlm, "--token-dropout", "0.2", *out]
 
 
 def _resume_flags(root: Path) -> list[str]:
@@ -386,6 +394,8 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
             and r.splits.domains["train"].count("0") == 14
         ),
     ),
+    # the Hub dataset's classes are balanced (12/12): nothing is cut, and the run says so
+    "max_class_ratio": ("full", lambda r: "over 1.2x its smaller one: nothing cut" in r.stdout),
     "distill_teacher": (
         "scratch",
         lambda r: "teacher" in r.encoded["train"].column_names and type(r.trainer).__name__ == "DistillingTrainer",
@@ -395,8 +405,17 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
         "scratch",
         lambda r: (
             r.metrics()["pretraining"]["steps"] == 1
-            and r.metrics()["pretraining"]["texts"] == r.splits.original_rows < len(r.splits.train)
+            and r.metrics()["pretraining"]["training_texts"] == r.splits.original_rows < len(r.splits.train)
             and "masked-LM pre-training" in r.stdout
+        ),
+    ),
+    # the unlabelled file's lines join the masked-LM texts only (never the labelled rows)
+    "mlm_file": (
+        "scratch",
+        lambda r: (
+            r.metrics()["pretraining"]["unlabelled_texts"] == 3
+            and r.metrics()["pretraining"]["texts"] == r.splits.original_rows + 3
+            and not set(UNLABELLED) & set(r.splits.train["text"])
         ),
     ),
     "distill_weight": ("scratch", lambda r: r.trainer.distill_weight == 0.3),

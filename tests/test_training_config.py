@@ -95,8 +95,11 @@ def test_compact_recipe_trains_from_scratch():
     assert config.max_length == 256 and config.epochs > 2
     assert config.resolved_scratch.tokenizer == "bpe"
     # both corpora, each file with its own text column, the multidomain file's domains balanced
-    assert [Path(f).parent.name for f in config.train_files] == ["chnsenticorp", "multidomain"]
-    assert [Path(f).parent.name for f in config.validation_files] == ["chnsenticorp", "multidomain"]
+    sources = ["chnsenticorp", "multidomain", "jd-health", "douban", "weibo", "chat"]
+    assert [Path(f).parent.name for f in config.train_files] == sources
+    assert [Path(f).parent.name for f in config.validation_files] == sources
+    assert all(Path(f).parts[0] == "data" for f in config.train_files + config.validation_files)  # under data_dir
+    assert config.max_class_ratio >= 1
     assert config.text_columns == ["text_a", "text"] and config.domain_column == "domain"
     assert config.min_domain_share > 0 and config.dataset is None
     assert (config.adam_beta2, config.save_dtype) == (0.98, "float16")

@@ -400,3 +400,26 @@ def test_training_origins_map_repeats_and_excerpts_to_their_original_row(tmp_pat
         origin = splits.origins[row]
         assert splits.train[row]["label"] == splits.train[origin]["label"]
         assert splits.train[row]["text"] in splits.train[origin]["text"]
+
+
+def test_class_balanced_rows_cut_the_larger_class_per_domain_only():
+    domains = ["jd"] * 12 + ["movies"] * 4
+    labels = [1] * 10 + [0] * 2 + [1, 0, 1, 0]
+    keep, cut = data.class_balanced_rows(domains, labels, max_ratio=1.5, seed=0)
+    kept = [(domains[i], labels[i]) for i in keep]
+    assert kept.count(("jd", 0)) == 2 and kept.count(("jd", 1)) == 3  # 10 positives cut to 1.5 x 2
+    assert kept.count(("movies", 0)) == 2 and kept.count(("movies", 1)) == 2  # balanced: untouched
+    assert cut == {"jd": 7} and keep == sorted(keep)  # original order kept
+    assert data.class_balanced_rows(domains, labels, 1.5, seed=0) == (keep, cut)  # deterministic
+    assert data.class_balanced_rows(["a"] * 3, [1, 1, 1], 1.5, seed=0) == ([0, 1, 2], {})  # one class: left alone
+
+
+def test_unlabelled_texts_are_read_from_txt_lines_and_table_columns(tmp_path):
+    (tmp_path / "a.txt").write_text("第一条\n\n  第二条  \n", encoding="utf-8")
+    (tmp_path / "b.csv").write_text("stars,text\n3,还行吧\n4,\n", encoding="utf-8")
+    assert data.read_unlabelled([tmp_path / "a.txt", tmp_path / "b.csv"]) == ["第一条", "第二条", "还行吧"]
+    (tmp_path / "c.csv").write_text("stars,review\n3,x\n", encoding="utf-8")
+    with pytest.raises(UserError, match="no column 'text'"):
+        data.read_unlabelled([tmp_path / "c.csv"])
+    with pytest.raises(UserError, match="does not exist"):
+        data.read_unlabelled([tmp_path / "missing.txt"])

@@ -125,6 +125,11 @@ class TrainConfig:
         "F[,F...]",
         "local validation file(s) (best checkpoint is chosen on all of them together; each is also reported alone)",
     )
+    # Where relative data file names are read from, so one recipe serves the team's data folder and a user's copy
+    # built by scripts/fetch_data.py (default there: data/ in the repository). None = the working directory.
+    data_dir: str | None = flag(
+        None, "DIR", "folder that relative --train-file/--validation-file/--test-file names are read from"
+    )
     # Optional: without it the card reports validation results only.
     test_file: str | None = flag(None, "F[,F...]", "local test file(s), evaluated once at the end")
     # lansinuote/ChnSentiCorp's column names; the local TSV copy uses text_a. Several names, comma-separated
@@ -159,6 +164,11 @@ class TrainConfig:
     # this share of the original training rows, so small domains (516 water-heater reviews against 9,000
     # tablet reviews) are not drowned out. 0 = off.
     min_domain_share: float = flag(0.0, "X", "repeat small training domains until each holds this share of the rows")
+    # Within each training domain the larger class is cut (a seeded sample) to at most this many times the
+    # smaller one, so a source that is 84 % positive (jd-health) does not teach "mostly positive". 0 = off.
+    max_class_ratio: float = flag(
+        0.0, "X", "in each training domain, cut the larger class to at most X times the smaller (0 = off)"
+    )
     # Fraction of training reviews that are also added as a short excerpt (1-3 consecutive clauses, same
     # label). ChnSentiCorp's negative reviews are shorter (median 69 characters against 91), and a model
     # trained from scratch learns "short = negative"; excerpts break that shortcut. 0 = off.
@@ -187,6 +197,13 @@ class TrainConfig:
     # not only from what separates the labels. 0 = off; only with base_model scratch.
     mlm_epochs: float = flag(
         0.0, "N", "masked-language-model pre-training epochs over the training texts before fine-tuning (scratch only)"
+    )
+    # Unlabelled texts (e-commerce reviews, Weibo posts) that join the training texts in masked-LM pre-training only,
+    # never as labelled rows: .txt one text per line, or a table with a text column; read from data_dir when relative.
+    mlm_file: str | None = flag(
+        None,
+        "F[,F...]",
+        "unlabelled texts added to masked-LM pre-training only (.txt one per line, or a table with a text column)",
     )
     # Share of the loss from the teacher's soft targets (the rest is the usual cross-entropy on the labels).
     distill_weight: float = flag(0.5, "X", "share of the loss from the teacher's soft targets")
@@ -310,16 +327,26 @@ class TrainConfig:
 
     @property
     def train_files(self) -> list[str]:
-        """The training files (train_file may list several, comma-separated)."""
-        return _split_list(self.train_file or "")
+        """The training files (train_file may list several, comma-separated), under data_dir when relative."""
+        return self._in_data_dir(self.train_file)
 
     @property
     def validation_files(self) -> list[str]:
-        return _split_list(self.validation_file or "")
+        return self._in_data_dir(self.validation_file)
 
     @property
     def test_files(self) -> list[str]:
-        return _split_list(self.test_file or "")
+        return self._in_data_dir(self.test_file)
+
+    @property
+    def mlm_files(self) -> list[str]:
+        return self._in_data_dir(self.mlm_file)
+
+    def _in_data_dir(self, files: str | None) -> list[str]:
+        names = _split_list(files or "")
+        if not self.data_dir:
+            return names
+        return [name if Path(name).is_absolute() else str(Path(self.data_dir) / name) for name in names]
 
     @property
     def text_columns(self) -> list[str]:
@@ -392,10 +419,14 @@ class TrainConfig:
             raise UserError("--distill-weight must be in (0, 1] and --distill-folds at least 2")
         if self.mlm_epochs < 0:
             raise UserError(f"--mlm-epochs must be 0 (off) or positive, got {self.mlm_epochs}")
+        if self.mlm_file and not self.mlm_epochs:
+            raise UserError("--mlm-file needs --mlm-epochs: its texts are used for masked-LM pre-training only")
         if self.mlm_epochs and not self.is_scratch:
             raise UserError("--mlm-epochs pre-trains a model built from scratch: it needs --base-model scratch")
         if not 0 <= self.min_domain_share < 1:
             raise UserError(f"--min-domain-share must be in [0, 1), got {self.min_domain_share}")
+        if self.max_class_ratio and self.max_class_ratio < 1:
+            raise UserError(f"--max-class-ratio must be 0 (off) or at least 1, got {self.max_class_ratio}")
         if not 0 <= self.token_dropout < 0.5:
             raise UserError(f"--token-dropout must be in [0, 0.5), got {self.token_dropout}")
         if not 0 <= self.clause_crops <= 1 or not 0 <= self.label_smoothing < 1:

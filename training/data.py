@@ -150,6 +150,26 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def read_unlabelled(paths: Sequence[str | Path], text_columns: Sequence[str] = ("text",)) -> list[str]:
+    """Non-empty texts of unlabelled files for pre-training: ``.txt`` one text per line (no header), any other
+    table by its first text column among ``text_columns``."""
+    texts: list[str] = []
+    for path in paths:
+        file = Path(path)
+        if file.suffix.lower() == ".txt":
+            if not file.is_file():
+                raise UserError(f"unlabelled text file {path} does not exist")
+            lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
+            texts += [line.strip() for line in lines if line.strip()]
+            continue
+        frame = read_table(file)
+        column = next((c for c in text_columns if c in frame.columns), None)
+        if column is None:
+            raise UserError(f"{path} has no column {text_columns[0]!r} (columns: {', '.join(map(str, frame.columns))})")
+        texts += [t for t in frame[column].dropna().astype(str).str.strip() if t]
+    return texts
+
+
 def _read_json(file: Path) -> pd.DataFrame:
     import pandas as pd
 
@@ -354,6 +374,18 @@ def _to_datasets(
             built[name] = built[name].select(keep)
             domains[name] = [domains[name][i] for i in keep]
             parts[name] = [parts[name][i] for i in keep]
+    if config.max_class_ratio:
+        keep, cut = class_balanced_rows(domains["train"], label_ids_of(built["train"]), config.max_class_ratio, config.seed)
+        if cut:
+            built["train"] = built["train"].select(keep)
+            domains["train"] = [domains["train"][i] for i in keep]
+            parts["train"] = [parts["train"][i] for i in keep]
+            print(
+                f"train: cut the larger class to at most {config.max_class_ratio:g}x the smaller per domain: "
+                + ", ".join(f"{d} -{n}" for d, n in cut.items())
+            )
+        else:
+            print(f"train: no domain's larger class is over {config.max_class_ratio:g}x its smaller one: nothing cut")
     original_rows = len(built["train"])
     origins = list(range(original_rows))
     if config.min_domain_share:
@@ -390,6 +422,36 @@ def _to_datasets(
         origins=origins,
         original_rows=original_rows,
     )
+
+
+def label_ids_of(dataset: Any) -> list[int]:
+    return list(dataset["label"])
+
+
+def class_balanced_rows(
+    domains: Sequence[str], labels: Sequence[int], max_ratio: float, seed: int
+) -> tuple[list[int], dict[str, int]]:
+    """Row indices (in their original order) in which, per domain, no class has more than ``max_ratio``
+    times the rows of the domain's smallest class. Larger classes lose a seeded random sample; a domain
+    with a single class is left alone. Returns (indices, rows cut per domain). Deterministic for a seed."""
+    rng = random.Random(seed)
+    groups: dict[str, dict[int, list[int]]] = {}
+    for i, (domain, label) in enumerate(zip(domains, labels)):
+        groups.setdefault(domain, {}).setdefault(int(label), []).append(i)
+    dropped: set[int] = set()
+    cut: dict[str, int] = {}
+    for domain in sorted(groups):
+        by_label = groups[domain]
+        if len(by_label) < 2:
+            continue
+        cap = int(max_ratio * min(len(rows) for rows in by_label.values()))
+        for label in sorted(by_label):
+            rows = by_label[label]
+            if len(rows) > cap:
+                gone = rng.sample(rows, len(rows) - cap)
+                dropped.update(gone)
+                cut[domain] = cut.get(domain, 0) + len(gone)
+    return [i for i in range(len(domains)) if i not in dropped], cut
 
 
 def balanced_rows(domains: Sequence[str], min_share: float, seed: int) -> tuple[list[int], dict[str, int]]:

@@ -272,6 +272,11 @@ def _body(facts: CardFacts) -> str:
             if config.min_domain_share
             else ""
         )
+        + (
+            f" In each training domain the larger class was cut to at most {config.max_class_ratio:g} times the smaller."
+            if config.max_class_ratio
+            else ""
+        )
         + " The full configuration is in `training_config.json`; every metric in `metrics.json`.",
         "",
     ]

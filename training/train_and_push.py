@@ -195,7 +195,12 @@ def train_and_save(
         from training.pretraining import pretrain_mlm
 
         originals = splits.train.select(range(splits.original_rows))["text"]  # each review once: no repeats, crops
-        pretraining = pretrain_mlm(built.model, tokenizer, originals, config, work / CHECKPOINTS_DIR / MLM_DIR)
+        unlabelled = data.read_unlabelled(config.mlm_files, config.text_columns) if config.mlm_files else []
+        if unlabelled:
+            print(f"masked-LM pre-training also reads {len(unlabelled):,} unlabelled texts ({', '.join(config.mlm_files)})")
+        texts = list(originals) + unlabelled
+        pretraining = pretrain_mlm(built.model, tokenizer, texts, config, work / CHECKPOINTS_DIR / MLM_DIR)
+        pretraining["unlabelled_texts"] = len(unlabelled)
         set_seed(config.seed)  # fine-tuning starts from the same random state with or without pre-training
 
     trainer = make_trainer(config, built, encoded, splits.labels, checkpoints=work / CHECKPOINTS_DIR)
@@ -228,7 +233,9 @@ def train_and_save(
             "loss": pretraining["loss"],
             "steps": pretraining["steps"],
             "runtime_s": pretraining.get("train_runtime"),
-            "texts": splits.original_rows,
+            "texts": splits.original_rows + pretraining["unlabelled_texts"],
+            "training_texts": splits.original_rows,
+            "unlabelled_texts": pretraining["unlabelled_texts"],
         }
     metrics["best_checkpoint"] = {"metric": config.metric_for_best_model, "value": trainer.state.best_metric}
     metrics["parameters"] = {"trainable": built.trainable_parameters, "total": built.total_parameters}
