@@ -30,7 +30,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.chnsenticorp import FOLDER as CHNSENTICORP  # noqa: E402
-from benchmarks.chnsenticorp import read_reviews  # noqa: E402
 from benchmarks.results_file import write_results  # noqa: E402
 
 MULTIDOMAIN = CHNSENTICORP.parent / "multidomain"

@@ -375,7 +375,8 @@ def _to_datasets(
             domains[name] = [domains[name][i] for i in keep]
             parts[name] = [parts[name][i] for i in keep]
     if config.max_class_ratio:
-        keep, cut = class_balanced_rows(domains["train"], label_ids_of(built["train"]), config.max_class_ratio, config.seed)
+        labels_now = list(built["train"]["label"])
+        keep, cut = class_balanced_rows(domains["train"], labels_now, config.max_class_ratio, config.seed)
         if cut:
             built["train"] = built["train"].select(keep)
             domains["train"] = [domains["train"][i] for i in keep]
@@ -422,10 +423,6 @@ def _to_datasets(
         origins=origins,
         original_rows=original_rows,
     )
-
-
-def label_ids_of(dataset: Any) -> list[int]:
-    return list(dataset["label"])
 
 
 def class_balanced_rows(

@@ -273,7 +273,8 @@ def _body(facts: CardFacts) -> str:
             else ""
         )
         + (
-            f" In each training domain the larger class was cut to at most {config.max_class_ratio:g} times the smaller."
+            f" In each training domain the larger class was cut to at most {config.max_class_ratio:g} times the"
+            " smaller."
             if config.max_class_ratio
             else ""
         )

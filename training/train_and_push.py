@@ -197,7 +197,8 @@ def train_and_save(
         originals = splits.train.select(range(splits.original_rows))["text"]  # each review once: no repeats, crops
         unlabelled = data.read_unlabelled(config.mlm_files, config.text_columns) if config.mlm_files else []
         if unlabelled:
-            print(f"masked-LM pre-training also reads {len(unlabelled):,} unlabelled texts ({', '.join(config.mlm_files)})")
+            shown = ", ".join(config.mlm_files)
+            print(f"masked-LM pre-training also reads {len(unlabelled):,} unlabelled texts ({shown})")
         texts = list(originals) + unlabelled
         pretraining = pretrain_mlm(built.model, tokenizer, texts, config, work / CHECKPOINTS_DIR / MLM_DIR)
         pretraining["unlabelled_texts"] = len(unlabelled)
