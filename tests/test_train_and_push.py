@@ -210,7 +210,9 @@ def _argv(name: str, root: Path, base: Path) -> list[str]:
     unlabelled = root / "unlabelled.txt"
     unlabelled.write_text("\n".join(UNLABELLED) + "\n\n", encoding="utf-8")
     mlm = ["--mlm-epochs", "1", "--mlm-file", str(unlabelled)]
-    return [str(recipe), *_files(root), *balance, *distill, *mlm, "--token-dropout", "0.2", *out]
+    # the data files named relative to --data-dir
+    files = [Path(f).name if f.startswith(str(root)) else f for f in _files(root)]
+    return [str(recipe), *files, "--data-dir", str(root), *balance, *distill, *mlm, "--token-dropout", "0.2", *out]
 
 
 def _resume_flags(root: Path) -> list[str]:
@@ -407,6 +409,15 @@ PROBES: dict[str, tuple[str, Callable[[Run], Any]]] = {
             r.metrics()["pretraining"]["steps"] == 1
             and r.metrics()["pretraining"]["training_texts"] == r.splits.original_rows < len(r.splits.train)
             and "masked-LM pre-training" in r.stdout
+        ),
+    ),
+    # relative file names are read from the data folder
+    "data_dir": (
+        "scratch",
+        lambda r: (
+            r.config.train_file == "train.csv"
+            and r.config.train_files == [str(Path(r.config.data_dir) / "train.csv")]
+            and r.splits.original_rows == len(tiny.REVIEWS)
         ),
     ),
     # the unlabelled file's lines join the masked-LM texts only (never the labelled rows)

@@ -92,7 +92,7 @@ def test_compact_recipe_trains_from_scratch():
         alphabet="common",
         tie_traditional=True,
     )
-    assert config.max_length == 256 and config.epochs > 2
+    assert config.max_length == 256 and config.epochs >= 2
     assert config.resolved_scratch.tokenizer == "bpe"
     # both corpora, each file with its own text column, the multidomain file's domains balanced
     sources = ["chnsenticorp", "multidomain", "jd-health", "douban", "weibo", "chat"]
