@@ -56,6 +56,7 @@ class FileSummary(TypedDict, total=False):
     label_column: str | None
     read_as: str
     model: str
+    insights: dict[str, Any]
     progress: dict[str, int | str]
 
 
@@ -68,8 +69,10 @@ CLASSIFY_DESCRIPTION = (
 CLASSIFY_FILE_DESCRIPTION = (
     "Classify every row of an uploaded CSV, TSV, TXT or XLSX file (handle_file(path)). text_column and "
     "label_column name the columns, or leave them empty to detect them. Returns the result CSV (UTF-8 with "
-    "BOM, the input's columns plus sentiment, confidence and prob_<label>) and a summary (rows, counts, "
-    "shares, mean confidence, accuracy and macro F1 against the label column when there is one)."
+    "BOM, the input's columns plus sentiment, confidence, prob_<label> and 标记, the flag of rows to be careful "
+    "with) and a summary (rows, counts, shares, mean confidence, accuracy and macro F1 against the label column "
+    "when there is one, and insights: the reasons per label with quotes and row numbers, groups, periods and "
+    "flag counts, as python -m sentiment_app predict --insights REPORT.json writes them)."
 )
 COMPARE_DESCRIPTION = (
     "Classify a list of texts with every loaded model, side by side: one row per text with each model's "
@@ -192,6 +195,7 @@ class ApiCallbacks:
                 label_column=table.label_column,
                 read_as=table.description,
                 model=self.names[0],
+                insights=result.insights.to_json() if result.insights is not None else {},
             ),
         )
 
