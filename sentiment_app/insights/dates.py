@@ -85,7 +85,7 @@ def period_labels(dates: pd.Series, unit: str) -> pd.Series:
     if unit == "day":
         return dates.dt.strftime("%Y-%m-%d")
     if unit == "week":
-        monday = dates.dt.normalize() - pd.to_timedelta(dates.dt.weekday, unit="D")
+        monday = dates.dt.normalize() - pd.to_timedelta(dates.dt.day_of_week, unit="D")
         return monday.dt.strftime("%Y-%m-%d") + " 周"
     if unit == "month":
         return dates.dt.strftime("%Y-%m")

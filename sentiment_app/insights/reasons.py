@@ -31,8 +31,8 @@ MIN_ROWS = 5  # a reason with fewer rows of its sentiment is not a finding
 MAX_REASONS = 12  # per sentiment, taxonomy and discovered together
 MAX_DISCOVERED = 6  # discovered reasons per sentiment
 DISCOVERY_ROWS = 8_000  # rows per sentiment jieba reads for discovery (a seeded sample beyond): bounds time
-MIN_Z = 3.0  # log-odds z-score a discovered word needs (about p < 0.001, one-sided)
-PRIOR_STRENGTH = 200.0  # alpha_0 of the Dirichlet prior, in documents
+MIN_Z = 2.0  # log-odds z-score a discovered word needs (with MIN_ROWS exact rows beside it)
+PRIOR_STRENGTH = 200.0  # alpha_0 of the Dirichlet prior, in documents (at most a tenth of the rows read)
 QUOTES = 3
 QUOTE_CHARS = 80
 OPINION_ROWS = 3000  # rows per reason read for opinion words
@@ -75,7 +75,7 @@ def _opinion(text: str, start: int, end: int, word: str) -> str | None:
             if after.startswith(filler) and len(after) > len(filler):
                 after, changed = after[len(filler) :], True
     after = after.rstrip(TRAILING_FILLER)[:4].rstrip(TRAILING_FILLER)
-    if not after or not _CJK.match(after):
+    if len(after) < 2 or not _CJK.match(after):
         return None
     if after.startswith(DEGREE_PREFIXES) or (len(after) <= 2 and after[-1] in OPINION_HEADS):
         for cut in range(2, len(after) + 1):  # shortest phrase that ends on an adjective: 很慢, not 很慢到
@@ -151,13 +151,14 @@ def discover(tokens: Tokens, mask: np.ndarray, other: np.ndarray) -> list[tuple[
     if not ni or not nj:
         return []
     found = []
+    strength = min(PRIOR_STRENGTH, (ni + nj) / 10)
     for word, yi in ci.items():
         if yi < 3 or _excluded(word):
             continue
         yj = cj.get(word, 0)
-        alpha = PRIOR_STRENGTH * (yi + yj) / (ni + nj)
-        delta = math.log((yi + alpha) / (ni + PRIOR_STRENGTH - yi - alpha)) - math.log(
-            (yj + alpha) / (nj + PRIOR_STRENGTH - yj - alpha)
+        alpha = strength * (yi + yj) / (ni + nj)
+        delta = math.log((yi + alpha) / (ni + strength - yi - alpha)) - math.log(
+            (yj + alpha) / (nj + strength - yj - alpha)
         )
         z = delta / math.sqrt(1 / (yi + alpha) + 1 / (yj + alpha))
         if z >= MIN_Z:
