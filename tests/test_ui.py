@@ -302,11 +302,11 @@ def test_run_writes_both_downloads_and_a_summary(cb, tmp_path, classifier):
     raw = csv_path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0] == ["评论", "标签", "订单号", "sentiment", "confidence", "prob_负面", "prob_正面"]
+    assert rows[0] == ["评论", "标签", "订单号", "sentiment", "confidence", "prob_负面", "prob_正面", "标记"]
     assert len(rows) == 26
     assert rows[1][2] == "'=1+1" and rows[5][2] == "'@SUM(A1)" and rows[4][2] == "-5"
     assert rows[3][3] == "" and rows[1][3] == classifier.predict("房间干净整洁，服务态度非常好").label
-    assert pd.read_excel(xlsx_path).shape == (25, 7)
+    assert pd.read_excel(xlsx_path).shape == (25, 8)
 
 
 def test_stopping_a_run_stops_the_worker(classifier, tmp_path):
