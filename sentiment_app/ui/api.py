@@ -40,6 +40,70 @@ class ComparedText(TypedDict):
     disagree: bool
 
 
+class Quote(TypedDict):
+    row: int
+    text: str
+
+
+class ReasonItem(TypedDict):
+    reason: str
+    rows: int
+    share: float
+    lift: float
+    words: list[str]
+    quotes: list[Quote]
+    source: str
+    keywords: list[str]
+
+
+class GroupRow(TypedDict):
+    group: str
+    rows: int
+    shares: dict[str, float]
+    uncertain: int
+    top_reason: dict[str, str | None] | None
+
+
+class Groups(TypedDict):
+    column: str
+    groups: int
+    rows: list[GroupRow]
+
+
+class PeriodRow(TypedDict):
+    period: str
+    rows: int
+    shares: dict[str, float]
+    sparse: bool
+
+
+class Periods(TypedDict):
+    column: str
+    unit: str
+    sparse_below: int
+    rows: list[PeriodRow]
+
+
+class Flags(TypedDict):
+    column: str
+    counts: dict[str, int]
+    total: int
+    included: bool
+    star_column: str | None
+
+
+class InsightsReport(TypedDict, total=False):
+    """The insights, as ``python -m sentiment_app predict --insights REPORT.json`` writes them."""
+
+    labels: list[str]
+    rows_used: int
+    reasons: dict[str, list[ReasonItem]]
+    groups: Groups | None
+    periods: Periods | None
+    flags: Flags
+    notes: list[str]
+
+
 class FileSummary(TypedDict, total=False):
     """What ``/classify_file`` says about the file (``progress`` only in the updates before the answer)."""
 
@@ -56,7 +120,7 @@ class FileSummary(TypedDict, total=False):
     label_column: str | None
     read_as: str
     model: str
-    insights: dict[str, Any]
+    insights: InsightsReport
     progress: dict[str, int | str]
 
 
