@@ -23,6 +23,7 @@ from .distributed import add_command as add_distributed_command  # imports no Ra
 
 EXIT_USAGE = 2
 OUTPUT_FORMATS = (".csv", ".xlsx")
+REPORT_FORMATS = (".xlsx", ".json")
 
 
 class ProgressBar:
@@ -110,6 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"rows per model call and progress step (default {DEFAULT_CHUNK_SIZE})",
     )
     add_setting_arguments(table, LIMIT_FLAGS)  # --max-rows, --max-file-mb
+    insights = predict.add_argument_group("insights")
+    insights.add_argument(
+        "--insights",
+        metavar="REPORT",
+        help="also write the insights (reasons with quotes, groups, periods, flagged rows): .xlsx sheets or "
+        ".json; the output gains the 标记 column",
+    )
+    insights.add_argument(
+        "--group-column", metavar="NAME", help="column to group by (default: detected, e.g. 商品/店铺); '' for none"
+    )
+    insights.add_argument("--date-column", metavar="NAME", help="date column (default: detected); '' for none")
+    insights.add_argument(
+        "--include-flagged", action="store_true", help="count flagged rows (templates, default reviews...) too"
+    )
     table.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar or notes; only errors and the summary"
     )
@@ -172,6 +187,22 @@ def run_predict(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     input_path, output = Path(args.input), Path(args.output)
     suffix = _check_output(input_path, output)
+    report_path = Path(args.insights) if args.insights else None
+    if report_path is not None:
+        if report_path.suffix.lower() not in REPORT_FORMATS:
+            raise CliError(f"--insights {report_path} must end in .xlsx or .json")
+        if not report_path.parent.is_dir():
+            raise CliError(f"folder {report_path.parent} of --insights does not exist: create it first")
+        if report_path.resolve() in (output.resolve(), input_path.resolve()):
+            raise CliError(f"--insights {report_path} must differ from the input and the output")
+    options = None
+    if report_path is not None:
+        from .batch import InsightOptions
+
+        def column(value: str | None) -> str | None:
+            return "auto" if value is None else (value or None)
+
+        options = InsightOptions(column(args.group_column), column(args.date_column), args.include_flagged)
     note = (lambda line: None) if args.quiet else (lambda line: print(line, file=sys.stderr))
 
     def on_read(table) -> None:
@@ -213,6 +244,7 @@ def run_predict(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
             progress=report,
             on_read=on_read,
+            insights=options,
         )
     )
     try:
@@ -220,10 +252,28 @@ def run_predict(args: argparse.Namespace) -> int:
             result = job.wait(bar.show)
     finally:
         bar.close()
-    note(f"wrote {output} ({len(result.frame):,} rows)")
+    from .batch.summary import rows
+
+    note(f"wrote {output} ({rows(len(result.frame))})")
+    if report_path is not None and result.insights is not None:
+        write_report(result, report_path)
+        note(f"wrote {report_path} (insights from {rows(result.insights.rows_used)})")
     for line in result.summary.lines():
         print(line)
     return 0
+
+
+def write_report(result: Any, path: Path) -> Path:
+    """The insights report: the sheets as .xlsx, or the JSON (UTF-8, Chinese as is), written atomically."""
+    import json
+
+    from .batch.writing import _atomic_write, write_sheets
+
+    insights = result.insights
+    if path.suffix.lower() == ".xlsx":
+        return write_sheets(insights.sheets(result.frame, result.table.text_column), path)
+    text = json.dumps(insights.to_json(), ensure_ascii=False, indent=1, default=str)
+    return _atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -100,7 +100,7 @@ def test_charts_start_their_count_and_probability_axes_at_zero(classifier):
 
     demo = build_demo([classifier], AppConfig())
     plots = [block for block in demo.blocks.values() if isinstance(block, gr.BarPlot)]
-    assert len(plots) == 2 and all(plot.y_lim and plot.y_lim[0] == 0 for plot in plots)
+    assert len(plots) == 4 and all(plot.y_lim and plot.y_lim[0] == 0 for plot in plots)
 
 
 def test_header_names_the_model_and_how_to_change_it(classifier, monkeypatch):
@@ -239,7 +239,7 @@ ROWS = [("评论", "标签", "订单号")] + [
 
 def test_upload_preview_detects_encoding_and_columns(cb, tmp_path):
     path = gbk_csv(tmp_path / "评论导出.csv", ROWS)
-    preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))
+    preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))[:6]
     assert preview.visible is True
     assert list(preview.value["headers"]) == ["评论", "标签", "订单号"] and len(preview.value["data"]) == 10
     assert "GB18030" in info and "25 行" in info
@@ -250,7 +250,7 @@ def test_upload_preview_detects_encoding_and_columns(cb, tmp_path):
 def test_broken_upload_is_a_clear_error(cb, tmp_path):
     path = tmp_path / "photo.csv"
     path.write_bytes(bytes(range(256)) * 40)
-    preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))
+    preview, info, text_dd, label_dd, run, results_box = cb.preview(str(path))[:6]
     assert "文件无法使用" in info and "photo.csv" in info and "请换一个文件再试" in info
     assert preview.visible is False and run.interactive is False and text_dd.choices == []
     with pytest.raises(gr.Error) as exc:
@@ -265,7 +265,7 @@ def test_limits_refuse_before_the_model(classifier, tmp_path):
     counting = CountingClassifier(classifier)
     cb = Callbacks([counting], AppConfig(max_rows=10), results=ResultFiles(tmp_path / "r"), upload_root=tmp_path)
     path = gbk_csv(tmp_path / "big.csv", ROWS)
-    _, info, _, _, run, _ = cb.preview(str(path))
+    _, info, _, _, run, _ = cb.preview(str(path))[:6]
     assert "10" in info and "文件无法使用" in info and run.interactive is False
     with pytest.raises(gr.Error):
         drain(cb.run_table(str(path), "评论", NO_LABEL))
@@ -284,12 +284,14 @@ def test_run_writes_both_downloads_and_a_summary(cb, tmp_path, classifier):
     last, yields = drain(cb.run_table(str(path), "评论", "标签", cb.names[0]))
     assert yields >= 1 + 25 // 8  # a progress yield per chunk, then the results
     assert len(last) == RUN_OUTPUTS
-    box, status, table, chart, summary, confusion, least, csv_button, xlsx_button = last
+    box, status, table, chart, summary, confusion, least, csv_button, xlsx_button = last[:9]
     assert box.visible is True and "25 行" in status and "完成" in status
     # the verdict first, then the input's columns, then the probabilities
     assert len(table) == 25
     assert list(table.columns) == ["情感", "置信度", "评论", "标签", "订单号", "P(负面)", "P(正面)"]
-    assert list(chart["情感"]) == ["负面", "正面"] and chart["条数"].sum() == 20  # the table's order
+    bars = pd.DataFrame(chart.value["data"], columns=chart.value["columns"])
+    assert list(bars["情感"]) == ["负面", "正面"] and bars["条数"].sum() == 20  # the table's order
+    assert chart.y_lim == [0, 20]  # whole-number ticks: the axis tops at max(10, the biggest count)
     assert "准确率" in summary and "macro F1" in summary
     assert list(least.columns[:4]) == ["情感", "置信度", "行", "评论"]
     assert list(least["置信度"]) == sorted(least["置信度"])
@@ -302,11 +304,11 @@ def test_run_writes_both_downloads_and_a_summary(cb, tmp_path, classifier):
     raw = csv_path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0] == ["评论", "标签", "订单号", "sentiment", "confidence", "prob_负面", "prob_正面"]
+    assert rows[0] == ["评论", "标签", "订单号", "sentiment", "confidence", "prob_负面", "prob_正面", "标记"]
     assert len(rows) == 26
     assert rows[1][2] == "'=1+1" and rows[5][2] == "'@SUM(A1)" and rows[4][2] == "-5"
     assert rows[3][3] == "" and rows[1][3] == classifier.predict("房间干净整洁，服务态度非常好").label
-    assert pd.read_excel(xlsx_path).shape == (25, 7)
+    assert pd.read_excel(xlsx_path).shape == (25, 8)
 
 
 def test_stopping_a_run_stops_the_worker(classifier, tmp_path):
@@ -362,7 +364,7 @@ def test_classify_file_api_reads_only_uploads(classifier, tmp_path, make):
 
 def test_ui_callbacks_read_only_uploads(cb, tmp_path):
     outside = gbk_csv(tmp_path.parent / f"{tmp_path.name}-outside.csv", ROWS)
-    _, info, _, _, run, _ = cb.preview(str(outside))
+    _, info, _, _, run, _ = cb.preview(str(outside))[:6]
     assert UPLOAD_REFUSED in info and outside.name not in info and run.interactive is False
     with pytest.raises(gr.Error) as exc:
         drain(cb.run_table(str(outside), "评论", NO_LABEL))

@@ -20,6 +20,7 @@ from .job import (
     BatchJob,
     BatchResult,
     Classifier,
+    InsightOptions,
     Progress,
     classify_table,
     read_batch_table,
@@ -30,7 +31,7 @@ from .job import (
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, Budget, ReadLimits
 from .reading import LoadedTable, read_table, sniff_delimiter
 from .summary import Summary, find_result_columns, map_gold_labels, summarize
-from .writing import FORMULA_TRIGGERS, escape_formulas, write_csv, write_xlsx
+from .writing import FORMULA_TRIGGERS, escape_formulas, write_csv, write_sheets, write_xlsx
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -44,6 +45,7 @@ __all__ = [
     "BudgetExceeded",
     "Classifier",
     "FileSweeper",
+    "InsightOptions",
     "JobCancelled",
     "LimitExceeded",
     "LoadedTable",
@@ -68,5 +70,6 @@ __all__ = [
     "summarize",
     "uploaded_file",
     "write_csv",
+    "write_sheets",
     "write_xlsx",
 ]

@@ -49,7 +49,7 @@ ProgressCallback = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a job is: ``stage`` is "reading", "classifying" or "writing"; rows done of total."""
+    """Where a job is: ``stage`` is "reading", "classifying", "insights" or "writing"; rows done of total."""
 
     stage: str
     done: int = 0
@@ -65,6 +65,16 @@ class BatchResult:
     summary: Summary
     files: dict[str, Path]
     labels: list[str]
+    insights: Any = None  # sentiment_app.insights.Insights when the job was asked for them
+
+
+@dataclass(frozen=True)
+class InsightOptions:
+    """What a job's insights use: ``"auto"`` detects a column, ``None`` turns it off, a name picks it."""
+
+    group_column: str | None = "auto"
+    date_column: str | None = "auto"
+    include_flagged: bool = False  # flagged rows (templates, default reviews...) count in the figures
 
 
 # ---- classifying ---------------------------------------------------------------------------------
@@ -205,6 +215,7 @@ def run_batch(
     on_read: Callable[[LoadedTable], None] | None = None,
     name: str | None = None,
     summary_text_column: bool = False,
+    insights: InsightOptions | None = None,
 ) -> BatchResult:
     """Read ``source`` (a path, or a table already read), classify it, write the results, summarize.
 
@@ -213,7 +224,9 @@ def run_batch(
     ``<stem>_sentiment.<format>``, to ``output_dir`` (a callable is asked only once the
     classification is done, so a cancelled job creates nothing). ``on_read(table)`` runs after
     reading (the CLI prints what it read). ``summary_text_column`` keeps only text, sentiment and
-    confidence in the summary's least confident rows.
+    confidence in the summary's least confident rows. With ``insights``, the reasons, groups, periods
+    and flags are computed after classifying (stage "insights", under the same budget, so Stop and the
+    time limit end them too); the outputs gain the 标记 column and the XLSX the insight sheets.
     """
     budget = budget or Budget()
     report = progress or (lambda event: None)
@@ -244,6 +257,26 @@ def run_batch(
         progress=lambda done, total: report(Progress("classifying", done, total)),
     )
     budget.check()
+    found = None
+    written, sheets = frame, None
+    uncertain_below = getattr(getattr(classifier, "calibration", None), "uncertain_below", None)
+    if insights is not None:
+        from ..insights import FLAG_COLUMN, build_insights
+
+        report(Progress("insights", table.rows, table.rows))
+        found = build_insights(
+            frame,
+            classifier.labels,
+            table.text_column,
+            group_column=insights.group_column,
+            date_column=insights.date_column,
+            include_flagged=insights.include_flagged,
+            uncertain_below=uncertain_below,
+            check=budget.check,
+        )
+        written = frame.assign(**{FLAG_COLUMN: found.flags})
+        sheets = found.sheets(frame, table.text_column)
+        budget.check()
     report(Progress("writing", table.rows, table.rows))
     targets = dict(outputs or {})
     if not targets:
@@ -255,15 +288,20 @@ def run_batch(
     unknown = set(targets) - set(WRITERS)
     if unknown:
         raise ValueError(f"unknown output formats: {', '.join(sorted(unknown))}")
-    files = {fmt: WRITERS[fmt](frame, path) for fmt, path in targets.items()}
+    files = {
+        fmt: write_xlsx(written, path, extra_sheets=sheets) if fmt == "xlsx" else WRITERS[fmt](written, path)
+        for fmt, path in targets.items()
+    }
     summary = summarize(
         frame,
         classifier.labels,
         label_column=table.label_column,
         text_column=table.text_column if summary_text_column else None,
-        uncertain_below=getattr(getattr(classifier, "calibration", None), "uncertain_below", None),
+        uncertain_below=uncertain_below,
     )
-    return BatchResult(table=table, frame=frame, summary=summary, files=files, labels=list(classifier.labels))
+    return BatchResult(
+        table=table, frame=frame, summary=summary, files=files, labels=list(classifier.labels), insights=found
+    )
 
 
 # ---- in a worker ---------------------------------------------------------------------------------
@@ -377,6 +415,7 @@ __all__ = [
     "CHUNK_CHARS",
     "Classifier",
     "DEFAULT_CHUNK_SIZE",
+    "InsightOptions",
     "Progress",
     "ProgressCallback",
     "classify_table",

@@ -58,19 +58,24 @@ class Summary:
     def lines(self) -> list[str]:
         """A few human-readable lines (the CLI prints these)."""
         parts = [f"{label} {count:,} ({self.shares[label]:.1%})" for label, count in self.counts.items()]
-        out = [f"{self.total_rows:,} rows: " + ", ".join(parts) + f", empty {self.empty_rows:,}"]
+        out = [f"{rows(self.total_rows)}: " + ", ".join(parts) + f", empty {self.empty_rows:,}"]
         if self.mean_confidence is not None:
             out.append(f"mean confidence {self.mean_confidence:.3f}")
         if self.uncertain_rows is not None:
-            out.append(f"uncertain (below the model's calibrated threshold) {self.uncertain_rows:,} rows")
+            out.append(f"uncertain (below the model's calibrated threshold) {rows(self.uncertain_rows)}")
         if self.accuracy is not None:
             out.append(
                 f"accuracy {self.accuracy:.4f}, macro F1 {self.macro_f1:.4f} on {self.evaluated_rows:,} "
-                f"labelled rows (column {self.label_column!r})"
+                f"labelled {'row' if self.evaluated_rows == 1 else 'rows'} (column {self.label_column!r})"
             )
         if self.note:
             out.append(self.note)
         return out
+
+
+def rows(count: int) -> str:
+    """``1 row``, ``2 rows``, ``1,000 rows``: an English count that agrees with its number."""
+    return f"{count:,} {'row' if count == 1 else 'rows'}"
 
 
 _POLARITY_WORDS = {
@@ -284,4 +289,4 @@ def _with_metrics(
     )
 
 
-__all__ = ["Summary", "find_result_columns", "map_gold_labels", "polarity", "summarize"]
+__all__ = ["Summary", "find_result_columns", "map_gold_labels", "polarity", "rows", "summarize"]

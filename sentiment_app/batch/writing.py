@@ -130,22 +130,34 @@ def _xlsx_value(value: Any) -> Any:
     return text[:XLSX_MAX_CELL]
 
 
-def write_xlsx(frame: pd.DataFrame, path: str | os.PathLike[str], *, sheet_name: str = "sentiment") -> Path:
+def write_xlsx(
+    frame: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    sheet_name: str = "sentiment",
+    extra_sheets: dict[str, pd.DataFrame] | None = None,
+) -> Path:
     """Write an Excel workbook, formulas escaped, numbers as numbers, probabilities rounded, atomically.
 
     Control characters XML cannot hold become U+FFFD and cells are cut at Excel's 32,767
-    characters; the CSV output keeps both exactly.
+    characters; the CSV output keeps both exactly. ``extra_sheets`` (the insights) follow the results.
     """
+    return write_sheets({sheet_name: frame, **(extra_sheets or {})}, path)
+
+
+def write_sheets(sheets: dict[str, pd.DataFrame], path: str | os.PathLike[str]) -> Path:
+    """Write each frame as a sheet (in order), escaped and cleaned as :func:`write_xlsx` says, atomically."""
     from openpyxl import Workbook
 
-    escaped = escape_formulas(round_probabilities(frame))
+    escaped = {name: escape_formulas(round_probabilities(frame)) for name, frame in sheets.items()}
 
     def write(temp: Path) -> None:
         workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet(sheet_name)
-        sheet.append([_XLSX_ILLEGAL.sub("\ufffd", str(c)) for c in escaped.columns])
-        for row in escaped.itertuples(index=False, name=None):
-            sheet.append([_xlsx_value(v) for v in row])
+        for name, frame in escaped.items():
+            sheet = workbook.create_sheet(name[:31])
+            sheet.append([_XLSX_ILLEGAL.sub("\ufffd", str(c)) for c in frame.columns])
+            for row in frame.itertuples(index=False, name=None):
+                sheet.append([_xlsx_value(v) for v in row])
         with open(temp, "xb") as handle:
             workbook.save(handle)
 
@@ -159,5 +171,6 @@ __all__ = [
     "escape_formulas",
     "round_probabilities",
     "write_csv",
+    "write_sheets",
     "write_xlsx",
 ]

@@ -40,6 +40,70 @@ class ComparedText(TypedDict):
     disagree: bool
 
 
+class Quote(TypedDict):
+    row: int
+    text: str
+
+
+class ReasonItem(TypedDict):
+    reason: str
+    rows: int
+    share: float
+    lift: float
+    words: list[str]
+    quotes: list[Quote]
+    source: str
+    keywords: list[str]
+
+
+class GroupRow(TypedDict):
+    group: str
+    rows: int
+    shares: dict[str, float]
+    uncertain: int
+    top_reason: dict[str, str | None] | None
+
+
+class Groups(TypedDict):
+    column: str
+    groups: int
+    rows: list[GroupRow]
+
+
+class PeriodRow(TypedDict):
+    period: str
+    rows: int
+    shares: dict[str, float]
+    sparse: bool
+
+
+class Periods(TypedDict):
+    column: str
+    unit: str
+    sparse_below: int
+    rows: list[PeriodRow]
+
+
+class Flags(TypedDict):
+    column: str
+    counts: dict[str, int]
+    total: int
+    included: bool
+    star_column: str | None
+
+
+class InsightsReport(TypedDict, total=False):
+    """The insights, as ``python -m sentiment_app predict --insights REPORT.json`` writes them."""
+
+    labels: list[str]
+    rows_used: int
+    reasons: dict[str, list[ReasonItem]]
+    groups: Groups | None
+    periods: Periods | None
+    flags: Flags
+    notes: list[str]
+
+
 class FileSummary(TypedDict, total=False):
     """What ``/classify_file`` says about the file (``progress`` only in the updates before the answer)."""
 
@@ -56,6 +120,7 @@ class FileSummary(TypedDict, total=False):
     label_column: str | None
     read_as: str
     model: str
+    insights: InsightsReport
     progress: dict[str, int | str]
 
 
@@ -68,8 +133,10 @@ CLASSIFY_DESCRIPTION = (
 CLASSIFY_FILE_DESCRIPTION = (
     "Classify every row of an uploaded CSV, TSV, TXT or XLSX file (handle_file(path)). text_column and "
     "label_column name the columns, or leave them empty to detect them. Returns the result CSV (UTF-8 with "
-    "BOM, the input's columns plus sentiment, confidence and prob_<label>) and a summary (rows, counts, "
-    "shares, mean confidence, accuracy and macro F1 against the label column when there is one)."
+    "BOM, the input's columns plus sentiment, confidence, prob_<label> and 标记, the flag of rows to be careful "
+    "with) and a summary (rows, counts, shares, mean confidence, accuracy and macro F1 against the label column "
+    "when there is one, and insights: the reasons per label with quotes and row numbers, groups, periods and "
+    "flag counts, as python -m sentiment_app predict --insights REPORT.json writes them)."
 )
 COMPARE_DESCRIPTION = (
     "Classify a list of texts with every loaded model, side by side: one row per text with each model's "
@@ -192,6 +259,7 @@ class ApiCallbacks:
                 label_column=table.label_column,
                 read_as=table.description,
                 model=self.names[0],
+                insights=result.insights.to_json() if result.insights is not None else {},
             ),
         )
 

@@ -37,6 +37,17 @@ from .formatting import (
     table_error,
 )
 from .guard import internal_error, refused, user_error
+from .insights_view import (
+    AUTO_CHOICE,
+    NO_COLUMN,
+    column_choice,
+    count_axis,
+    group_frames,
+    head_markdown,
+    ordered_labels,
+    period_frames,
+    reasons_markdown,
+)
 from .tables import KIND, TEXT, confusion_view, least_view, result_view, short_text, texts_from_frame
 
 PREVIEW_ROWS = 10
@@ -59,6 +70,8 @@ class PreviewOutputs(NamedTuple):
     label_column: Any
     run: Any
     results_box: Any
+    group_column: Any
+    date_column: Any
 
 
 class RunOutputs(NamedTuple):
@@ -73,6 +86,14 @@ class RunOutputs(NamedTuple):
     least: Any
     download_csv: Any
     download_xlsx: Any
+    insights_box: Any
+    insights_head: Any
+    reasons_first: Any
+    reasons_rest: Any
+    group_chart: Any
+    group_table: Any
+    period_chart: Any
+    period_table: Any
 
 
 RUN_OUTPUTS = len(RunOutputs._fields)
@@ -244,6 +265,12 @@ class Callbacks(ApiCallbacks):
         if table.warnings:
             info += "\n\n" + "\n".join(f"⚠️ {table_error(w)}" for w in table.warnings)
         label_choices = [NO_LABEL] + table.columns
+        from ..insights.columns import detect_date_column, detect_group_column
+
+        skip = [table.text_column, table.label_column]
+        group = detect_group_column(table.frame, skip) or NO_COLUMN
+        date = detect_date_column(table.frame, skip + [group]) or NO_COLUMN
+        meta_choices = [AUTO_CHOICE, NO_COLUMN] + table.columns
         return PreviewOutputs(
             gr.Dataframe(value=table.frame.head(PREVIEW_ROWS), visible=True),
             info,
@@ -251,6 +278,8 @@ class Callbacks(ApiCallbacks):
             gr.Dropdown(choices=label_choices, value=table.label_column or NO_LABEL, interactive=True),
             gr.Button(interactive=True),
             gr.Column(visible=False),
+            gr.Dropdown(choices=meta_choices, value=group, interactive=True),
+            gr.Dropdown(choices=meta_choices, value=date, interactive=True),
         )
 
     @staticmethod
@@ -262,6 +291,8 @@ class Callbacks(ApiCallbacks):
             gr.Dropdown(choices=[], value=None),
             gr.Button(interactive=False),
             gr.Column(visible=False),
+            gr.Dropdown(choices=[AUTO_CHOICE, NO_COLUMN], value=AUTO_CHOICE),
+            gr.Dropdown(choices=[AUTO_CHOICE, NO_COLUMN], value=AUTO_CHOICE),
         )
 
     def _start_job(
@@ -271,6 +302,7 @@ class Callbacks(ApiCallbacks):
         text_column: str | None,
         label_column: str | None,
         formats: Sequence[str],
+        insights: batch.InsightOptions | None = None,
     ) -> batch.BatchJob:
         return batch.start_batch(
             self._budget(),
@@ -283,6 +315,7 @@ class Callbacks(ApiCallbacks):
             limits=self._limits(),
             chunk_size=self.chunk_size,
             summary_text_column=True,
+            insights=insights or batch.InsightOptions(),
         )
 
     def _events(self, job: batch.BatchJob) -> Iterator[batch.Progress]:
@@ -295,7 +328,14 @@ class Callbacks(ApiCallbacks):
             raise gr.Error(table_error(str(exc)), title=FILE_NOT_USABLE) from None
 
     def run_table(
-        self, path: str | None, text_column: str | None, label_column: str | None, model: str | None = None
+        self,
+        path: str | None,
+        text_column: str | None,
+        label_column: str | None,
+        model: str | None = None,
+        group_column: str | None = AUTO_CHOICE,
+        date_column: str | None = AUTO_CHOICE,
+        include_flagged: bool = False,
     ) -> Iterator[RunOutputs]:
         """Classify the uploaded table in a worker; a generator so Stop and closing the tab cancel the job.
 
@@ -310,8 +350,9 @@ class Callbacks(ApiCallbacks):
         started = time.monotonic()
         classifying_since: float | None = None
         yield _status(progress_html(0, 0, 0.0, stage="reading"))._replace(results_box=gr.Column(visible=False))
+        options = batch.InsightOptions(column_choice(group_column), column_choice(date_column), bool(include_flagged))
         try:
-            with self._start_job(source, clf, text_column, label, ("csv", "xlsx")) as job:
+            with self._start_job(source, clf, text_column, label, ("csv", "xlsx"), options) as job:
                 for event in self._events(job):
                     if event.stage == "classifying" and classifying_since is None:
                         classifying_since = time.monotonic()
@@ -325,7 +366,9 @@ class Callbacks(ApiCallbacks):
     def _run_outputs(self, result: batch.BatchResult, clf: SentimentClassifier, seconds: float) -> RunOutputs:
         table, frame, summary = result.table, result.frame, result.summary
         counts = summary.counts_frame()
-        chart = pd.DataFrame({"情感": counts["label"], "条数": counts["count"]})
+        chart = gr.BarPlot(
+            value=pd.DataFrame({"情感": counts["label"], "条数": counts["count"]}), y_lim=count_axis(counts["count"])
+        )
         columns = batch.find_result_columns(frame, clf.labels)
         confusion = confusion_view(summary.confusion)
         return RunOutputs(
@@ -338,7 +381,36 @@ class Callbacks(ApiCallbacks):
             least=least_view(summary.least_confident, columns, clf.labels),
             download_csv=gr.DownloadButton(value=str(result.files["csv"]), visible=True),
             download_xlsx=gr.DownloadButton(value=str(result.files["xlsx"]), visible=True),
+            **self._insight_outputs(result),
         )
+
+    @staticmethod
+    def _insight_outputs(result: batch.BatchResult) -> dict[str, Any]:
+        insights = result.insights
+        if insights is None:
+            return {"insights_box": gr.Column(visible=False)} | {
+                name: gr.skip() for name in RunOutputs._fields[RunOutputs._fields.index("insights_head") :]
+            }
+        labels = ordered_labels(insights)
+        groups, group_chart = group_frames(insights)
+        periods, period_chart, period_label = period_frames(insights)
+        group_rows = [g["rows"] for g in insights.groups["rows"]] if insights.groups else []
+        period_rows = [p["rows"] for p in insights.periods["rows"]] if insights.periods else []
+        group_label = f"各{insights.groups['column']}的评论数（前 10 组）" if insights.groups else ""
+        return {
+            "insights_box": gr.Column(visible=True),
+            "insights_head": head_markdown(insights),
+            "reasons_first": reasons_markdown(insights, labels[0]),
+            "reasons_rest": "\n\n".join(reasons_markdown(insights, label) for label in labels[1:]),
+            "group_chart": gr.BarPlot(
+                value=group_chart, visible=groups is not None, y_lim=count_axis(group_rows[:10]), label=group_label
+            ),
+            "group_table": gr.Dataframe(value=groups, visible=groups is not None),
+            "period_chart": gr.BarPlot(
+                value=period_chart, visible=periods is not None, y_lim=count_axis(period_rows), label=period_label
+            ),
+            "period_table": gr.Dataframe(value=periods, visible=periods is not None),
+        }
 
     # ---- tab 3: comparison ----
     def compare(self, frame: pd.DataFrame | dict[str, Any] | None) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -253,6 +253,9 @@ def progress_html(
     share = done / total if total else 0.0
     if stage == "reading":
         text = "正在读取文件…"
+    elif stage == "insights":
+        text = f"已分析 {total:,} 行，正在整理洞察（原因、分组、时间）…"
+        share = 1.0
     elif stage == "writing":
         text = f"已分析 {total:,} 行，正在写出结果文件…"
         share = 1.0

@@ -23,6 +23,7 @@ from .api import CLASSIFY_DESCRIPTION, CLASSIFY_FILE_DESCRIPTION, COMPARE_DESCRI
 from .callbacks import RESULT_PREVIEW_ROWS, RUN_OUTPUTS, Callbacks
 from .formatting import APP_TITLE, about_markdown, header_markdown, stopped_html, verdict_bar_css
 from .guard import guarded
+from .insights_view import AUTO_CHOICE, NO_COLUMN
 from .tables import COMPARE_COLUMNS, add_empty_row
 
 # Characters shown per cell in result tables before "…"; a click on the cell shows the whole text.
@@ -47,6 +48,10 @@ CSS = f"""
 .job-text {{margin-top: 4px; font-variant-numeric: tabular-nums;}}
 .job-detail {{color: var(--body-text-color-subdued); font-size: 0.88em;}}
 .stale {{opacity: 0.45;}}
+#insights {{border-top: 1px solid var(--border-color-primary); padding-top: 0.6em; margin-top: 0.4em;}}
+.reasons ol {{padding-left: 1.4em;}}
+.reasons li {{margin-bottom: 0.5em; overflow-wrap: anywhere;}}
+.reasons ul li {{color: var(--body-text-color-subdued); font-size: 0.92em; margin-bottom: 0.1em;}}
 {verdict_bar_css()}
 .stale-note {{color: #b45309; font-weight: 600;}}
 /* Gradio 6.31 titles every toast with its English type ("Warning", "Error") and ignores gr.Warning's
@@ -213,6 +218,24 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
                 label_col = gr.Dropdown(
                     label="标签列（可选，用于计算准确率）", choices=[], interactive=True, allow_custom_value=True
                 )
+                with gr.Accordion("洞察设置（分组、时间、标记行）", open=False, elem_id="insight-settings"):
+                    group_col = gr.Dropdown(
+                        label="分组列（商品、店铺、平台…）",
+                        choices=[AUTO_CHOICE, NO_COLUMN],
+                        value=AUTO_CHOICE,
+                        interactive=True,
+                        allow_custom_value=True,
+                    )
+                    date_col = gr.Dropdown(
+                        label="时间列",
+                        choices=[AUTO_CHOICE, NO_COLUMN],
+                        value=AUTO_CHOICE,
+                        interactive=True,
+                        allow_custom_value=True,
+                    )
+                    include_flagged = gr.Checkbox(
+                        label="洞察也计入被标记的行（默认评价、模板复制、填充、评分矛盾）", value=False
+                    )
                 run = gr.Button("开始分析", variant="primary", interactive=False)
                 with gr.Row(equal_height=True, elem_id="job-row"):
                     status = gr.HTML(IDLE_PROGRESS, elem_id="batch-progress", scale=1, min_width=180)
@@ -244,10 +267,27 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
                         color_map=cb.chart_colors(),
                         colors_in_legend=[],  # no legend: the bars are labelled below, and it was cut off
                         sort=cb.all_labels,
-                        y_lim=[0, None],
+                        y_lim=[0, 10],  # whole-number ticks; each run sets the top to max(10, count)
                         label="情感分布",
-                        height=300,
+                        height=320,
+                        elem_id="sentiment-chart",
                     )
+            with gr.Column(visible=False, elem_id="insights") as insights_box:
+                insights_head = gr.Markdown(elem_id="insights-head")
+                with gr.Row(equal_height=False):
+                    with gr.Column(min_width=300):
+                        reasons_first = gr.Markdown(elem_id="reasons-negative", elem_classes="reasons")
+                    with gr.Column(min_width=300):
+                        reasons_rest = gr.Markdown(elem_id="reasons-positive", elem_classes="reasons")
+                with gr.Row(equal_height=False):
+                    with gr.Column(min_width=300):
+                        group_chart = _stacked_chart(cb, "分组", "各组的评论数", "group-chart", angle=-35)
+                        group_table = gr.Dataframe(
+                            label="分组（按差评条数排序）", interactive=False, max_height=360, visible=False
+                        )
+                    with gr.Column(min_width=300):
+                        period_chart = _stacked_chart(cb, "时间", "每个时间段的评论数", "period-chart", angle=-35)
+                        period_table = gr.Dataframe(label="时间趋势", interactive=False, max_height=360, visible=False)
             results_table = gr.Dataframe(
                 label=f"结果预览（前 {RESULT_PREVIEW_ROWS} 行；点单元格看全文）",
                 interactive=False,
@@ -262,16 +302,18 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
                 pinned_columns=2,
             )
 
-    preview_outputs = [preview, file_info, text_col, label_col, run, results_box]
+    preview_outputs = [preview, file_info, text_col, label_col, run, results_box, group_col, date_col]
     upload.upload(
         cb.preview, upload, preview_outputs, api_visibility="private", api_name="ui_preview", concurrency_limit=2
     )
     upload.clear(lambda: cb.preview(None), None, preview_outputs, queue=False, api_visibility="private")
     run_outputs = [results_box, status, results_table, chart, summary_md, confusion, least, download_csv, download_xlsx]
+    run_outputs += [insights_box, insights_head, reasons_first, reasons_rest]
+    run_outputs += [group_chart, group_table, period_chart, period_table]
     assert len(run_outputs) == RUN_OUTPUTS
     job = run.click(
         guarded("batch job")(cb.run_table),
-        [upload, text_col, label_col, model_choice],
+        [upload, text_col, label_col, model_choice, group_col, date_col, include_flagged],
         run_outputs,
         api_visibility="undocumented",
         api_name="ui_run_table",
@@ -279,6 +321,22 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
         **queue,
     )
     stop.click(stopped_html, None, status, cancels=[job], queue=False, api_visibility="private")
+
+
+def _stacked_chart(cb: Callbacks, x: str, label: str, elem_id: str, *, angle: float = 0) -> gr.BarPlot:
+    """Rows per category, stacked by sentiment in the app's red/green, y from 0 with whole-number ticks."""
+    return gr.BarPlot(
+        x=x,
+        y="条数",
+        color="情感",
+        color_map=cb.chart_colors(),
+        y_lim=[0, 10],
+        x_label_angle=angle,
+        label=label,
+        height=320,
+        visible=False,
+        elem_id=elem_id,
+    )
 
 
 def _compare_tab(cb: Callbacks, many: bool, queue: dict[str, Any]) -> None:
