@@ -136,7 +136,12 @@ def period_frames(insights: Insights) -> tuple[pd.DataFrame | None, pd.DataFrame
 def count_axis(counts: Sequence[int] | pd.Series) -> list[float]:
     """A row-count axis from 0 whose ticks are whole numbers: at least 0..10 (Vega puts ticks at 0.5 below)."""
     top = max([0, *list(counts)])
-    return [0, max(10, int(top))]
+    if top <= 10:
+        return [0, 10]
+    # the next round number above the tallest bar (93 -> 100, 1,234 -> 1,500), so no bar touches the frame
+    scale = 10 ** (len(str(int(top))) - 1)
+    step = next(m for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15) if m * scale >= top * 1.02)
+    return [0, int(step * scale)]
 
 
 __all__ = [

@@ -48,6 +48,8 @@ CSS = f"""
 .job-text {{margin-top: 4px; font-variant-numeric: tabular-nums;}}
 .job-detail {{color: var(--body-text-color-subdued); font-size: 0.88em;}}
 .stale {{opacity: 0.45;}}
+/* Vega draws the category labels under the plot area, past the block's box: room for them inside it */
+#sentiment-chart, #group-chart, #period-chart {{padding-bottom: 3.2em;}}
 #insights {{border-top: 1px solid var(--border-color-primary); padding-top: 0.6em; margin-top: 0.4em;}}
 .reasons ol {{padding-left: 1.4em;}}
 .reasons li {{margin-bottom: 0.5em; overflow-wrap: anywhere;}}
@@ -267,6 +269,7 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
                         color_map=cb.chart_colors(),
                         colors_in_legend=[],  # no legend: the bars are labelled below, and it was cut off
                         sort=cb.all_labels,
+                        x_title="",  # the bars are named below them; Vega's axis title fell outside the block
                         y_lim=[0, 10],  # whole-number ticks; each run sets the top to max(10, count)
                         label="情感分布",
                         height=320,
@@ -331,6 +334,8 @@ def _stacked_chart(cb: Callbacks, x: str, label: str, elem_id: str, *, angle: fl
         color="情感",
         color_map=cb.chart_colors(),
         y_lim=[0, 10],
+        x_title="",  # the chart's label names the axis; Vega's title and legend fell outside the block
+        color_title="",
         x_label_angle=angle,
         label=label,
         height=320,

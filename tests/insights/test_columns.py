@@ -36,3 +36,12 @@ def test_the_user_turns_groups_and_dates_off_or_picks_another_column() -> None:
     assert off.groups is None and off.periods is None
     picked = build_insights(frame, ["负面", "正面"], "评论", group_column="星级")
     assert picked.groups["column"] == "星级"
+
+
+def test_count_axes_end_on_a_round_number_above_the_tallest_bar():
+    from sentiment_app.ui.insights_view import count_axis
+
+    assert count_axis([]) == [0, 10] and count_axis([3, 7]) == [0, 10]  # whole-number ticks even for tiny files
+    assert count_axis([90, 93]) == [0, 100]
+    assert count_axis([1234]) == [0, 1500]
+    assert all(count_axis([n])[1] > n for n in (11, 99, 100, 2500, 99_999))
