@@ -40,7 +40,7 @@ from .config import AppConfig
 from .errors import first_line, redact
 from .int8 import quantize_int8
 from .packed_bert import config_packing_problem, packed_with_explainer
-from .sources import is_repo_id, looks_like_path
+from .sources import canonical_repo_id, is_repo_id, looks_like_path
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +82,7 @@ def resolve_source(
     from huggingface_hub import snapshot_download
 
     _bound_hub_waits(timeout)
+    source = canonical_repo_id(source)  # an adapter naming bert-base-chinese finds google-bert/'s cache
     if not is_repo_id(source):
         raise ModelLoadError(f"{source!r} is neither an existing folder nor a valid Hub repo id (owner/name)")
     try:
@@ -482,7 +483,7 @@ def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
             raise
         logger.warning("falling back to the %s: %s", EMBEDDED_NAME, exc)
         embedded = load_classifier(replace(config, model=None, revision=None))
-        embedded.info = _with_warning(embedded.info, redact(f"{config.model} could not be loaded: {exc}", config.token))
+        embedded.info = replace(embedded.info, warning=redact(f"{config.model} could not be loaded: {exc}", config.token))
         return [embedded]
     classifiers = [primary]
     if EMBEDDED_MODEL_DIR.is_dir() and primary.info.source != "embedded":
@@ -493,7 +494,3 @@ def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
         except ModelLoadError as exc:  # the comparison loses a column; serving goes on
             logger.warning("the %s is not available for comparison: %s", EMBEDDED_NAME, exc)
     return classifiers
-
-
-def _with_warning(info: ModelInfo, warning: str) -> ModelInfo:
-    return replace(info, warning=warning)
