@@ -483,7 +483,8 @@ def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
             raise
         logger.warning("falling back to the %s: %s", EMBEDDED_NAME, exc)
         embedded = load_classifier(replace(config, model=None, revision=None))
-        embedded.info = replace(embedded.info, warning=redact(f"{config.model} could not be loaded: {exc}", config.token))
+        why = redact(f"{config.model} could not be loaded: {exc}", config.token)
+        embedded.info = replace(embedded.info, warning=why)
         return [embedded]
     classifiers = [primary]
     if EMBEDDED_MODEL_DIR.is_dir() and primary.info.source != "embedded":
