@@ -15,16 +15,22 @@ import copy
 import itertools
 import math
 import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-try:  # ZeroGPU: imported before anything initialises CUDA (the package says so when it is not)
-    import spaces
-except ImportError:  # not installed: every Space but ZeroGPU, local runs, CI
-    spaces = None
-
 import numpy as np
 import torch
+
+# ZeroGPU's package, only where it acts: on ZeroGPU (app.py imports it before CUDA starts), or when the
+# process imported it already. Elsewhere its decorator is effect-free, and importing it imports Gradio,
+# seconds a CLI run should not pay.
+spaces: Any = None
+if os.environ.get("SPACES_ZERO_GPU", "").lower() in {"1", "t", "true"} or "spaces" in sys.modules:
+    try:
+        import spaces
+    except ImportError:  # not installed: the decorator stays a no-op
+        spaces = None
 
 # Padded tokens per GPU call: 512 windows of 512 tokens. bert-base in fp16 reads millions of tokens per
 # second on an A100/H200 slice, so a full call is well under a second of compute.

@@ -174,12 +174,22 @@ def test_a_batch_job_on_the_gpu_path_reports_progress_and_stops(as_if_on_a_gpu, 
 def test_the_real_spaces_decorator_is_effect_free_off_zerogpu(full_model_dir, monkeypatch):
     spaces = pytest.importorskip("spaces", reason="requirements-dev.txt installs spaces (ZeroGPU's package)")
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
-    assert gpu.spaces is spaces
+    monkeypatch.setattr(gpu, "spaces", spaces)
     clf = load_classifier(AppConfig(model=str(full_model_dir), device="cpu"))
     key = gpu.register(clf.explain_model)
     ids = clf.encode(["房间干净"])["input_ids"]
-    logits = gpu.forward_batches(key, [ids], clf.pad_id)
-    np.testing.assert_allclose(logits, clf.logits(["房间干净"]), atol=1e-4)
+    forward = gpu.gpu_task(duration=gpu.call_seconds)(_plain())
+    np.testing.assert_allclose(forward(key, [ids], clf.pad_id), clf.logits(["房间干净"]), atol=1e-4)
+
+
+def test_importing_the_package_does_not_import_spaces_or_gradio():
+    import subprocess
+    import sys
+
+    script = "import sys, sentiment_app.classifier, sentiment_app.gpu as g; print(g.spaces, 'gradio' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["None", "False"]
 
 
 # ---- on a real GPU ------------------------------------------------------------------------------------
