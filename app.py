@@ -15,6 +15,10 @@ import os
 import sys
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# ZeroGPU: the `spaces` package must be imported before anything initialises CUDA (it says so otherwise);
+# elsewhere it is absent, or effect-free.
+with contextlib.suppress(ImportError):
+    import spaces  # noqa: F401
 # Explanation models are built from the served weights in the background this long after the server
 # answers: not in the way of the first answers, done before most visitors ask for an explanation.
 EXPLAIN_WARMUP_AFTER_S = 5.0
@@ -54,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for clf in classifiers:
         log.info(
-            "serving %s (%s, %s)%s",
+            "serving %s (%s, %s) on %s%s",
             clf.info.name,
             clf.info.source,
             clf.info.kind,
+            clf.info.device,
             f" - warning: {clf.info.warning}" if clf.info.warning else "",
         )
 

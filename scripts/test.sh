@@ -5,7 +5,8 @@
 #   bash scripts/test.sh -m "not ui"      bash scripts/test.sh tests/ui -x
 # Set-up, each step only when needed:
 #   1. .venv (python3-venv from apt when venv is missing), torch as a CPU build (a local wheel on
-#      --find-links, else pre-requirements.txt's CPU index, as on the Space), requirements-dev.txt;
+#      --find-links, else pre-requirements.txt's CPU index, as on the Space), requirements-dev.txt at
+#      requirements.lock's versions;
 #   2. Chromium and the CJK/emoji fonts (screenshots show Chinese): from apt-get when this user may
 #      install packages (root, or sudo without a password); else Playwright's own browser
 #      (`python -m playwright install --with-deps chromium`); else one line saying what to install.
@@ -143,8 +144,8 @@ setup_python() {
             python -m pip install --disable-pip-version-check --quiet -r pre-requirements.txt
         fi
     fi
-    log "installing requirements-dev.txt"
-    python -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+    log "installing requirements-dev.txt at requirements.lock's versions"
+    python -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt -c requirements.lock
 }
 
 main() {
@@ -153,8 +154,14 @@ main() {
     setup_browser
     export PLAYWRIGHT_CHROMIUM_EXECUTABLE="$CHROMIUM"
     log "chromium ($CHROMIUM_ORIGIN): $CHROMIUM"
-    log "pytest $*"
-    exec python -m pytest "$@"
+    local args=("$@")
+    # GPU tests (marker gpu) fail without CUDA; on a machine without a GPU they are deselected, said here.
+    if ((${#args[@]} == 0)) && ! python -c "import torch, sys; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
+        log "no CUDA GPU here: deselecting the GPU tests (-m 'not gpu')"
+        args=(-m "not gpu")
+    fi
+    log "pytest ${args[*]}"
+    exec python -m pytest "${args[@]}"
 }
 
 if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then

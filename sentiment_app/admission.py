@@ -89,19 +89,44 @@ class Policy:
         return None
 
 
-def client_key(peer: str | None, forwarded_for: str | None) -> str:
+def client_key(peer: str | None, forwarded_for: str | Iterable[str] | None) -> str:
     """Who is asking, for per-client shares: the connecting address, or behind a proxy on a private
-    or loopback address (a Space's), the last address that proxy appended to ``X-Forwarded-For``.
+    or loopback address (a Space's), the rightmost public (global) address in ``X-Forwarded-For``.
 
-    The last entry is the one the proxy saw; earlier ones are whatever the client wrote, so a client
-    cannot pose as many by sending the header itself. Directly connected clients are their address.
+    Each proxy appends the address it saw, so reading from the right, the first public hop is the one
+    the outermost trusted proxy saw: the visitor. Hops to its left are whatever the client wrote (it
+    cannot pose as many by sending the header itself); private and loopback hops to its right are
+    the proxy chain's own (a chain that appends twice would otherwise make every visitor one client).
+    ``forwarded_for`` may be several header lines (a list), joined in order. Directly connected
+    clients are their address.
     """
     host = (peer or "").strip() or "unknown"
-    if forwarded_for and _is_private(host):
-        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return host
+    if not forwarded_for or not _is_private(host):
+        return host
+    lines = [forwarded_for] if isinstance(forwarded_for, str) else list(forwarded_for)
+    hops = [_hop_address(hop) for line in lines for hop in str(line).split(",")]
+    addresses = [hop for hop in hops if hop is not None]
+    for address in reversed(addresses):
+        if address.is_global:  # not private, loopback, link-local, shared (100.64/10) or reserved
+            return str(address)
+    # Only private hops (a visitor inside the same network): the nearest one the proxy saw.
+    return str(addresses[-1]) if addresses else host
+
+
+def _hop_address(hop: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address in one ``X-Forwarded-For`` hop: ``1.2.3.4``, ``1.2.3.4:5678``, ``2001:db8::1``,
+    ``[2001:db8::1]:443``, ``"[2001:db8::1]"``; None for anything else (``unknown``, an obfuscated id)."""
+    text = hop.strip().strip('"').strip()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:  # IPv4 with a port
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
 
 
 def _is_private(host: str) -> bool:

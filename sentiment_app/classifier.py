@@ -18,6 +18,7 @@ from typing import Any, overload
 import numpy as np
 import torch
 
+from . import gpu
 from .artifact import Calibration
 
 
@@ -57,6 +58,7 @@ class ModelInfo:
     parameters: int = 0
     metrics: dict[str, Any] = field(default_factory=dict)
     warning: str | None = None  # e.g. why the configured model was replaced by the embedded one
+    device: str = "CPU"  # what serves: "CPU", "ZeroGPU (fp16)", "GPU <name> (fp16)"
 
     @property
     def short_name(self) -> str:
@@ -129,6 +131,7 @@ class SentimentClassifier:
         info: ModelInfo | None = None,
         explain_model: torch.nn.Module | Callable[[], torch.nn.Module] | None = None,
         calibration: Calibration | None = None,
+        gpu_path: bool = False,
     ) -> None:
         if not getattr(tokenizer, "is_fast", False):
             raise TypeError("SentimentClassifier needs a fast (tokenizers-backed) tokenizer for windows and offsets")
@@ -151,8 +154,13 @@ class SentimentClassifier:
         self.calibration = calibration or Calibration()
         self.labels = [str(label) for label in labels]
         self.max_length = int(max_length)
-        self.batch_size = int(batch_size)
+        # The GPU path (sentiment_app.gpu): the model is called through a key in GPU-call-sized groups
+        # of larger batches; None = the model is called here, on the CPU.
+        self.gpu_key = gpu.register(self.model) if gpu_path else None
+        self.batch_size = max(int(batch_size), gpu.GPU_BATCH_SIZE) if gpu_path else int(batch_size)
         # Padded tokens (windows x longest) per forward pass: long windows go in smaller batches.
+        if gpu_path:
+            batch_tokens = batch_tokens or gpu.GPU_BATCH_TOKENS
         self.batch_tokens = int(batch_tokens) if batch_tokens else auto_batch_tokens(model)
         # Overlap between windows: a quarter of a window keeps each sentence whole in at least one.
         self.stride = int(stride) if stride is not None else self.max_length // 4
@@ -268,6 +276,14 @@ class SentimentClassifier:
         lengths = np.asarray([len(ids) for ids in window_ids], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         out = np.empty((len(window_ids), len(self.labels)), dtype=np.float32)
+        if self.gpu_key is not None:
+            batches = [[window_ids[i] for i in order[start:stop]] for start, stop in self._batches(lengths[order])]
+            done = 0
+            for call in gpu.group_calls(batches):  # each call bounded in tokens, so in GPU time
+                logits = gpu.forward_batches(self.gpu_key, call, self.pad_id)
+                out[order[done : done + len(logits)]] = logits
+                done += len(logits)
+            return out
         packed = getattr(self.model, "forward_packed", None)
         for start, stop in self._batches(lengths[order]):
             chunk = order[start:stop]

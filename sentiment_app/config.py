@@ -24,6 +24,7 @@ from .limits import TextLimits
 QUANTIZE_CHOICES = ("none", "int8")
 # torch's quantized engines that pack int8 weights on x86; the packing picks the kernels for good.
 INT8_ENGINE_CHOICES = ("onednn", "x86", "fbgemm")
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 # Flag groups: the model flags every serving tool has, app.py's server flags, the batch CLI's limits.
 MODEL_FLAGS = "model"
@@ -144,6 +145,15 @@ class AppConfig:
         env="SENTIMENT_PACKED",
         flag="--no-packed",
         help="run BERT models through the transformers forward instead of the packed one ({env}=0)",
+    )
+    # auto = a GPU when there is one (a GPU Space, ZeroGPU): transformers in fp16, length-sorted batches;
+    # else the CPU fast paths above. cpu keeps a GPU machine on the CPU path.
+    device: str = setting(
+        "auto",
+        env="SENTIMENT_DEVICE",
+        flag="--device",
+        choices=DEVICE_CHOICES,
+        help="auto (a GPU when there is one, ZeroGPU included), cpu or cuda (${env}, default auto)",
     )
     # Torch intra-op threads; None = all cores the process may use.
     threads: int | None = setting(

@@ -38,9 +38,10 @@ from .artifact import (
 from .classifier import ModelInfo, SentimentClassifier
 from .config import AppConfig
 from .errors import first_line, redact
+from .gpu import describe_device, serving_device, set_threads, to_serving_device
 from .int8 import quantize_int8
 from .packed_bert import config_packing_problem, packed_with_explainer
-from .sources import is_repo_id, looks_like_path
+from .sources import canonical_repo_id, is_repo_id, looks_like_path
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ def resolve_source(
     from huggingface_hub import snapshot_download
 
     _bound_hub_waits(timeout)
+    source = canonical_repo_id(source)  # an adapter naming bert-base-chinese finds google-bert/'s cache
     if not is_repo_id(source):
         raise ModelLoadError(f"{source!r} is neither an existing folder nor a valid Hub repo id (owner/name)")
     try:
@@ -202,8 +204,16 @@ def load_classifier(
     display_name: str | None = None,
     origin: str | None = None,
 ) -> SentimentClassifier:
-    """Load ``source`` (default: ``config.model``, else the embedded model) ready to predict."""
+    """Load ``source`` (default: ``config.model``, else the embedded model) ready to predict.
+
+    On a GPU (``config.device``; auto finds one) it serves through transformers in fp16: packing and int8
+    are CPU paths. The fp32 model stays on the CPU for explanations and export.
+    """
     set_threads(config.threads)
+    device = serving_device(config.device)
+    on_gpu = device.type == "cuda"
+    if on_gpu:
+        config = replace(config, packed=False, quantize="none")
     spec = source or config.model
     if spec is None:
         if not EMBEDDED_MODEL_DIR.is_dir():
@@ -223,7 +233,7 @@ def load_classifier(
     else:
         built = _load_full(folder, labels, config)
     _check_vocab(tokenizer, built.model, spec)
-    model = prepare_for_serving(built.model, config)
+    model = to_serving_device(built.model, device) if on_gpu else prepare_for_serving(built.model, config)
     metrics = {}
     if (folder / METRICS_FILE).is_file():
         with contextlib.suppress(ArtifactError):
@@ -238,6 +248,7 @@ def load_classifier(
         quantized=config.quantize == "int8",
         parameters=built.parameters,
         metrics=metrics,
+        device=describe_device(device),
     )
     return SentimentClassifier(
         model,
@@ -249,6 +260,7 @@ def load_classifier(
         info=info,
         explain_model=built.explain_model,
         calibration=calibration,
+        gpu_path=on_gpu,
     )
 
 
@@ -452,18 +464,6 @@ def prepare_for_serving(model: torch.nn.Module, config: AppConfig) -> torch.nn.M
     return serving
 
 
-def set_threads(threads: int | None) -> int:
-    """Use the requested number of torch threads, else every core this process may run on."""
-    if threads is None:
-        try:
-            threads = len(os.sched_getaffinity(0))
-        except AttributeError:
-            threads = os.cpu_count() or 1
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return threads
-
-
 # ---- what the app serves -------------------------------------------------------------------
 
 
@@ -482,7 +482,8 @@ def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
             raise
         logger.warning("falling back to the %s: %s", EMBEDDED_NAME, exc)
         embedded = load_classifier(replace(config, model=None, revision=None))
-        embedded.info = _with_warning(embedded.info, redact(f"{config.model} could not be loaded: {exc}", config.token))
+        why = redact(f"{config.model} could not be loaded: {exc}", config.token)
+        embedded.info = replace(embedded.info, warning=why)
         return [embedded]
     classifiers = [primary]
     if EMBEDDED_MODEL_DIR.is_dir() and primary.info.source != "embedded":
@@ -493,7 +494,3 @@ def load_serving_classifiers(config: AppConfig) -> list[SentimentClassifier]:
         except ModelLoadError as exc:  # the comparison loses a column; serving goes on
             logger.warning("the %s is not available for comparison: %s", EMBEDDED_NAME, exc)
     return classifiers
-
-
-def _with_warning(info: ModelInfo, warning: str) -> ModelInfo:
-    return replace(info, warning=warning)

@@ -9,6 +9,14 @@ from __future__ import annotations
 
 # Where pushes go unless the user names another endpoint: an HF_ENDPOINT download mirror never receives them.
 DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
+# Hub ids that only resolve through a redirect since the Hub moved the original checkpoints under their
+# organisations. Asking for the canonical id finds a cache filled under it (preload_from_hub, an earlier
+# snapshot_download) offline, and keeps new adapter configs and model cards right.
+LEGACY_REPO_IDS = {
+    "bert-base-chinese": "google-bert/bert-base-chinese",
+    "bert-base-multilingual-cased": "google-bert/bert-base-multilingual-cased",
+    "bert-base-multilingual-uncased": "google-bert/bert-base-multilingual-uncased",
+}
 
 
 def looks_like_path(spec: str) -> bool:
@@ -18,6 +26,12 @@ def looks_like_path(spec: str) -> bool:
     that way is not reported as a missing folder but looked up on the Hub.
     """
     return spec.startswith((".", "/", "~")) or spec.count("/") > 1 or "\\" in spec
+
+
+def canonical_repo_id(spec: str) -> str:
+    """``spec`` with a legacy Hub id replaced by its canonical one (``bert-base-chinese`` ->
+    ``google-bert/bert-base-chinese``); anything else unchanged. Call it once ``spec`` is known not to be a folder."""
+    return LEGACY_REPO_IDS.get(spec.strip(), spec)
 
 
 def is_repo_id(spec: str) -> bool:

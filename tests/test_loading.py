@@ -212,6 +212,26 @@ def test_adapter_and_its_base_from_the_hub(hub, tmp_path, adapter_dir, base_mode
     assert clf.logits(["房间干净"]) == pytest.approx(local.logits(["房间干净"]), abs=1e-6)
 
 
+def test_adapter_naming_the_legacy_base_id_finds_the_canonical_cache_offline(
+    hub, tmp_path, monkeypatch, adapter_dir, base_model_dir
+):
+    """bert-base-chinese is google-bert/bert-base-chinese on today's Hub: a cache filled under the canonical id
+    (preload_from_hub, an earlier download) serves an adapter whose config names the old id, offline."""
+    from huggingface_hub import constants, snapshot_download
+
+    hub.add_repo("google-bert/bert-base-chinese", base_model_dir)
+    snapshot_download("google-bert/bert-base-chinese", endpoint=hub.url)  # the Space's preload, say
+    legacy = shutil.copytree(adapter_dir, tmp_path / "legacy-adapter")
+    config = json.loads((legacy / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "bert-base-chinese"
+    (legacy / "adapter_config.json").write_text(json.dumps(config))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    clf = load_classifier(AppConfig(model=str(legacy)))
+    local = load_classifier(AppConfig(model=str(adapter_dir)))
+    assert clf.logits(["房间干净"]) == pytest.approx(local.logits(["房间干净"]), abs=1e-6)
+
+
 def test_revision_is_passed_through(hub, full_model_dir):
     hub.add_repo("team/full", full_model_dir)
     commit = hub.commit("team/full")

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,14 +60,39 @@ def test_front_matter_sdk_version_is_the_pinned_gradio() -> None:
     assert str(front_matter()["sdk_version"]) == pinned("requirements.txt", "gradio")
 
 
-def test_front_matter_python_version_is_what_ci_tests() -> None:
-    space_python = str(front_matter()["python_version"])
-    versions = {
-        str(step["with"]["python-version"])
-        for step in steps(workflow("ci.yml"))
-        if str(step.get("uses", "")).startswith("actions/setup-python@")
-    }
-    assert versions == {space_python}
+def test_every_spaces_python_version_is_one_ci_tests() -> None:
+    sync_space = load_sync_script()
+    matrix = {str(v) for v in workflow("ci.yml")["jobs"]["test"]["strategy"]["matrix"]["python"]}
+    assert matrix == {"3.11", "3.12"}
+    assert str(front_matter()["python_version"]) in matrix  # the card as committed: the CPU Basic Space
+    for hardware, keys in sync_space.FRONT_MATTER.items():
+        version = keys["python_version"].strip('"')
+        assert ".".join(version.split(".")[:2]) in matrix, hardware
+    assert sync_space.FRONT_MATTER["zero-gpu"]["python_version"].strip('"') in {"3.10.13", "3.12.12"}
+
+
+def test_ci_installs_the_lock_and_deselects_gpu_tests() -> None:
+    runs = "\n".join(step.get("run", "") for step in steps(workflow("ci.yml")))
+    assert "pip install -r requirements-dev.txt -c requirements.lock" in runs
+    assert 'pytest -m "not ui and not gpu"' in runs
+    script = (ROOT / "scripts" / "test.sh").read_text(encoding="utf-8")
+    assert "-c requirements.lock" in script
+
+
+def test_the_lock_pins_every_requirement_and_the_app_pins_its_server() -> None:
+    sync_space = load_sync_script()
+    lock = sync_space.read_lock((ROOT / "requirements.lock").read_text(encoding="utf-8"))
+    for name in ("requirements.txt", "requirements-dev.txt", "requirements-zerogpu.txt", "requirements-train.txt"):
+        for line in requirement_lines(name):
+            line = line.split("#")[0].strip()
+            if not line.startswith("-"):
+                package, version = line.split("==")
+                assert any(
+                    p.startswith(f"{sync_space._normal(package)}=={version}")
+                    for p in lock[sync_space._normal(package)][0]
+                )
+    for package in ("fastapi", "starlette", "httpx2"):
+        pinned("requirements.txt", package)  # max_body_size needs a FastAPI that takes it
 
 
 def test_front_matter_points_at_the_app() -> None:
@@ -152,7 +178,19 @@ def test_workflows_have_least_permissions_and_no_persisted_credentials() -> None
 def test_sync_workflow_skips_without_settings_and_never_prints_the_token() -> None:
     flow = workflow("sync-space.yml")
     triggers = flow[True] if True in flow else flow["on"]  # YAML 1.1 reads the key `on` as true
-    assert triggers["push"]["branches"] == ["main"] and "workflow_dispatch" in triggers
+    # only after CI passed on main (or by hand from main): never on a bare push
+    assert "push" not in triggers and "workflow_dispatch" in triggers
+    assert triggers["workflow_run"] == {"workflows": ["CI"], "types": ["completed"], "branches": ["main"]}
+    condition = " ".join(flow["jobs"]["sync"]["if"].split())
+    for part in (
+        "github.event.workflow_run.conclusion == 'success'",
+        "github.event.workflow_run.head_branch == 'main'",
+        "github.event.workflow_run.event == 'push'",
+        "github.event_name == 'workflow_dispatch' && github.ref == 'refs/heads/main'",
+    ):
+        assert part in condition
+    checkout = next(s for s in steps(flow) if str(s.get("uses", "")).startswith("actions/checkout@"))
+    assert "github.event.workflow_run.head_sha" in checkout["with"]["ref"]  # the commit CI tested
     job = flow["jobs"]["sync"]
     assert job["env"]["SPACE_ID"] == "${{ vars.HF_SPACE_ID }}"
     text = (WORKFLOWS / "sync-space.yml").read_text(encoding="utf-8")
@@ -163,6 +201,14 @@ def test_sync_workflow_skips_without_settings_and_never_prints_the_token() -> No
             assert not re.search(r"\$\{?HF_TOKEN\b", line), f"the token is expanded on a command line: {line}"
         if "HF_TOKEN" in step.get("env", {}):
             assert step["run"].strip() == "python scripts/sync_space.py", "only the sync step gets the token"
+
+
+def load_sync_script():
+    spec = importlib.util.spec_from_file_location("sync_space_for_repo_tests", ROOT / "scripts" / "sync_space.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_readme_command_module():

@@ -63,7 +63,7 @@ def test_defaults_match_the_seed_choices():
     config = TrainConfig().validate()
     assert (config.lora_r, config.lora_alpha, config.lora_dropout, config.lora_bias) == (8, 16, 0.05, "none")
     assert (config.epochs, config.batch_size, config.max_length) == (2, 16, 256)
-    assert config.base_model == "bert-base-chinese" and config.dataset == "lansinuote/ChnSentiCorp"
+    assert config.base_model == "google-bert/bert-base-chinese" and config.dataset == "lansinuote/ChnSentiCorp"
     assert config.resolved_learning_rate == 2e-4 and not config.full_finetune
     assert config.hub_write_endpoint == "https://huggingface.co"
 

@@ -91,9 +91,9 @@ class TrainConfig:
     # --- model ---
     # The seed's base and the usual Chinese baseline; any BERT-family encoder id or local folder works.
     base_model: str = flag(
-        "bert-base-chinese",
+        "google-bert/bert-base-chinese",
         "ID_OR_PATH",
-        "base encoder: Hub id (bert-base-chinese, hfl/chinese-roberta-wwm-ext, hfl/chinese-macbert-base, "
+        "base encoder: Hub id (google-bert/bert-base-chinese, hfl/chinese-roberta-wwm-ext, hfl/chinese-macbert-base, "
         "...), a local model folder, or 'scratch' for a fresh BERT with a vocabulary from the training texts "
         "(needs --full-finetune; shape from the recipe's scratch: section)",
     )

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import torch
 
 from sentiment_app.artifact import CLASSIFIER_HEAD_MODULES, label_maps
-from sentiment_app.sources import is_repo_id, looks_like_path
+from sentiment_app.sources import canonical_repo_id, is_repo_id, looks_like_path
 
 from .config import SCRATCH, ScratchConfig, TrainConfig
 from .errors import UserError, first_line
@@ -94,7 +94,7 @@ def resolve_base_model(spec: str) -> str:
         raise UserError(f"model folder {spec} does not exist")
     if not is_repo_id(spec):
         raise UserError(f"--base-model {spec!r} is neither an existing folder nor a valid Hub model id")
-    return spec
+    return canonical_repo_id(spec)  # bert-base-chinese -> google-bert/bert-base-chinese
 
 
 def load_base_config(base: str) -> Any:

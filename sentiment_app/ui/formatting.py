@@ -161,6 +161,7 @@ def _header_lines(classifiers: Sequence[SentimentClassifier]) -> str:
     else:
         kind = "LoRA 适配器" if info.kind == "adapter" else "完整模型"
         model = f"模型：**{_model_name(info)}**（{kind}{_accuracy_note(info.metrics)}）"
+    model += f" · 运行于 {_device(info)}"
     if info.warning:
         model += " · ⚠️ 配置的模型无法加载，已改用内置轻量模型"
     lines = [f"# {APP_TITLE} {english(APP_TITLE_EN)}", model]
@@ -174,6 +175,11 @@ def _header_lines(classifiers: Sequence[SentimentClassifier]) -> str:
             f"逗号分隔；本地用 `--labels`），或在模型文件夹里加 `labels.json`。"
         )
     return "\n\n".join(lines)
+
+
+def _device(info: Any) -> str:
+    """What serves: CPU, ZeroGPU (a GPU attached per request) or a named GPU, in half precision."""
+    return str(getattr(info, "device", "CPU") or "CPU")
 
 
 def _accuracy_note(metrics: dict[str, Any]) -> str:
@@ -193,7 +199,7 @@ def _about_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig) 
     details = [
         f"**当前模型**：{name} · 来源：{where} · {kind}",
         f"参数 {info.parameters / 1e6:.1f}M · int8 量化：{'开' if info.quantized else '关'} · "
-        f"标签：{' / '.join(info.labels)}",
+        f"运行设备：{_device(info)} · 标签：{' / '.join(info.labels)}",
     ]
     threshold = getattr(getattr(classifiers[0], "calibration", None), "uncertain_below", None)
     if threshold is not None:
@@ -212,8 +218,8 @@ def _about_lines(classifiers: Sequence[SentimentClassifier], config: AppConfig) 
     api = "**API**：页面底部的“通过 API 使用”列出 `/classify`、`/classify_file`、`/compare` 三个接口。"
     summary_en = english(
         f"Model: {info.name} ({info.source}, {info.kind}; labels {', '.join(info.labels)}; int8 "
-        f"{'on' if info.quantized else 'off'}). Space owners set SENTIMENT_MODEL (and the HF_TOKEN secret "
-        "for a private repo) to serve another model; see the README for every setting."
+        f"{'on' if info.quantized else 'off'}; served on {_device(info)}). Space owners set SENTIMENT_MODEL "
+        "(and the HF_TOKEN secret for a private repo) to serve another model; see the README for every setting."
     )
     return "\n\n".join(["  \n".join(details), setup, limits, api, summary_en])
 

@@ -55,7 +55,10 @@ def install_admission(demo: gr.Blocks, policy: admission.Policy) -> None:
     def client_of(request: Any) -> str:
         peer = getattr(getattr(request, "client", None), "host", None)
         headers = getattr(request, "headers", None) or {}
-        return admission.client_key(peer, headers.get("x-forwarded-for"))
+        # Every X-Forwarded-For line, in order (a proxy may add its own line instead of appending).
+        getlist = getattr(headers, "getlist", None)
+        forwarded = getlist("x-forwarded-for") if getlist is not None else headers.get("x-forwarded-for")
+        return admission.client_key(peer, forwarded)
 
     def load() -> admission.Load:
         entries = list(pending)
