@@ -210,6 +210,9 @@ def test_ctrl_c_exits_130_without_a_traceback_and_leaves_nothing(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # a suite run in the background (`bash scripts/test.sh &`, nohup) hands its children an ignored SIGINT,
+        # and Python then installs no KeyboardInterrupt handler: give the child Ctrl-C back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
