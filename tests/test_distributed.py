@@ -373,7 +373,7 @@ def test_the_model_worker_adds_the_predict_columns(full_model_dir):
     """What each Ray actor does with a batch, called directly: the batch CLI's columns and blank handling."""
     from sentiment_app.batch import LoadedTable, classify_table
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.loading import load_classifier
 
     config = AppConfig(model=str(full_model_dir), threads=1)
     batch = pd.DataFrame({"id": ["1", "2", "3"], "text": ["房间干净", "", "太差了"]})

@@ -22,6 +22,9 @@ from pathlib import Path
 
 import torch
 
+from ..classifier import ModelInfo, SentimentClassifier
+from ..config import AppConfig
+from ..errors import first_line, redact
 from . import merging
 from .artifact import (
     ADAPTER_CONFIG_FILE,
@@ -35,16 +38,13 @@ from .artifact import (
     read_json,
     read_labels,
 )
-from .classifier import ModelInfo, SentimentClassifier
-from .config import AppConfig
-from .errors import first_line, redact
 from .int8 import quantize_int8
 from .packed_bert import config_packing_problem, packed_with_explainer
 from .sources import is_repo_id, looks_like_path
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / "embedded_model"
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parents[1] / "embedded_model"
 EMBEDDED_NAME = "embedded compact model"
 # Exception class names (anywhere in the MRO) that mean the Hub could not be reached.
 CONNECTION_ERRORS = frozenset(
