@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise in a Space log
     log = logging.getLogger("app")
 
-    from sentiment_app.loading import ModelLoadError, load_serving_classifiers
+    from sentiment_app.model.loading import ModelLoadError, load_serving_classifiers
 
     try:
         config = config_from_args(args)
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     from sentiment_app.batch import ResultFiles
-    from sentiment_app.classifier import build_explain_models_later
+    from sentiment_app.model.warmup import build_explain_models_later
     from sentiment_app.ui import build_demo, launch
 
     build_explain_models_later(classifiers, EXPLAIN_WARMUP_AFTER_S, ready=lambda: _listening(config.host, config.port))

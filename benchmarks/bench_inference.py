@@ -97,7 +97,7 @@ def build_artifacts(folder: Path, texts: Sequence[str], seed: int = 0) -> tuple[
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
     from transformers.utils import logging as hf_logging
 
-    from sentiment_app.artifact import write_labels
+    from sentiment_app.model.artifact import write_labels
     from training.modeling import build_char_tokenizer
 
     hf_logging.set_verbosity_error()
@@ -164,7 +164,7 @@ def load_way(way: str, base: Path, adapter: Path, threads: int | None) -> tuple[
 
         return many, one, model
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.loading import load_classifier
 
     classifier = load_classifier(
         AppConfig(model=str(adapter), quantize="int8" if way == "ours int8" else "none", threads=threads)
@@ -184,7 +184,7 @@ def cold_start_child(way: str, base: Path, adapter: Path, probe_file: Path, thre
     if way == "seed":
         import peft  # noqa: F401
     else:
-        import sentiment_app.loading  # noqa: F401
+        import sentiment_app.model.loading  # noqa: F401
     if threads:
         torch.set_num_threads(threads)
     imported = time.perf_counter()
@@ -270,7 +270,7 @@ def latency(ways: dict[str, Callable], texts: list[str]) -> dict[str, list[float
 def agreement(folder: str, texts: list[str], labels: list[int] | None, threads: int | None) -> dict:
     """int8 against fp32 labels (and each against the gold labels) on a trained artifact, our serving path."""
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.loading import load_classifier
 
     fp32 = load_classifier(AppConfig(model=folder, threads=threads))
     int8 = load_classifier(AppConfig(model=folder, quantize="int8", threads=threads))

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="artifact folder (default: the embedded model)")
     args = parser.parse_args(argv)
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.loading import load_classifier
 
     config = AppConfig() if args.model is None else AppConfig(model=args.model)
     classifier = load_classifier(config)

@@ -253,7 +253,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.loading import load_classifier
 
     texts = review_texts()
     classifier = load_classifier(AppConfig(model=args.model))

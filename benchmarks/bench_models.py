@@ -145,7 +145,7 @@ def snownlp_model() -> Callable[[list[str]], np.ndarray]:
 def shipped_model(folder: str | None) -> tuple[Callable[[list[str]], np.ndarray], Any]:
     """The embedded model (or ``folder``) through the app's loading code: calibrated probabilities."""
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.loading import load_classifier
 
     classifier = load_classifier(AppConfig(), folder)
     positive = classifier.labels.index("正面")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, overload
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from . import gpu
-from .artifact import Calibration
+from .calibration import Calibration
 
 
 @dataclass(frozen=True)
@@ -66,36 +65,6 @@ class ModelInfo:
         if self.source == "embedded":
             return "embedded"
         return self.name.rstrip("/").split("/")[-1] or self.name
-
-
-def build_explain_models_later(
-    classifiers: Sequence[SentimentClassifier],
-    delay_s: float,
-    ready: Callable[[], bool] | None = None,
-    ready_within_s: float = 300.0,
-) -> threading.Thread:
-    """Build the explanation model of each classifier that needs one (int8, or not packed) in a background
-    thread, ``delay_s`` seconds after ``ready()`` first says True (polled twice a second, given up on after
-    ``ready_within_s``).
-
-    The app passes "the server answers": its first answers do not share the CPU with the build, and
-    the first explanation usually finds the model ready (one asked for earlier waits for the same build).
-    """
-
-    def build() -> None:
-        deadline = time.monotonic() + ready_within_s
-        while ready is not None and not ready() and time.monotonic() < deadline:
-            time.sleep(0.5)
-        time.sleep(delay_s)
-        from .explain import _differentiable_packed
-
-        for classifier in classifiers:
-            if not _differentiable_packed(classifier.model):  # an fp32 packed model explains itself
-                classifier.explain_model  # noqa: B018 - the property builds it
-
-    thread = threading.Thread(target=build, name="build-explain-models", daemon=True)
-    thread.start()
-    return thread
 
 
 def _frozen(module: torch.nn.Module) -> torch.nn.Module:
@@ -270,7 +239,7 @@ class SentimentClassifier:
     def _forward_windows(self, window_ids: list[list[int]]) -> np.ndarray:
         """Run windows through the model sorted by length, in batches of similar length.
 
-        A model with ``forward_packed`` (:class:`~sentiment_app.packed_bert.PackedBertClassifier`) takes
+        A model with ``forward_packed`` (:class:`~sentiment_app.model.packed_bert.PackedBertClassifier`) takes
         each batch as unpadded windows; any other model gets it padded to its longest window.
         """
         lengths = np.asarray([len(ids) for ids in window_ids], dtype=np.int64)

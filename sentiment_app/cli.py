@@ -131,16 +131,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_serving_arguments(predict, fallback_flag=False)  # a batch run never swaps models silently
     predict.set_defaults(handler=run_predict)
     add_distributed_command(commands)  # predict-distributed: Ray Data; sentiment_app/distributed.py
-    from .export import add_export_parser
+    from .model.export import add_export_parser
 
-    add_export_parser(commands)  # python -m sentiment_app export MODEL OUTPUT_DIR (sentiment_app/export.py)
+    add_export_parser(commands)  # python -m sentiment_app export MODEL OUTPUT_DIR (sentiment_app/model/export.py)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .export import ExportError
+    from .model.export import ExportError
 
     try:
         return args.handler(args)
@@ -211,7 +211,7 @@ def run_predict(args: argparse.Namespace) -> int:
             note(f"warning: {warning}")
 
     def load_model():
-        from .loading import ModelLoadError, load_classifier  # torch: imported only once the input is known good
+        from .model.loading import ModelLoadError, load_classifier  # torch: imported only once the input is known good
 
         if args.quiet:
             from transformers.utils import logging as hf_logging

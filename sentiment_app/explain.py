@@ -376,11 +376,11 @@ def _gradient_x_input(
 ) -> list[np.ndarray]:
     """Midpoint gradient x input of each token of each window in ``batch`` (one array per window).
 
-    An fp32 packed serving model (:mod:`sentiment_app.packed_bert`) takes the gradient itself: the
+    An fp32 packed serving model (:mod:`sentiment_app.model.packed_bert`) takes the gradient itself: the
     same arithmetic as the transformers model, on real tokens only, and its last layer for [CLS]
     only, which makes the backward pass about a third cheaper. Otherwise the transformers model.
     """
-    packed = classifier.model if _differentiable_packed(classifier.model) else None
+    packed = classifier.model if differentiable_packed(classifier.model) else None
     model = packed or classifier.explain_model
     embeddings = model.get_input_embeddings()
     if packed is not None:
@@ -410,7 +410,7 @@ def _log_odds(logits: torch.Tensor, label: int) -> torch.Tensor:
     return logits[:, label] - torch.logsumexp(others, dim=1)
 
 
-def _differentiable_packed(model: torch.nn.Module) -> bool:
+def differentiable_packed(model: torch.nn.Module) -> bool:
     """Whether ``model`` is a packed BERT that gradients can pass through (not int8-quantized)."""
     return hasattr(model, "forward_packed") and not any("quantized" in type(m).__module__ for m in model.modules())
 

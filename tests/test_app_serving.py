@@ -16,7 +16,7 @@ import pytest
 
 from sentiment_app.batch import ResultFiles
 from sentiment_app.config import AppConfig
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.loading import load_classifier
 from sentiment_app.ui import NO_LABEL, build_demo, launch
 from tests import tiny
 from tests.app_process import ROOT, free_port
@@ -390,7 +390,7 @@ def test_credentials_in_the_endpoint_never_reach_page_config_or_log(serve, monke
 
     import httpx
 
-    from sentiment_app.loading import load_serving_classifiers
+    from sentiment_app.model.loading import load_serving_classifiers
     from tests.fake_hub import refused_endpoint
 
     caplog.set_level(logging.INFO)

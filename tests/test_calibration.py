@@ -8,7 +8,9 @@ import json
 import numpy as np
 import pytest
 
-from sentiment_app.artifact import (
+from sentiment_app.classifier import SentimentClassifier
+from sentiment_app.config import AppConfig
+from sentiment_app.model.artifact import (
     CALIBRATION_FILE,
     ArtifactError,
     Calibration,
@@ -16,9 +18,7 @@ from sentiment_app.artifact import (
     validate_artifact,
     write_calibration,
 )
-from sentiment_app.classifier import SentimentClassifier
-from sentiment_app.config import AppConfig
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.loading import load_classifier
 from tests import tiny
 from training import calibration as cal
 

@@ -8,7 +8,7 @@ import torch
 
 from sentiment_app.config import AppConfig
 from sentiment_app.explain import explain
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.loading import load_classifier
 from tests import tiny
 
 
@@ -184,7 +184,7 @@ def test_importing_the_package_caps_the_onednn_kernel_cache():
 
 
 def test_explanation_models_can_be_built_in_the_background_once_ready(adapter_dir):
-    from sentiment_app.classifier import build_explain_models_later
+    from sentiment_app.model.warmup import build_explain_models_later
 
     fp32 = load_classifier(AppConfig(model=str(adapter_dir)))
     int8 = load_classifier(AppConfig(model=str(adapter_dir), quantize="int8"))

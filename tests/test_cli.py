@@ -149,7 +149,7 @@ def test_interrupted_run_leaves_the_previous_output(reviews_csv, tmp_path, monke
                 raise KeyboardInterrupt
             return super().predict(texts)
 
-    import sentiment_app.loading as loading
+    import sentiment_app.model.loading as loading
 
     monkeypatch.setattr(loading, "load_classifier", lambda config: Interrupting())
     output = tmp_path / "out.csv"

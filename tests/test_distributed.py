@@ -210,6 +210,9 @@ def test_ctrl_c_exits_130_without_a_traceback_and_leaves_nothing(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # a suite run in the background (`bash scripts/test.sh &`, nohup) hands its children an ignored SIGINT,
+        # and Python then installs no KeyboardInterrupt handler: give the child Ctrl-C back
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
@@ -370,7 +373,7 @@ def test_the_model_worker_adds_the_predict_columns(full_model_dir):
     """What each Ray actor does with a batch, called directly: the batch CLI's columns and blank handling."""
     from sentiment_app.batch import LoadedTable, classify_table
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.loading import load_classifier
 
     config = AppConfig(model=str(full_model_dir), threads=1)
     batch = pd.DataFrame({"id": ["1", "2", "3"], "text": ["房间干净", "", "太差了"]})

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sentiment_app.artifact import read_calibration, read_labels, validate_artifact
 from sentiment_app.config import AppConfig
 from sentiment_app.examples import SINGLE_EXAMPLES
-from sentiment_app.loading import EMBEDDED_MODEL_DIR, load_serving_classifiers
+from sentiment_app.model.artifact import read_calibration, read_labels, validate_artifact
+from sentiment_app.model.loading import EMBEDDED_MODEL_DIR, load_serving_classifiers
 from tests.app_process import app_env, start_app, stop, wait_until_up
 from tests.fake_hub import refused_endpoint, silent_endpoint
 

@@ -121,8 +121,8 @@ def test_training_uses_the_same_helpers():
 def test_model_load_errors_never_raise_index_error_and_are_redacted(monkeypatch, tmp_path):
     from transformers import AutoConfig
 
-    from sentiment_app import loading
     from sentiment_app.config import AppConfig
+    from sentiment_app.model import loading
     from tests import tiny
 
     folder = tiny.save_full_model(tmp_path / "model")

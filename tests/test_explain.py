@@ -21,7 +21,7 @@ import pytest
 
 from sentiment_app import explain as ex
 from sentiment_app.config import AppConfig
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.loading import load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG_PRAISE = "房间干净整洁，服务态度非常好。"
@@ -165,7 +165,7 @@ def test_words_merged_across_tokens_and_token_pieces(classifier):
 
 def test_packed_and_transformers_gradients_agree(classifier):
     """The fp32 packed serving model takes the gradient itself; it must equal the transformers model's."""
-    assert ex._differentiable_packed(classifier.model)
+    assert ex.differentiable_packed(classifier.model)
     text = "客服推来推去，问题一直没解决。电池不耐用，发热严重。"
     packed = ex.token_scores(classifier, text, 1)
 
@@ -174,7 +174,7 @@ def test_packed_and_transformers_gradients_agree(classifier):
     plain_classifier = SentimentClassifier(
         classifier.explain_model, classifier.tokenizer, classifier.labels, max_length=64, batch_size=4
     )
-    assert not ex._differentiable_packed(plain_classifier.model)
+    assert not ex.differentiable_packed(plain_classifier.model)
     plain = ex.token_scores(plain_classifier, text, 1)
     np.testing.assert_allclose(packed, plain, atol=1e-6)
 

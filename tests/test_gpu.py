@@ -20,7 +20,7 @@ from sentiment_app import gpu, loading
 from sentiment_app.batch import LoadedTable, classify_table
 from sentiment_app.config import AppConfig
 from sentiment_app.explain import explain
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.loading import load_classifier
 from tests import tiny
 
 LONG = "房间很干净，服务也很好。" * 120  # several 512-token windows

@@ -23,7 +23,7 @@ import yaml
 from safetensors import safe_open
 from transformers import TrainerCallback
 
-from sentiment_app.artifact import artifact_kind, read_labels, validate_artifact
+from sentiment_app.model.artifact import artifact_kind, read_labels, validate_artifact
 from tests import tiny
 from tests.test_training_data import _config
 from tests.test_training_push import FakeHub

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_app.artifact import validate_artifact
 from sentiment_app.config import AppConfig
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.artifact import validate_artifact
+from sentiment_app.model.loading import load_classifier
 from tests import tiny
 from tests.test_training_e2e import _data, _run
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from safetensors import safe_open
 
-from sentiment_app.artifact import artifact_kind, read_labels, validate_artifact
 from sentiment_app.config import AppConfig
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.artifact import artifact_kind, read_labels, validate_artifact
+from sentiment_app.model.loading import load_classifier
 from tests import tiny
 from tests.test_training_push import FakeHub, http_error
 from training.train_and_push import main

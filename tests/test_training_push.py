@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
-from sentiment_app.artifact import validate_artifact
+from sentiment_app.model.artifact import validate_artifact
 from tests import tiny
 from training import push
 from training.push import PushError, describe_upload, endpoint_note, push_artifact, upload_files

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sentiment_app.artifact import read_labels, validate_artifact
+from sentiment_app.model.artifact import read_labels, validate_artifact
 from tests import tiny
 from tests.test_training_push import FakeHub
 from training import gate, hub_access, outputs

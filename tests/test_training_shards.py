@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from sentiment_app.config import AppConfig
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.loading import load_classifier
 from tests import tiny
 from training.train_and_push import shard_weights
 

@@ -13,7 +13,7 @@ import pytest
 
 from sentiment_app.batch import UPLOAD_REFUSED, ResultFiles
 from sentiment_app.config import AppConfig
-from sentiment_app.loading import load_classifier
+from sentiment_app.model.loading import load_classifier
 from sentiment_app.ui import (
     EMPTY_MESSAGE,
     MAX_TEXT_CHARS,
@@ -467,7 +467,7 @@ def test_guarded_callbacks_log_one_line_for_users_and_a_traceback_for_bugs(caplo
 
 
 def test_uncertain_predictions_are_marked_in_the_single_text_note_and_the_comparison(tmp_path):
-    from sentiment_app.artifact import write_calibration
+    from sentiment_app.model.artifact import write_calibration
     from sentiment_app.ui import UNCERTAIN_NOTE
 
     folder = tiny.save_full_model(tmp_path / "calibrated")

@@ -96,7 +96,7 @@ def tiny_bert(
 
 def save_full_model(folder: Path, labels: Sequence[str] = LABELS, *, with_labels_file: bool = True, **kw) -> Path:
     """A full-model artifact folder (config.json + model.safetensors + tokenizer [+ labels.json])."""
-    from sentiment_app.artifact import write_labels
+    from sentiment_app.model.artifact import write_labels
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = tiny_tokenizer()
@@ -125,7 +125,7 @@ def save_adapter(
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import AutoModelForSequenceClassification
 
-    from sentiment_app.artifact import write_labels
+    from sentiment_app.model.artifact import write_labels
 
     torch.manual_seed(seed)
     base = AutoModelForSequenceClassification.from_pretrained(base_folder, num_labels=len(labels))

@@ -3,7 +3,7 @@
 After training, :func:`fit_calibration` fits one temperature on the validation logits (the
 softmax of ``logits / T`` then says 80 % where the model is right about 80 % of the time) and
 chooses the top-probability threshold below which a prediction is shown as uncertain. The
-result goes into the artifact's ``calibration.json`` (:mod:`sentiment_app.artifact`), and the
+result goes into the artifact's ``calibration.json`` (:mod:`sentiment_app.model.artifact`), and the
 app applies it for every caller. Pure numpy; the benchmark uses the same ECE.
 """
 

@@ -20,7 +20,7 @@ from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from sentiment_app.sources import DEFAULT_HUB_ENDPOINT
+from sentiment_app.model.sources import DEFAULT_HUB_ENDPOINT
 
 from .errors import UserError
 
@@ -469,7 +469,7 @@ def _positive(name: str, value: float) -> None:
 
 
 def _check_repo_id(repo_id: str, flag: str = "--push-to-hub") -> None:
-    from sentiment_app.sources import is_repo_id
+    from sentiment_app.model.sources import is_repo_id
 
     if not is_repo_id(repo_id):
         raise UserError(f"{flag} {repo_id!r} is not a valid Hub repo id (owner/name)")

@@ -22,7 +22,7 @@ def hub_needs(config: TrainConfig) -> dict[str, str]:
     """What this run would download: {"model"|"dataset": repo id}. Local folders and scratch need nothing.
 
     Decided without importing torch (seconds), so an offline run fails before paying for it."""
-    from sentiment_app.sources import is_repo_id
+    from sentiment_app.model.sources import is_repo_id
 
     needs = {}
     base = config.base_model

@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 import torch
 
-from sentiment_app.artifact import CLASSIFIER_HEAD_MODULES, label_maps
-from sentiment_app.sources import canonical_repo_id, is_repo_id, looks_like_path
+from sentiment_app.model.artifact import CLASSIFIER_HEAD_MODULES, label_maps
+from sentiment_app.model.sources import canonical_repo_id, is_repo_id, looks_like_path
 
 from .config import SCRATCH, ScratchConfig, TrainConfig
 from .errors import UserError, first_line

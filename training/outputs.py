@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from sentiment_app.artifact import TRAINING_CONFIG_FILE
+from sentiment_app.model.artifact import TRAINING_CONFIG_FILE
 
 from .errors import UserError
 

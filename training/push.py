@@ -1,7 +1,7 @@
-"""Training's name for the Hub push, which lives in :mod:`sentiment_app.hub_push` so the export
+"""Training's name for the Hub push, which lives in :mod:`sentiment_app.model.hub_push` so the export
 command (``python -m sentiment_app export --push-to-hub``) pushes the same way without importing training."""
 
-from sentiment_app.hub_push import (  # noqa: F401
+from sentiment_app.model.hub_push import (  # noqa: F401
     BACKOFF_SECONDS,
     MAX_ATTEMPTS,
     TRANSIENT_STATUSES,

@@ -6,7 +6,7 @@
 
 Steps: config (defaults < recipe < flags) -> data -> model (LoRA with the head saved, full, or from
 scratch) -> Trainer (evaluate each epoch, keep the best on validation) -> validation/test metrics ->
-artifact folder (:mod:`sentiment_app.artifact`) -> optional push. ``accelerate launch`` works as
+artifact folder (:mod:`sentiment_app.model.artifact`) -> optional push. ``accelerate launch`` works as
 with any Trainer script. A user's mistake exits with code 2 and one ``error: ...`` line.
 """
 
@@ -35,7 +35,7 @@ import shlex
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sentiment_app.artifact import (
+from sentiment_app.model.artifact import (
     METRICS_FILE,
     MODEL_CARD_FILE,
     TRAINING_CONFIG_FILE,
@@ -602,7 +602,7 @@ def push_merged(out: Path, config: TrainConfig, *, token: str | None, api_factor
     import tempfile
 
     from sentiment_app.config import AppConfig
-    from sentiment_app.export import ExportError, export_model
+    from sentiment_app.model.export import ExportError, export_model
 
     repo_id = str(config.push_merged)
     with tempfile.TemporaryDirectory(prefix="merged-") as tmp:

@@ -9,7 +9,7 @@ How: Ray Data reads the shards (Parquet with Ray's reader; CSV/TSV/TXT with the 
 decoding rules, one Ray task per shard, since Ray's CSV reader knows neither GBK/Big5/UTF-16 nor
 header detection; JSONL the same way so that a broken shard is named), then ``map_batches`` hands
 batches of rows to a fixed pool of actors, each of which loads the model once with the app's own
-loading (:func:`sentiment_app.loading.load_classifier`: merging, int8, threads per worker), and a
+loading (:func:`sentiment_app.model.loading.load_classifier`: merging, int8, threads per worker), and a
 small datasink writes one file per write task into a staging folder that is moved into OUTPUT_DIR
 only when every row is written. ``--address`` joins an existing cluster (``auto`` or ``ray://``);
 without it a local Ray instance starts with ``--workers`` model actors.

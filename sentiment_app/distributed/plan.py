@@ -207,7 +207,7 @@ def check_output_dir(output_dir: str, shards: Sequence[str]) -> Path:
 def check_model(config: AppConfig) -> None:
     """A local model folder is checked here, before Ray starts (a worker failing to load it would bury
     the reason in Ray's retries). Hub ids are resolved by the workers; the embedded model ships with them."""
-    from ..artifact import ArtifactError, artifact_kind, read_labels
+    from ..model.artifact import ArtifactError, artifact_kind, read_labels
 
     spec = config.model
     if spec is None:

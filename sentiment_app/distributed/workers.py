@@ -123,7 +123,7 @@ class ModelWorker:
     """A Ray actor: loads the model once (the app's loading: merge, int8, threads), then scores batches."""
 
     def __init__(self, config: AppConfig, text_column: str) -> None:
-        from ..loading import ModelLoadError, load_classifier
+        from ..model.loading import ModelLoadError, load_classifier
 
         try:
             self.classifier = load_classifier(config)

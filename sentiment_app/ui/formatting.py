@@ -11,13 +11,13 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from ..artifact import generic_labels
 from ..batch.decoding import ENCODING_NAMES, GUESSABLE_ENCODINGS
 from ..batch.errors import chinese_reason
 from ..batch.summary import Summary, polarity
 from ..classifier import Prediction, SentimentClassifier
 from ..config import AppConfig
 from ..errors import hide_paths, redact
+from ..model.artifact import generic_labels
 
 APP_TITLE = "中文评论情感分析"
 APP_TITLE_EN = "Chinese review sentiment"

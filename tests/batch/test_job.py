@@ -85,7 +85,7 @@ def test_result_columns_get_a_suffix_when_names_are_taken():
 
 def test_classify_with_the_real_tiny_model(full_model_dir, tmp_path):
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.loading import load_classifier
 
     classifier = load_classifier(AppConfig(model=str(full_model_dir)))
     rows = [["评论", "label"]] + [[t, str(y)] for t, y in tiny.REVIEWS] + [["", "1"]]
@@ -128,10 +128,10 @@ def test_hundred_thousand_rows_round_trip(tmp_path):
 
 def test_run_batch_counts_rows_below_the_calibrated_threshold(tmp_path):
     """The summary counts rows under the model's stored threshold; the label columns stay the argmax."""
-    from sentiment_app.artifact import write_calibration
     from sentiment_app.batch import run_batch
     from sentiment_app.config import AppConfig
-    from sentiment_app.loading import load_classifier
+    from sentiment_app.model.artifact import write_calibration
+    from sentiment_app.model.loading import load_classifier
 
     folder = tiny.save_full_model(tmp_path / "calibrated")
     rows = [["评论"]] + [[t] for t, _ in tiny.REVIEWS] + [[""]]

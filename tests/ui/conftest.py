@@ -51,8 +51,8 @@ def _say(config: pytest.Config, line: str) -> None:
 
 def _embedded_labels() -> list[str]:
     """The labels of the embedded model, which the app serves as it starts on a fresh machine."""
-    from sentiment_app.artifact import read_labels
-    from sentiment_app.loading import EMBEDDED_MODEL_DIR
+    from sentiment_app.model.artifact import read_labels
+    from sentiment_app.model.loading import EMBEDDED_MODEL_DIR
 
     if not EMBEDDED_MODEL_DIR.is_dir():
         raise RuntimeError(f"{EMBEDDED_MODEL_DIR} is missing: the app ships with it and the UI tests drive it")

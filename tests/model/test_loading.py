@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from sentiment_app import loading
-from sentiment_app.artifact import read_labels
 from sentiment_app.config import AppConfig
-from sentiment_app.loading import ModelLoadError, load_classifier, load_serving_classifiers
+from sentiment_app.model import loading
+from sentiment_app.model.artifact import read_labels
+from sentiment_app.model.loading import ModelLoadError, load_classifier, load_serving_classifiers
 from tests import tiny
 from tests.fake_hub import FakeHub, refused_endpoint, serve, silent_endpoint
 

@@ -26,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..config import AppConfig, ConfigError
 from .artifact import (
     METRICS_FILE,
     MODEL_CARD_FILE,
@@ -34,7 +35,6 @@ from .artifact import (
     validate_artifact,
     write_labels,
 )
-from .config import AppConfig, ConfigError
 
 CALIBRATION_FILE = "calibration.json"
 EXPORT_RECORD_FILE = "export.json"
@@ -82,7 +82,7 @@ def add_export_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run_export(args: argparse.Namespace) -> int:
     """The CLI handler: export, then push when asked; a user's mistake raises ExportError (exit 2)."""
-    from .config import config_from_args
+    from ..config import config_from_args
 
     try:
         config = config_from_args(
@@ -345,9 +345,9 @@ def check_repo_id(repo_id: str) -> None:
 def push_export(folder: Path, repo_id: str, *, private: bool = False, api: Any = None) -> str:
     """Upload the export in one commit with the same push code as training; return the commit URL or repo URL.
 
-    The push code is training's own (:mod:`sentiment_app.hub_push`, which training re-exports).
+    The push code is training's own (:mod:`sentiment_app.model.hub_push`, which training re-exports).
     """
-    from .errors import UserError, redact
+    from ..errors import UserError, redact
     from .hub_push import endpoint_note, hub_token, push_artifact
     from .sources import DEFAULT_HUB_ENDPOINT
 

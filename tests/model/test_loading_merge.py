@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment_app import merging
 from sentiment_app.config import AppConfig
 from sentiment_app.explain import explain
-from sentiment_app.loading import ModelLoadError, load_classifier
-from sentiment_app.packed_bert import PackedBertClassifier
+from sentiment_app.model import merging
+from sentiment_app.model.loading import ModelLoadError, load_classifier
+from sentiment_app.model.packed_bert import PackedBertClassifier
 from tests import tiny
 
 TEXTS = [t for t, _ in tiny.REVIEWS[:8]] + ["好", "房间干净整洁服务态度非常好" * 12]
@@ -68,7 +68,7 @@ def save_adapter(folder: Path, base: Path, seed: int = 3, **lora) -> Path:
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import AutoModelForSequenceClassification
 
-    from sentiment_app.artifact import write_labels
+    from sentiment_app.model.artifact import write_labels
 
     torch.manual_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
@@ -239,11 +239,11 @@ def test_loading_a_bert_adapter_imports_neither_peft_nor_transformers_modeling(a
     code = (
         "import sys, warnings; warnings.simplefilter('ignore')\n"
         "from sentiment_app.config import AppConfig\n"
-        "from sentiment_app.loading import load_classifier\n"
+        "from sentiment_app.model.loading import load_classifier\n"
         f"clf = load_classifier(AppConfig(model={str(adapter_dir)!r}, quantize='int8'))\n"
         "clf.predict(['房间干净'])\n"
         "print(sorted(m for m in ('peft', 'transformers.modeling_utils', 'sklearn') if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -293,7 +293,7 @@ def peft_merge(base: torch.nn.Module, folder: Path, shapes: Mapping[str, tuple])
     try:
         peft_model = PeftModel.from_pretrained(base, folder, is_trainable=False)
     except (RuntimeError, ValueError, KeyError) as exc:
-        from .errors import first_line
+        from ..errors import first_line
 
         raise AdapterMismatch(first_line(exc, 300)) from None
     # PEFT skips adapter weights that find no module (say, a layer the base lacks) without a word.

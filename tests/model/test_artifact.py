@@ -1,4 +1,4 @@
-"""sentiment_app.artifact: the training/serving contract.
+"""sentiment_app.model.artifact: the training/serving contract.
 
 ``validate_artifact`` is checked from both sides: complete adapter and full-model folders pass,
 and each single way of breaking the contract is reported, alone and by name, so dropping or
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sentiment_app.artifact import (
+from sentiment_app.model.artifact import (
     HUB_ALLOW_PATTERNS,
     PICKLE_WEIGHT_FILES,
     ArtifactError,

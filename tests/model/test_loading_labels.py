@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from sentiment_app.artifact import config_labels, generic_labels
 from sentiment_app.config import AppConfig, ConfigError
-from sentiment_app.loading import ModelLoadError, load_classifier
+from sentiment_app.model.artifact import config_labels, generic_labels
+from sentiment_app.model.loading import ModelLoadError, load_classifier
 from sentiment_app.ui import header_markdown
 from tests import tiny
 

@@ -1,10 +1,10 @@
-"""sentiment_app.sources: serving and training tell a folder from a Hub repo id the same way."""
+"""sentiment_app.model.sources: serving and training tell a folder from a Hub repo id the same way."""
 
 from __future__ import annotations
 
 import pytest
 
-from sentiment_app.sources import is_repo_id, looks_like_path
+from sentiment_app.model.sources import is_repo_id, looks_like_path
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_is_repo_id(spec, valid):
 
 def test_serving_and_training_use_the_same_rule(tmp_path):
     """The same bad names are refused by the app's loader and by --base-model/--push-to-hub, each with its words."""
-    from sentiment_app.loading import ModelLoadError, resolve_source
+    from sentiment_app.model.loading import ModelLoadError, resolve_source
     from training.config import TrainConfig
     from training.errors import UserError
     from training.modeling import resolve_base_model

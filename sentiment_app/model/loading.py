@@ -22,7 +22,11 @@ from pathlib import Path
 
 import torch
 
-from . import merging
+from .. import merging
+from ..classifier import ModelInfo, SentimentClassifier
+from ..config import AppConfig
+from ..errors import first_line, redact
+from ..gpu import describe_device, serving_device, set_threads, to_serving_device
 from .artifact import (
     ADAPTER_CONFIG_FILE,
     HUB_ALLOW_PATTERNS,
@@ -35,17 +39,13 @@ from .artifact import (
     read_json,
     read_labels,
 )
-from .classifier import ModelInfo, SentimentClassifier
-from .config import AppConfig
-from .errors import first_line, redact
-from .gpu import describe_device, serving_device, set_threads, to_serving_device
 from .int8 import quantize_int8
 from .packed_bert import config_packing_problem, packed_with_explainer
 from .sources import canonical_repo_id, is_repo_id, looks_like_path
 
 logger = logging.getLogger(__name__)
 
-EMBEDDED_MODEL_DIR = Path(__file__).resolve().parent / "embedded_model"
+EMBEDDED_MODEL_DIR = Path(__file__).resolve().parents[1] / "embedded_model"
 EMBEDDED_NAME = "embedded compact model"
 # Exception class names (anywhere in the MRO) that mean the Hub could not be reached.
 CONNECTION_ERRORS = frozenset(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError, first_line, redact
 from .artifact import validate_artifact
-from .errors import UserError, first_line, redact
 from .sources import DEFAULT_HUB_ENDPOINT
 
 # Never uploaded: checkpoints (large, resumable state) and hidden files (editor and OS litter).

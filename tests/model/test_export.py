@@ -13,10 +13,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from sentiment_app import cli, export
-from sentiment_app.artifact import validate_artifact
+from sentiment_app import cli
 from sentiment_app.config import AppConfig
-from sentiment_app.loading import load_classifier
+from sentiment_app.model import export
+from sentiment_app.model.artifact import validate_artifact
+from sentiment_app.model.loading import load_classifier
 from tests import tiny
 
 TEXTS = [
@@ -144,7 +145,7 @@ def test_push_to_hub_uploads_the_export_and_never_prints_the_token(tmp_path, mon
 
 def test_push_without_a_token_says_how_to_get_one(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr("sentiment_app.hub_push.hub_token", lambda: None)
+    monkeypatch.setattr("sentiment_app.model.hub_push.hub_token", lambda: None)
     out = export.export_model(AppConfig(), tmp_path / "out", log=lambda line: None)
     with pytest.raises(export.ExportError, match="HF_TOKEN"):
         export.push_export(out, "someone/sentiment-merged", api=FakeApi())

@@ -11,8 +11,8 @@ import torch
 
 from sentiment_app.config import AppConfig
 from sentiment_app.explain import explain
-from sentiment_app.loading import load_classifier
-from sentiment_app.packed_bert import PackedBertClassifier, packing_problem
+from sentiment_app.model.loading import load_classifier
+from sentiment_app.model.packed_bert import PackedBertClassifier, packing_problem
 from tests import tiny
 
 TEXTS = [t for t, _ in tiny.REVIEWS] + ["好", "差" * 3, "房间干净整洁服务态度非常好" * 12]
@@ -220,7 +220,7 @@ def test_int8_layers_are_torchs_quantize_dynamic_packed_once(fp32_pair, engine):
 
     from torch.ao.quantization import quantize_dynamic
 
-    from sentiment_app.int8 import quantize_int8
+    from sentiment_app.model.int8 import quantize_int8
 
     model = fp32_pair[0].explain_model
     ours = quantize_int8(model, engine=engine)

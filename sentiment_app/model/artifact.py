@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from ..calibration import Calibration
 
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
@@ -135,14 +136,6 @@ def read_labels(folder: str | Path) -> list[str] | None:
     if config_file.is_file():
         return config_labels(read_json(config_file))
     return None
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """How to turn logits into probabilities that mean what they say, fitted on validation data."""
-
-    temperature: float = 1.0  # probabilities = softmax(logits / temperature)
-    uncertain_below: float | None = None  # top probability below this: shown as uncertain; None: never
 
 
 def write_calibration(folder: str | Path, temperature: float, uncertain_below: float | None) -> Path:
