@@ -16,10 +16,11 @@ import pandas as pd
 import pytest
 import torch
 
-from sentiment_app import gpu, loading
+from sentiment_app import gpu
 from sentiment_app.batch import LoadedTable, classify_table
 from sentiment_app.config import AppConfig
 from sentiment_app.explain import explain
+from sentiment_app.model import loading
 from sentiment_app.model.loading import load_classifier
 from tests import tiny
 

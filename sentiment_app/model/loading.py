@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
-from .. import merging
 from ..classifier import ModelInfo, SentimentClassifier
 from ..config import AppConfig
 from ..errors import first_line, redact
 from ..gpu import describe_device, serving_device, set_threads, to_serving_device
+from . import merging
 from .artifact import (
     ADAPTER_CONFIG_FILE,
     HUB_ALLOW_PATTERNS,
