@@ -179,26 +179,40 @@ def test_speed_settings_from_env_and_flags():
 # ---- README ---------------------------------------------------------------------------------
 
 
-def readme_settings_table() -> dict[str, str]:
-    """variable -> default cell of README's "Configure the Space" table (rows like `A` / `B` | `1` / `2`)."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Configure the Space", 1)[1].split("\n#", 1)[0]
+SETTINGS_DOC = ROOT / "docs" / "configuration.md"
+
+
+def readme_settings_table(column: int = 1) -> dict[str, str]:
+    """variable -> a cell (1: default, 2: flag) of docs/configuration.md's table (rows like `A` / `B` | `1` / `2`)."""
+    section = SETTINGS_DOC.read_text(encoding="utf-8")
     table: dict[str, str] = {}
     for line in section.splitlines():
         if not line.startswith("| `"):
             continue
         cells = [c.strip() for c in line.strip("|").split("|")]
         names = re.findall(r"`([A-Z0-9_]+)`", cells[0])
-        defaults = [d.strip() for d in cells[1].split(" / ")] if len(names) > 1 else [cells[1]]
+        defaults = [d.strip() for d in cells[column].split(" / ")] if len(names) > 1 else [cells[column]]
+        if len(defaults) == 1 < len(names):  # one cell for all ("— (variable only)")
+            defaults *= len(names)
         assert len(defaults) == len(names), line
         table.update(zip(names, defaults))
     return table
 
 
 def test_readme_documents_every_setting_the_app_reads() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = SETTINGS_DOC.read_text(encoding="utf-8")
     missing = [name for name in ENV_VARS if f"`{name}`" not in readme]
-    assert not missing, f"README's settings table lacks {missing}"
+    assert not missing, f"docs/configuration.md's settings table lacks {missing}"
+    front = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "docs/configuration.md" in front.split("## Configure the Space", 1)[1]  # the README links the table
+
+
+def test_settings_table_says_which_settings_have_a_flag() -> None:
+    """The flag column names each setting's flag, or says it is set in the environment only."""
+    flags = readme_settings_table(column=2)
+    for var, cell in flags.items():
+        flag = FIELDS[ENV_VARS[var][0]].metadata["flag"]
+        assert (f"`{flag}`" == cell) if flag else cell.startswith("—"), (var, cell)
 
 
 def test_readme_variables_table_lists_exactly_the_settings_with_their_defaults():
