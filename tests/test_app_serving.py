@@ -523,3 +523,18 @@ def test_request_bodies_over_the_upload_limit_are_cut_off_unread(classifier, ser
     from tests.app_process import call_api
 
     assert call_api(url, "classify", ["好" * 100])[0] == "complete"  # under the limit: served as usual
+
+
+def test_the_start_log_names_our_share_flag_not_gradios_launch_argument():
+    import io
+
+    from sentiment_app.ui.serving import ShareHintStream
+
+    out = io.StringIO()
+    stream = ShareHintStream(out)
+    stream.write("* To create a public link, set `share=True` in `launch()`.\n")
+    stream.write("* Running on local URL:  http://127.0.0.1:7860\n")
+    assert out.getvalue() == (
+        "* To create a public link, run `python app.py --share`.\n* Running on local URL:  http://127.0.0.1:7860\n"
+    )
+    assert stream.getvalue() == out.getvalue()  # everything else is the wrapped stream's

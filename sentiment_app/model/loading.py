@@ -156,11 +156,11 @@ def _hub_error_message(repo: str, revision: str | None, token: str | None, exc: 
         if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
             return (
                 f"HF_HUB_OFFLINE is set and {repo}{rev} is not in the local cache: unset it, "
-                "or point SENTIMENT_MODEL at a local folder"
+                "or point the model (SENTIMENT_MODEL, or --model) at a local folder"
             )
         return (
             f"cannot reach the Hub at {endpoint} to fetch {repo}{rev}: check the network, set HF_ENDPOINT "
-            "to a mirror, or point SENTIMENT_MODEL at a local folder"
+            "to a mirror, or point the model (SENTIMENT_MODEL, or --model) at a local folder"
         )
     if isinstance(exc, errors.HfHubHTTPError):
         status = getattr(getattr(exc, "response", None), "status_code", None)

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,4 +131,22 @@ def launch(demo: gr.Blocks, config: AppConfig, *, results: ResultFiles | None = 
         folders.append((results.root, config.file_ttl, True))
     FileSweeper(folders, every=max(1, config.file_ttl // 10)).start()
     kwargs.update(overrides)
+    if not isinstance(sys.stdout, ShareHintStream):
+        sys.stdout = ShareHintStream(sys.stdout)
     return demo.launch(**kwargs)
+
+
+class ShareHintStream:
+    """Gradio's start log ends with "set `share=True` in `launch()`"; users of this app pass ``--share``."""
+
+    GRADIO = "set `share=True` in `launch()`"
+    OURS = "run `python app.py --share`"
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text.replace(self.GRADIO, self.OURS))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
