@@ -36,9 +36,10 @@ LIGHT_TINT = 0.6  # share of white mixed into a label's colour for the weaker wo
 # Shown beside a prediction whose top probability is below the artifact's calibrated threshold.
 UNCERTAIN_NOTE = "⚠️ **把握不大**：置信度低于模型校准过的阈值，这条评论最好由人来判断。"
 UNCERTAIN_MARK = "（把握不大）"
-EMBEDDED_DOMAINS = "训练于酒店、电脑、图书和网购评论，其他领域可能不准"
+EMBEDDED_DOMAINS = "训练于酒店、图书、网购、京东健康商品、豆瓣影评、微博和聊天语料，其他领域可能不准"
 EMBEDDED_DOMAINS_EN = (
-    "embedded compact model, trained on hotel, laptop, book and shopping reviews; less reliable elsewhere"
+    "embedded compact model, trained on hotel, book, shopping, health-product, film, Weibo and chat texts; "
+    "less reliable elsewhere"
 )
 
 
