@@ -370,17 +370,12 @@ def _to_datasets(
     for name, cap in caps.items():
         if name in built and cap is not None and cap < len(built[name]):
             rows = datasets.Dataset.from_dict({"row": list(range(len(built[name])))}).shuffle(seed=config.seed)
-            keep = rows.select(range(cap))["row"]
-            built[name] = built[name].select(keep)
-            domains[name] = [domains[name][i] for i in keep]
-            parts[name] = [parts[name][i] for i in keep]
+            _keep_rows(name, rows.select(range(cap))["row"], built, domains, parts)
     if config.max_class_ratio:
         labels_now = list(built["train"]["label"])
         keep, cut = class_balanced_rows(domains["train"], labels_now, config.max_class_ratio, config.seed)
         if cut:
-            built["train"] = built["train"].select(keep)
-            domains["train"] = [domains["train"][i] for i in keep]
-            parts["train"] = [parts["train"][i] for i in keep]
+            _keep_rows("train", keep, built, domains, parts)
             print(
                 f"train: cut the larger class to at most {config.max_class_ratio:g}x the smaller per domain: "
                 + ", ".join(f"{d} -{n}" for d, n in cut.items())
@@ -393,9 +388,7 @@ def _to_datasets(
         keep, added = balanced_rows(domains["train"], config.min_domain_share, config.seed)
         if added:
             origins = [origins[i] for i in keep]
-            built["train"] = built["train"].select(keep)
-            domains["train"] = [domains["train"][i] for i in keep]
-            parts["train"] = [parts["train"][i] for i in keep]
+            _keep_rows("train", keep, built, domains, parts)
             print(
                 f"train: repeated rows of small domains up to {config.min_domain_share:.0%} of the rows each: "
                 + ", ".join(f"{d} +{n}" for d, n in added.items())
@@ -423,6 +416,15 @@ def _to_datasets(
         origins=origins,
         original_rows=original_rows,
     )
+
+
+def _keep_rows(
+    name: str, keep: Sequence[int], built: dict[str, Any], domains: dict[str, list[str]], parts: dict[str, list[str]]
+) -> None:
+    """Select rows ``keep`` (in that order, repeats allowed) of split ``name`` in the data and both row maps."""
+    built[name] = built[name].select(keep)
+    domains[name] = [domains[name][i] for i in keep]
+    parts[name] = [parts[name][i] for i in keep]
 
 
 def class_balanced_rows(
