@@ -13,7 +13,7 @@ import pytest
 
 from sentiment_app.config import AppConfig
 from tests import tiny
-from tests.test_export import app_answers, assert_same, pipeline_answers
+from tests.model.test_export import app_answers, assert_same, pipeline_answers
 from training.train_and_push import main
 
 pytestmark = pytest.mark.slow

@@ -49,7 +49,7 @@ def _dynamic_linear(linear: torch.nn.Linear) -> torch.nn.Module:
     torch's ``from_float`` builds the layer with an empty weight of full size, packs it, then packs the
     real one; packing is most of the cost of quantizing (bert-base: 1.5 s of 3 s on 2 cores). Here the
     layer is made 1x1 and only the real weight is packed: the same observer, the same int8 weight, the
-    same module (``tests/test_loading_merge.py`` compares it with ``quantize_dynamic``).
+    same module (``tests/model/test_loading_merge.py`` compares it with ``quantize_dynamic``).
     """
     from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
     from torch.ao.nn.quantized.modules.utils import _quantize_weight
