@@ -18,8 +18,12 @@ from sentiment_app.batch import ResultFiles
 from sentiment_app.config import AppConfig
 from sentiment_app.model.loading import load_classifier
 from sentiment_app.ui import NO_LABEL, build_demo, launch
+from sentiment_app.ui.insights_view import AUTO_CHOICE
 from tests import tiny
 from tests.app_process import ROOT, free_port
+
+# the batch tab's insight settings: group column, date column, count flagged rows
+INSIGHT_SETTINGS = (AUTO_CHOICE, AUTO_CHOICE, False)
 
 
 class CountingClassifier:
@@ -121,7 +125,9 @@ def test_cancelled_csv_job_stops_calling_the_model(classifier, serve, tmp_path):
     from gradio_client import handle_file
 
     path = write_reviews(tmp_path / "big.csv", 5000)  # 20 chunks of 256 rows
-    job = client.submit(handle_file(str(path)), "评论", NO_LABEL, slow.info.short_name, api_name="/ui_run_table")
+    job = client.submit(
+        handle_file(str(path)), "评论", NO_LABEL, slow.info.short_name, *INSIGHT_SETTINGS, api_name="/ui_run_table"
+    )
     deadline = time.monotonic() + 60
     while slow.calls < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -142,7 +148,7 @@ def test_classify_file_api_round_trip(classifier, serve, tmp_path):
     out, summary = client_for(url).predict(handle_file(str(path)), "", "", api_name="/classify_file")
     with open(out, encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["评论", "sentiment", "confidence", "prob_负面", "prob_正面"] and len(rows) == 31
+    assert rows[0] == ["评论", "sentiment", "confidence", "prob_负面", "prob_正面", "标记"] and len(rows) == 31
     assert summary["rows"] == 30 and summary["classified"] == 30
 
 
@@ -457,7 +463,7 @@ def test_tagged_paths_outside_the_upload_folder_are_refused_before_the_app(class
     paths = ("/etc/passwd", "/no/such/file.csv", str(uploads / "link.csv"), str(uploads / ".." / "secret.csv"))
     for api, extra in (
         ("classify_file", ["", ""]),
-        ("ui_run_table", ["评论", NO_LABEL, counting.info.short_name]),
+        ("ui_run_table", ["评论", NO_LABEL, counting.info.short_name, *INSIGHT_SETTINGS]),
     ):
         for path in paths:
             data = [{"path": path, "meta": {"_type": "gradio.FileData"}}, *extra]

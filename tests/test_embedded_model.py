@@ -212,7 +212,7 @@ def test_app_serves_the_embedded_model_with_a_warning_when_the_hub_is_unreachabl
             stop(process)
     text = log.read_text(encoding="utf-8")
     assert "team/sentiment-lora could not be loaded" in text and "cannot reach the Hub" in text
-    assert "serving embedded compact model (embedded, full) - warning:" in text
+    assert "serving embedded compact model (embedded, full) on " in text and " - warning:" in text
     assert "已改用内置轻量模型" in page and "team/sentiment-lora could not be loaded" in page
     assert "Qx7Qx7" not in text + page
 

@@ -130,7 +130,12 @@ def test_offline_fails_fast_with_the_ways_on_and_leaves_nothing(tmp_path):
     assert seconds < 10
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: cannot reach the Hub at {endpoint}") and "bert-base-chinese" in line
-    for way in ("hf download bert-base-chinese --local-dir", "HF_ENDPOINT", "HF_HUB_OFFLINE=1", "--base-model scratch"):
+    for way in (
+        "hf download google-bert/bert-base-chinese --local-dir",
+        "HF_ENDPOINT",
+        "HF_HUB_OFFLINE=1",
+        "--base-model scratch",
+    ):
         assert way in line
     assert _leftovers(tmp_path) == []
 
@@ -143,7 +148,7 @@ def test_hub_offline_mode_names_the_ways_on_too(tmp_path):
     )
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
-    assert "cannot load base model bert-base-chinese" in line and "--base-model scratch" in line
+    assert "cannot load base model google-bert/bert-base-chinese" in line and "--base-model scratch" in line
     assert _leftovers(tmp_path) == []
 
 
@@ -167,7 +172,10 @@ def test_an_unreachable_hub_with_everything_cached_goes_offline(tmp_path, monkey
 def test_local_base_and_files_need_no_hub(tmp_path):
     config = TrainConfig(base_model=str(tmp_path), dataset=None, train_file="a.csv", validation_file="a.csv")
     assert hub_access.hub_needs(config) == {}
-    assert hub_access.hub_needs(TrainConfig()) == {"model": "bert-base-chinese", "dataset": "lansinuote/ChnSentiCorp"}
+    assert hub_access.hub_needs(TrainConfig()) == {
+        "model": "google-bert/bert-base-chinese",
+        "dataset": "lansinuote/ChnSentiCorp",
+    }
 
 
 # ---- the inverted-labels case, end to end ------------------------------------------------------

@@ -220,6 +220,10 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
                 label_col = gr.Dropdown(
                     label="标签列（可选，用于计算准确率）", choices=[], interactive=True, allow_custom_value=True
                 )
+                run = gr.Button("开始分析", variant="primary", interactive=False)
+                with gr.Row(equal_height=True, elem_id="job-row"):
+                    status = gr.HTML(IDLE_PROGRESS, elem_id="batch-progress", scale=1, min_width=180)
+                    stop = gr.Button("停止", variant="stop", scale=0, min_width=72, elem_id="stop-job")
                 with gr.Accordion("洞察设置（分组、时间、标记行）", open=False, elem_id="insight-settings"):
                     group_col = gr.Dropdown(
                         label="分组列（商品、店铺、平台…）",
@@ -238,10 +242,6 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
                     include_flagged = gr.Checkbox(
                         label="洞察也计入被标记的行（默认评价、模板复制、填充、评分矛盾）", value=False
                     )
-                run = gr.Button("开始分析", variant="primary", interactive=False)
-                with gr.Row(equal_height=True, elem_id="job-row"):
-                    status = gr.HTML(IDLE_PROGRESS, elem_id="batch-progress", scale=1, min_width=180)
-                    stop = gr.Button("停止", variant="stop", scale=0, min_width=72, elem_id="stop-job")
             with gr.Column(scale=3, min_width=300):
                 file_info = gr.Markdown()
                 preview = gr.Dataframe(
