@@ -10,7 +10,10 @@ from sentiment_app.ui.insights_view import chart_ticks, period_frames
 def _insights(periods: list[str], unit: str) -> SimpleNamespace:
     rows = [{"period": p, "rows": 40, "shares": {"负面": 0.25, "正面": 0.75}, "sparse": False} for p in periods]
     return SimpleNamespace(
-        periods={"rows": rows, "unit": unit, "column": "评论时间"}, negative="负面", positive="正面", labels=["负面", "正面"]
+        periods={"rows": rows, "unit": unit, "column": "评论时间"},
+        negative="负面",
+        positive="正面",
+        labels=["负面", "正面"],
     )
 
 
