@@ -225,20 +225,8 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
                     status = gr.HTML(IDLE_PROGRESS, elem_id="batch-progress", scale=1, min_width=180)
                     stop = gr.Button("停止", variant="stop", scale=0, min_width=72, elem_id="stop-job")
                 with gr.Accordion("洞察设置（分组、时间、标记行）", open=False, elem_id="insight-settings"):
-                    group_col = gr.Dropdown(
-                        label="分组列（商品、店铺、平台…）",
-                        choices=[AUTO_CHOICE, NO_COLUMN],
-                        value=AUTO_CHOICE,
-                        interactive=True,
-                        allow_custom_value=True,
-                    )
-                    date_col = gr.Dropdown(
-                        label="时间列",
-                        choices=[AUTO_CHOICE, NO_COLUMN],
-                        value=AUTO_CHOICE,
-                        interactive=True,
-                        allow_custom_value=True,
-                    )
+                    group_col = _insight_column("分组列（商品、店铺、平台…）")
+                    date_col = _insight_column("时间列")
                     include_flagged = gr.Checkbox(
                         label="洞察也计入被标记的行（默认评价、模板复制、填充、评分矛盾）", value=False
                     )
@@ -324,6 +312,14 @@ def _batch_tab(cb: Callbacks, config: AppConfig, model_choice: gr.Radio, queue: 
         **queue,
     )
     stop.click(stopped_html, None, status, cancels=[job], queue=False, api_visibility="private")
+
+
+def _insight_column(label: str) -> gr.Dropdown:
+    """A column setting of the insights: detected automatically, none, or a column of the upload (filled per
+    upload; custom values allowed, checked against the file when the job runs)."""
+    return gr.Dropdown(
+        label=label, choices=[AUTO_CHOICE, NO_COLUMN], value=AUTO_CHOICE, interactive=True, allow_custom_value=True
+    )
 
 
 def _stacked_chart(cb: Callbacks, x: str, label: str, elem_id: str, *, angle: float = 0) -> gr.BarPlot:
