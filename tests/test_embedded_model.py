@@ -27,14 +27,14 @@ MAX_BYTES = 25 * 1024 * 1024  # issue 13's budget: a Space repository still take
 PHRASES = Path(__file__).resolve().parent / "data" / "sanity_phrases.csv"
 # Floors for what the shipped model must keep (measured figures are in the README's benchmark table):
 # the held-out phrase set and the two dev files, per file, as training measured them.
-PHRASE_FLOOR = 0.91  # measured 91.1 % (205 of 225); the goal is 92 %, not met
-DEV_FLOORS = {  # measured (training's metrics.json): 90.3 / 94.2 / 96.0 / 85.3 / 85.9 / 87.5 %
-    "chnsenticorp/dev.tsv": 0.90,
+PHRASE_FLOOR = 0.90  # measured 90.7 % (204 of 225); the goal is 92 %, not met
+DEV_FLOORS = {  # measured (training's metrics.json): 91.3 / 94.5 / 96.3 / 85.3 / 86.7 / 88.8 %
+    "chnsenticorp/dev.tsv": 0.905,
     "multidomain/dev.csv": 0.94,
-    "jd-health/dev.csv": 0.955,
+    "jd-health/dev.csv": 0.96,
     "douban/dev.csv": 0.85,
-    "weibo/dev.csv": 0.855,
-    "chat/dev.csv": 0.87,
+    "weibo/dev.csv": 0.86,
+    "chat/dev.csv": 0.88,
 }
 # The single-text tab's examples, in order: what a reader says each one is.
 SINGLE_EXAMPLE_LABELS = ["正面", "负面", "正面", "负面", "正面", "负面"]

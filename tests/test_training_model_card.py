@@ -98,7 +98,17 @@ def test_local_base_is_named_in_the_body_not_the_metadata():
             "masked language model",
             "pre-trained as a masked language model for 1.5 epoch(s) on the training texts alone",
         ),
+        (
+            {"mlm_epochs": 1, "mlm_file": "unlabelled/texts.txt"},
+            "masked language model",
+            "on the training texts and the unlabelled texts of unlabelled/texts.txt (no labels)",
+        ),
         ({"token_dropout": 0.1}, "token dropout", "10% of the word pieces were hidden as [MASK] (token dropout)"),
+        (
+            {"distill_teacher": "tfidf", "distill_folds": 3},
+            "teacher",
+            "TF-IDF + logistic regression teacher fitted on the same rows: out-of-fold soft targets (3 folds",
+        ),
     ],
 )
 def test_card_says_what_a_scratch_model_was_trained_with(setting, absent_without, said):

@@ -256,8 +256,17 @@ def _body(facts: CardFacts) -> str:
         )
         + (
             f" Before fine-tuning, the encoder was pre-trained as a masked language model for {config.mlm_epochs:g} "
-            "epoch(s) on the training texts alone (no labels, no other corpus)."
+            "epoch(s) on the training texts"
+            + (f" and the unlabelled texts of {config.mlm_file}" if config.mlm_file else " alone")
+            + " (no labels)."
             if config.mlm_epochs
+            else ""
+        )
+        + (
+            " Distilled from a character 1-3-gram TF-IDF + logistic regression teacher fitted on the same rows: "
+            f"out-of-fold soft targets ({config.distill_folds} folds, each row's from the fold model that never saw "
+            f"it), {config.distill_weight:.0%} of the loss."
+            if config.distill_teacher
             else ""
         )
         + (
