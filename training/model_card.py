@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import TrainConfig
+from .teacher import NGRAMS as TEACHER_NGRAMS
 
 METRIC_TITLES = {
     "accuracy": "Accuracy",
@@ -263,7 +264,8 @@ def _body(facts: CardFacts) -> str:
             else ""
         )
         + (
-            " Distilled from a character 1-3-gram TF-IDF + logistic regression teacher fitted on the same rows: "
+            f" Distilled from a character {TEACHER_NGRAMS[0]}-{TEACHER_NGRAMS[1]}-gram TF-IDF + logistic regression"
+            " teacher fitted on the same rows: "
             f"out-of-fold soft targets ({config.distill_folds} folds, each row's from the fold model that never saw "
             f"it), {config.distill_weight:.0%} of the loss."
             if config.distill_teacher

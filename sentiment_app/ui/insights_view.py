@@ -122,7 +122,7 @@ def period_frames(insights: Insights) -> tuple[pd.DataFrame | None, pd.DataFrame
             for p in rows
         ]
     )
-    ticks = chart_ticks([p["period"] for p in rows], insights.periods["unit"])
+    ticks, year = chart_ticks([p["period"] for p in rows], insights.periods["unit"])
     chart = pd.DataFrame(
         [
             {"时间": tick, "情感": label, "条数": round(p["rows"] * p["shares"].get(label, 0.0))}
@@ -131,21 +131,21 @@ def period_frames(insights: Insights) -> tuple[pd.DataFrame | None, pd.DataFrame
         ]
     )
     unit = UNIT_NAMES.get(insights.periods["unit"], "")
-    first = rows[0]["period"]
-    year = f"{first[:4]} 年" if not first.startswith(ticks[0]) else ""  # the year the ticks leave out
-    return table, chart, f"{year}每{unit}的评论数（按“{insights.periods['column']}”列）"
+    return table, chart, f"{year + ' 年' if year else ''}每{unit}的评论数（按“{insights.periods['column']}”列）"
 
 
-def chart_ticks(periods: Sequence[str], unit: str) -> list[str]:
-    """The chart's short x labels: the chart's title names the unit, so weeks drop " 周", and days or weeks
-    of one year drop the year (13 rotated "2024-01-01 周" labels overlap at a phone's width; "01-01" do
-    not). The table keeps the full labels."""
+def chart_ticks(periods: Sequence[str], unit: str) -> tuple[list[str], str]:
+    """The chart's short x labels and the year they leave out ("" when none): the chart's title names the
+    unit, so weeks drop " 周", and days or weeks of one year drop the year, which the title then names (13
+    rotated "2024-01-01 周" labels overlap at a phone's width; "01-01" do not). The table keeps the full
+    labels."""
     if unit not in ("day", "week"):
-        return list(periods)
+        return list(periods), ""
     dates = [p.split(" ")[0] for p in periods]
-    if len({d[:4] for d in dates}) == 1:
-        return [d[5:] for d in dates]
-    return dates
+    years = {d[:4] for d in dates}
+    if len(years) == 1:
+        return [d[5:] for d in dates], years.pop()
+    return dates, ""
 
 
 def count_axis(counts: Sequence[int] | pd.Series) -> list[float]:

@@ -27,9 +27,9 @@ def test_weeks_of_one_year_drop_the_year_and_the_unit_and_the_title_names_the_ye
 
 
 def test_periods_across_years_keep_the_year_and_months_stay_as_they_are() -> None:
-    assert chart_ticks(["2023-12-25 周", "2024-01-01 周"], "week") == ["2023-12-25", "2024-01-01"]
-    assert chart_ticks(["2024-12-31", "2025-01-01"], "day") == ["2024-12-31", "2025-01-01"]
-    assert chart_ticks(["2024-01", "2024-02"], "month") == ["2024-01", "2024-02"]
-    assert chart_ticks(["2023", "2024"], "year") == ["2023", "2024"]
+    assert chart_ticks(["2023-12-25 周", "2024-01-01 周"], "week") == (["2023-12-25", "2024-01-01"], "")
+    assert chart_ticks(["2024-12-31", "2025-01-01"], "day") == (["2024-12-31", "2025-01-01"], "")
+    assert chart_ticks(["2024-01", "2024-02"], "month") == (["2024-01", "2024-02"], "")
+    assert chart_ticks(["2023", "2024"], "year") == (["2023", "2024"], "")
     _, _, label = period_frames(_insights(["2024-01", "2024-02"], "month"))
     assert label == "每月的评论数（按“评论时间”列）"
